@@ -1,0 +1,17 @@
+package io.qcow2.overlap;
+
+/**
+ * A strategy, found by {@link java.util.ServiceLoader}. Implementations are declared both in
+ * {@code module-info.java} ({@code provides}) and in {@code META-INF/services}.
+ */
+public interface OverlapCheckerProvider {
+  /** The strategy's name: lower-case letters, digits and dashes, starting with a letter. */
+  String name();
+
+  /**
+   * A new checker for one image.
+   *
+   * @throws IllegalArgumentException if an option meant for this strategy is invalid
+   */
+  OverlapChecker create(OverlapCheckerSetup setup);
+}
