@@ -177,6 +177,11 @@ final class WindowedOverlapChecker extends OverlapChecker {
     return Memory.CHECKER + table.memoryBytes() + fragments.memoryBytes() + cache.memoryBytes();
   }
 
+  /** Bytes of the cache alone (maps and their bookkeeping), for the memory report. */
+  long cacheMemoryBytes() {
+    return cache.memoryBytes();
+  }
+
   /** Fragments over all windows, for tests and the memory report. */
   long fragmentCount() {
     return fragments.fragmentCount();

@@ -43,12 +43,12 @@ public final class MemoryReport {
 
   /** One image's figures. */
   record Result(String image, int windowSize, long metadataClusters, long fragments,
-      long memoryBytes, long jolBytes, Map<String, Long> stats, long buildNanos, long checkNanos) {
+      long memoryBytes, long cacheBytes, long jolBytes, Map<String, Long> stats, long buildNanos, long checkNanos) {
     @Override
     public String toString() {
       return String.format(Locale.ROOT,
-          "%-18s W=%-6d metadata clusters %7d, fragments %7d, memoryBytes %8d, JOL %8d (%+.1f%%)%s",
-          image, windowSize, metadataClusters, fragments, memoryBytes, jolBytes,
+          "%-18s W=%-6d metadata clusters %7d, cold fragments %7d, memoryBytes %8d (cache %6d), JOL %8d (%+.1f%%)%s",
+          image, windowSize, metadataClusters, fragments, memoryBytes, cacheBytes, jolBytes,
           100.0 * (memoryBytes - jolBytes) / jolBytes,
           buildNanos < 0 ? "" : String.format(Locale.ROOT,
               ", build %.0f ms, 10^6 random checks %.0f ms", buildNanos / 1e6, checkNanos / 1e6));
@@ -172,7 +172,7 @@ public final class MemoryReport {
     WindowedOverlapChecker windowed = (WindowedOverlapChecker) checker;
     windowed.validate();
     return new Result(image, windowed.windowSize(), allocator.metadata, windowed.fragmentCount(),
-        checker.memoryBytes(), GraphLayout.parseInstance(checker).totalSize(), checker.stats(),
+        checker.memoryBytes(), windowed.cacheMemoryBytes(), GraphLayout.parseInstance(checker).totalSize(), checker.stats(),
         timed ? build : -1, checks);
   }
 
