@@ -25,6 +25,14 @@ final class PerClusterModel extends OverlapChecker {
 
   @Override
   protected void removeClusters(long first, long count, int mask) {
+    if (count > types.size()) {
+      for (Long c : new java.util.ArrayList<>(types.keySet())) {
+        if (c >= first && c - first < count) {
+          removeClusters(c, 1, mask);
+        }
+      }
+      return;
+    }
     for (long c = first; c < first + count; c++) {
       Integer old = types.get(c);
       if (old != null) {

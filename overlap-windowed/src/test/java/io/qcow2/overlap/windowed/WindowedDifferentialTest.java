@@ -86,6 +86,12 @@ class WindowedDifferentialTest {
       long offset = hot << clusterBits;
       String op;
       int kind = random.nextInt(10);
+      if (random.nextInt(5000) == 0) {
+        // Rare ranges from anywhere up to the end of the 2^56 space.
+        offset = random.nextInt(2) == 0 ? 0 : offset;
+        count = maxCluster - (offset >>> clusterBits);
+        kind = kind < 5 && random.nextInt(10) == 0 ? 4 : 9;
+      }
       if (kind < 3) {
         op = String.format("enter(0x%x, %d, 0x%x)", offset, count, types);
         checker.enter(offset, count, types);
