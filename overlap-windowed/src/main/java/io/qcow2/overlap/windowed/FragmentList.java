@@ -76,11 +76,6 @@ final class FragmentList {
     return lists[slot].length == 0;
   }
 
-  /** Number of fragments of the window in {@code slot}. */
-  int size(int slot) {
-    return lists[slot].length;
-  }
-
   /** Total number of fragments over all windows. */
   long fragmentCount() {
     return fragmentCount;
