@@ -46,9 +46,9 @@ public abstract class OverlapChecker {
    * Records that metadata of {@code types} now occupies {@code clusters} clusters from {@code
    * offset}. Types that are not enabled are ignored. Entering a type already present is harmless.
    *
-   * @throws IllegalArgumentException if {@code offset} is negative, beyond {@link
-   *     #MAX_HOST_OFFSET} or not cluster-aligned, {@code clusters} is negative, the range ends beyond
-   *     {@link #MAX_HOST_OFFSET}, or {@code types} is empty or has unknown bits
+   * @throws IllegalArgumentException if {@code offset} is negative or not cluster-aligned, {@code
+   *     clusters} is negative, the range ends beyond {@link #MAX_HOST_OFFSET}, or {@code types} is
+   *     empty or has unknown bits
    */
   public final void enter(long offset, long clusters, int types) {
     checkClusterRange(offset, clusters);
@@ -137,12 +137,16 @@ public abstract class OverlapChecker {
   protected void addStats(Map<String, Long> stats) {}
 
   private void checkClusterRange(long offset, long clusters) {
-    // offset > MAX_HOST_OFFSET must be caught here: below, MAX_HOST_OFFSET - offset would be
-    // negative and its unsigned shift a huge bound that lets any cluster count through.
-    if (offset < 0 || offset > MAX_HOST_OFFSET || (offset & ((1L << clusterBits) - 1)) != 0) {
+    if (offset < 0 || (offset & ((1L << clusterBits) - 1)) != 0) {
       throw new IllegalArgumentException(String.format(
-          "offset %d (0x%x) is negative, beyond 2^56 or not aligned to the cluster size %d",
+          "offset %d (0x%x) is negative or not aligned to the cluster size %d",
           offset, offset, 1L << clusterBits));
+    }
+    // Without this, an offset beyond 2^56 makes MAX_HOST_OFFSET - offset negative, and the
+    // unsigned shift below turns it into a huge bound that every count passes.
+    if (offset > MAX_HOST_OFFSET) {
+      throw new IllegalArgumentException(String.format(
+          "offset %d (0x%x) is beyond 2^56", offset, offset));
     }
     if (clusters < 0 || clusters > (MAX_HOST_OFFSET - offset) >>> clusterBits) {
       throw new IllegalArgumentException(String.format(
