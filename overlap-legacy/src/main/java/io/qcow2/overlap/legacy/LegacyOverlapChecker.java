@@ -175,10 +175,11 @@ final class LegacyOverlapChecker extends OverlapChecker {
 
   /**
    * Whether clusters {@code [first, last]} touch the byte range {@code [offset, offset + length)},
-   * {@code length > 0}.
+   * {@code length > 0}; {@code offset} is unsigned, as in QEMU (a refcount table entry keeps bits
+   * 9-63).
    */
   private boolean overlaps(long first, long last, long offset, long length) {
-    assert length > 0 && offset >= 0 : "range " + offset + "+" + length;
+    assert length > 0 : "range " + offset + "+" + length;
     int bits = clusterBits();
     long structureFirst = offset >>> bits;
     long structureLast = structureFirst + (((offset & (clusterSize - 1)) + length - 1) >>> bits);
