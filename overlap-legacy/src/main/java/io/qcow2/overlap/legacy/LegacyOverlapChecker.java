@@ -147,7 +147,10 @@ final class LegacyOverlapChecker extends OverlapChecker {
     int found = 0;
     int snapshots = view.snapshotCount();
     for (int i = 0; i < snapshots; i++) {
+      int size = view.snapshotL1Size(i);
       long[] l1 = readSnapshotL1Table(i);
+      assert l1.length == size
+          : "snapshot " + i + " L1 table has " + l1.length + " entries, expected " + size;
       for (long entry : l1) {
         long offset = entry & L1_OFFSET_MASK;
         if (offset != 0 && overlaps(first, last, offset, clusterSize)) {
@@ -167,9 +170,6 @@ final class LegacyOverlapChecker extends OverlapChecker {
           "overlap check cannot read the L1 table of snapshot %s at offset 0x%x: %s",
           view.snapshotName(snapshot), view.snapshotL1Offset(snapshot), e.getMessage()), e);
     }
-    assert l1.length == view.snapshotL1Size(snapshot)
-        : "snapshot " + snapshot + " L1 table has " + l1.length + " entries, expected "
-            + view.snapshotL1Size(snapshot);
     return l1;
   }
 
