@@ -69,7 +69,7 @@ public abstract class OverlapCheckerConformanceTest {
   }
 
   /** A layout with a checker for {@code enabledMask} attached. */
-  protected final class Fixture {
+  private final class Fixture {
     final int clusterBits;
     final long clusterSize;
     final MetadataLayout layout;
@@ -286,6 +286,7 @@ public abstract class OverlapCheckerConformanceTest {
     f.enter(SNAPSHOT_TABLE, 9, 3);
     f.enter(SNAPSHOT_TABLE, 9, 3);
     assertEquals(ACTIVE_L2.mask(), f.clusters(5, 2));
+    assertEquals(SNAPSHOT_TABLE.mask(), f.clusters(9, 3));
     f.remove(ACTIVE_L2, 5, 2);
     f.remove(SNAPSHOT_TABLE, 9, 3);
     assertEquals(0, f.clusters(1, 20));
@@ -363,8 +364,16 @@ public abstract class OverlapCheckerConformanceTest {
   void agreesWithTheReferenceModelOnRandomHistories(int bits, int enabledMask) {
     long seed = DifferentialRun.seedFromProperty();
     long operations = DifferentialRun.operationsFromProperty();
-    DifferentialRun.Disagreement disagreement =
-        DifferentialRun.run(this::create, bits, enabledMask, seed, operations);
-    assertNull(disagreement, () -> "disagreement with the reference model: " + disagreement);
+    DifferentialRun.Report report =
+        DifferentialRun.runWithReport(this::create, bits, enabledMask, seed, operations);
+    System.out.printf("%s differential run, clusterBits %d, enabled [%s], seed %d (-D%s=%d): %s%n",
+        getClass().getSimpleName(), bits, MetadataType.optionNames(enabledMask), seed,
+        DifferentialRun.SEED_PROPERTY, seed, report);
+    assertNull(report.disagreement(),
+        () -> "disagreement with the reference model: " + report.disagreement());
+    for (MetadataType type : MetadataType.fromMask(enabledMask)) {
+      assertTrue(report.hits(type) > 0, () -> "seed " + seed + ": no check hit " + type
+          + ", the run proves nothing about it: " + report);
+    }
   }
 }
