@@ -58,7 +58,7 @@ final class FragmentList {
     return maxRun;
   }
 
-  /** Makes room for slots {@code [0, slots)}; new slots have no fragments. */
+  /** Registers {@code slot}, the next slot number; it starts without fragments. */
   void addSlot(int slot) {
     assert slot == slots : slot + " != " + slots;
     if (slot == lists.length) {
