@@ -12,15 +12,20 @@ import java.util.List;
  * Real qcow2 images made with qemu-img and qemu-io, in the configurations the integration tests
  * cover, and a reader for their tables so tests can corrupt chosen entries.
  */
-final class TestImages {
+public final class TestImages {
   private TestImages() {}
 
   /** A recipe: a name for messages and the commands that build the image in a directory. */
-  interface Recipe {
+  public interface Recipe {
     Path build(Path dir) throws IOException;
   }
 
-  record Named(String name, Recipe recipe) {
+  public record Named(String name, Recipe recipe) {
+    /** Builds the image in {@code dir} and returns its path. */
+    public Path build(Path dir) throws IOException {
+      return recipe.build(dir);
+    }
+
     @Override
     public String toString() {
       return name;
@@ -28,7 +33,7 @@ final class TestImages {
   }
 
   /** The images every integration test runs on. */
-  static List<Named> all() {
+  public static List<Named> all() {
     List<Named> images = new ArrayList<>();
     images.add(new Named("c4k-rc16-v3-snapshots", dir -> {
       Path image = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=4096,refcount_bits=16",
