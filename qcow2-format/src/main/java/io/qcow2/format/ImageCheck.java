@@ -552,7 +552,7 @@ public final class ImageCheck {
     /** check_refblocks. */
     private void checkRefcountBlocks() {
       for (int i = 0; i < refcountTableSize; i++) {
-        long entry = refcountTable[i];
+        long entry = refcountTableEntry(i);
         long offset = entry & REFT_OFFSET_MASK;
         if ((entry & REFT_RESERVED_MASK) != 0) {
           corruption(String.format("ERROR refcount table entry %d has reserved bits set", i));
@@ -760,6 +760,11 @@ public final class ImageCheck {
       }
     }
 
+    /** Entry {@code index} of the refcount table; the part past the end of the file reads 0. */
+    private long refcountTableEntry(int index) {
+      return index < refcountTable.length ? refcountTable[index] : 0;
+    }
+
     /** qcow2_get_refcount: the stored refcount, or {@link Long#MIN_VALUE} if it cannot be read. */
     private long storedRefcount(long cluster) throws IOException {
       int blockBits = clusterBits + 3 - refcountOrder;
@@ -767,7 +772,7 @@ public final class ImageCheck {
       if (tableIndex >= refcountTableSize) {
         return 0;
       }
-      long blockOffset = refcountTable[(int) tableIndex] & REFT_OFFSET_MASK;
+      long blockOffset = refcountTableEntry((int) tableIndex) & REFT_OFFSET_MASK;
       if (blockOffset == 0) {
         return 0;
       }
