@@ -37,7 +37,7 @@ class MutationFuzzTest {
   /** Guest bytes read per case: a mutated virtual size must not turn the test into a disk read. */
   private static final int MAX_READ = 2 << 20;
 
-  private record Base(String name, byte[] bytes, TestImages.Layout layout) {}
+  record Base(String name, byte[] bytes, TestImages.Layout layout) {}
 
   @TempDir static Path dir;
   private static List<Base> bases;
@@ -45,7 +45,7 @@ class MutationFuzzTest {
   @BeforeAll
   static void buildBases() throws IOException {
     QemuTools.assumeAvailable();
-    bases = bases();
+    bases = bases(dir);
   }
 
   /** ImageCheck alone: every corrupted image gives a report or a typed error. */
@@ -161,7 +161,7 @@ class MutationFuzzTest {
     return false;
   }
 
-  private static List<Base> bases() throws IOException {
+  static List<Base> bases(Path dir) throws IOException {
     List<Base> bases = new ArrayList<>();
     Path a = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=512,refcount_bits=16", "1M");
     QemuTools.io(a, "write -P 0x11 0 6k", "write -P 0x12 700k 1k");
@@ -193,7 +193,7 @@ class MutationFuzzTest {
   private static final int[] HEADER_FIELDS_4 = {4, 16, 20, 32, 36, 56, 60, 96, 100};
 
   /** Applies one random mutation to {@code bytes}; returns what it did. */
-  private static String mutate(byte[] bytes, TestImages.Layout layout, Random random)
+  static String mutate(byte[] bytes, TestImages.Layout layout, Random random)
       throws IOException {
     ByteBuffer b = ByteBuffer.wrap(bytes);
     long clusterSize = layout.clusterSize();
