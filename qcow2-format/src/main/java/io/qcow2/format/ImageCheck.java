@@ -608,8 +608,17 @@ public final class ImageCheck {
       if (length <= 0 || walkFailed) {
         return;
       }
+      if (offset < 0) {
+        // Past 2^63 QEMU's signed end-of-file test passes and its array growth fails: ENOMEM
+        // ends the whole check.
+        addMessage(String.format("ERROR reference to offset 0x%x: Check failed: Cannot allocate "
+            + "memory", offset));
+        checkErrors++;
+        walkFailed = true;
+        return;
+      }
       // QEMU 7.2 refuses to count references one cluster or more past the end of the file.
-      if (offset < 0 || offset + length - fileLength >= clusterSize) {
+      if (offset + length - fileLength >= clusterSize) {
         corruption(String.format("ERROR: counting reference for region exceeding the end of the "
             + "file by one cluster or more: offset 0x%x size 0x%x", offset, length));
         return;
@@ -802,8 +811,9 @@ public final class ImageCheck {
       if (blockOffset == 0) {
         return 0;
       }
-      if ((blockOffset & (clusterSize - 1)) != 0) {
-        return Long.MIN_VALUE;
+      if ((blockOffset & (clusterSize - 1)) != 0 || blockOffset < 0
+          || blockOffset > Long.MAX_VALUE - clusterSize) {
+        return Long.MIN_VALUE; // QEMU: unaligned is corruption, past 2^63 an I/O error
       }
       byte[] block = refcountBlock(blockOffset);
       int index = (int) (cluster & ((1L << blockBits) - 1));
