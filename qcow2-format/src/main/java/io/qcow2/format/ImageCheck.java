@@ -277,12 +277,15 @@ public final class ImageCheck {
       if ((incompatible & INCOMPAT_EXTL2) != 0) {
         throw new UnsupportedFeatureException("Unsupported qcow2 feature(s): extended L2 entries");
       }
-      if ((incompatible & INCOMPAT_COMPRESSION) != 0) {
-        int compressionType = headerLength > 104 ? read(104, 1).get(0) & 0xff : 0;
-        if (compressionType > 1) {
-          throw new UnsupportedFeatureException(
-              "Unsupported qcow2 feature(s): compression type " + compressionType);
-        }
+      // validate_compression_type(): zlib (0) or zstd (1), the bit set exactly when not zlib.
+      int compressionType = headerLength > 104 ? read(104, 1).get(0) & 0xff : 0;
+      if (compressionType > 1) {
+        throw new UnsupportedFeatureException(
+            "qcow2: unknown compression type: " + compressionType);
+      }
+      if ((compressionType == 0) == ((incompatible & INCOMPAT_COMPRESSION) != 0)) {
+        throw new CorruptImageException("qcow2: Compression type incompatible feature bit must "
+            + (compressionType == 0 ? "not " : "") + "be set");
       }
       if (refcountOrder < 0 || refcountOrder > 6) {
         throw new CorruptImageException(
