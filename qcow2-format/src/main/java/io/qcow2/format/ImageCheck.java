@@ -215,7 +215,7 @@ public final class ImageCheck {
       if (!walkFailed) {
         checkOflagCopied();
       }
-      long totalClusters = (virtualSize + clusterSize - 1) >>> clusterBits;
+      long totalClusters = (diskLength() + clusterSize - 1) >>> clusterBits;
       long imageEnd = highestCluster < 0 ? 0 : (highestCluster + 1) << clusterBits;
       return new CheckResult(corruptions, leaks, checkErrors, messages, messageCount, imageEnd,
           allocatedClusters, totalClusters, fragmentedClusters, compressedClusters);
@@ -584,13 +584,13 @@ public final class ImageCheck {
             || tableSize > MAX_BITMAP_TABLE_BYTES / 8 || granularityBits > 31
             || granularityBits < 9 || (flags & ~3) != 0 || nameSize > 1023 || type != 1
             || physicalBytes > MAX_BITMAP_PHYSICAL_BYTES
-            || (!inUse && virtualSize > ((physicalBytes * 8) << granularityBits))) {
+            || (!inUse && diskLength() > ((physicalBytes * 8) << granularityBits))) {
           throw new CorruptImageException(
               "Bitmap '" + name + "' doesn't satisfy the constraints");
         }
         if (!inUse) {
           // load_bitmap(): the table must have exactly the clusters the bitmap needs.
-          long bits = ceilDiv(virtualSize, 1L << granularityBits);
+          long bits = ceilDiv(diskLength(), 1L << granularityBits);
           long needed = ceilDiv(ceilDiv(bits, 8), clusterSize);
           boolean valid = needed == tableSize;
           for (long entry : valid ? readTable(tableOffset, (int) tableSize) : new long[0]) {
@@ -616,6 +616,11 @@ public final class ImageCheck {
         return false;
       }
       return offset == 0 || ((entry & 1) == 0 && (offset & (clusterSize - 1)) == 0);
+    }
+
+    /** QEMU's bdrv_getlength() of the image: the virtual size in whole 512-byte sectors. */
+    private long diskLength() {
+      return virtualSize & ~511L;
     }
 
     private static long ceilDiv(long a, long b) {
