@@ -74,6 +74,23 @@ class CliTest {
   }
 
   @Test
+  void infoSnapshotListIsQemuImgs() throws IOException {
+    String theirs = QemuTools.run("qemu-img", "info", image.toString());
+    Cli.Result ours = Cli.run("info", image.toString());
+    assertEquals(0, ours.exitCode(), ours.toString());
+    assertEquals(snapshotList(theirs), snapshotList(ours.out()));
+    String theirsJson = QemuTools.run("qemu-img", "info", "--output=json", image.toString());
+    Cli.Result oursJson = Cli.run("info", "--output=json", image.toString());
+    assertEquals(theirsJson.substring(0, theirsJson.indexOf(']')),
+        oursJson.out().substring(0, oursJson.out().indexOf(']')));
+  }
+
+  private static String snapshotList(String info) {
+    int start = info.indexOf("Snapshot list:");
+    return info.substring(start, info.indexOf("Format specific information:", start));
+  }
+
+  @Test
   void checkCleanImage() {
     Cli.Result human = Cli.run("check", image.toString());
     assertEquals(0, human.exitCode(), human.toString());
