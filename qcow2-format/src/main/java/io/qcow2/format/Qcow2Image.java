@@ -539,6 +539,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long cluster = guestOffset >>> clusterBits;
     int inCluster = (int) (guestOffset & (clusterSize - 1));
     long length = Math.min(maxLength, clusterSize - inCluster);
+    int l1Index = (int) (cluster >>> l2Bits);
+    if (l1Index >= l1.length || l2Offset(l1Index) == 0) {
+      // No L2 table: the whole range it would map is unallocated here.
+      long rangeEnd = (long) (l1Index + 1) << (l2Bits + clusterBits);
+      length = Math.min(maxLength, rangeEnd - guestOffset);
+    }
     long entry = l2Entry(cluster);
     Extent.Kind kind = kind(entry);
     switch (kind) {
@@ -1145,7 +1151,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     @Override public int activeL1Size() { return l1.length; }
     @Override public long activeL1Entry(int index) { return l1[index]; }
     @Override public long refcountTableOffset() { return header.refcountTableOffset; }
-    @Override public int refcountTableSize() { return refcounts.table.length; }
+    // From the header, not the array: while the table grows the array is already larger, but the
+    // on-disk table (and what the header says) is still the old one.
+    @Override public int refcountTableSize() { return (header.refcountTableClusters << clusterBits) / 8; }
     @Override public long refcountTableEntry(int index) { return refcounts.table[index]; }
     @Override public long snapshotTableOffset() { return snapshots.isEmpty() ? 0 : header.snapshotsOffset; }
     @Override public long snapshotTableLength() { return snapshotTableLength; }
