@@ -2,8 +2,6 @@ package io.qcow2.format.cli;
 
 import io.qcow2.format.CheckResult;
 import io.qcow2.format.ImageCheck;
-import io.qcow2.overlap.MetadataView;
-import io.qcow2.overlap.OverlapCheckers;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -43,7 +41,7 @@ final class CheckCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     // The check reads the file itself, without the engine's overlap checker; the options are
     // still validated so that a typo fails here as it would on any other command.
-    OverlapCheckers.create(imageOptions.options(), 16, MetadataView.EMPTY);
+    imageOptions.validatedWithoutOpening();
     if (maxMessages < 0) {
       throw new IllegalArgumentException("--max-messages must be >= 0: " + maxMessages);
     }
