@@ -62,7 +62,8 @@ class CliTest {
     Cli.Result result = Cli.run("info", "--output=json", "--overlap-strategy", "windowed",
         image.toString());
     assertEquals(0, result.exitCode(), result.toString());
-    for (String key : new String[] {"virtual-size", "cluster-size", "actual-size", "refcount-bits"}) {
+    // Not actual-size: qemu-img counts allocated blocks, which depends on the file system.
+    for (String key : new String[] {"virtual-size", "cluster-size", "refcount-bits"}) {
       assertEquals(number(theirs, key), number(result.out(), key), key);
     }
     for (String key : new String[] {"compat", "format", "name", "id"}) {
