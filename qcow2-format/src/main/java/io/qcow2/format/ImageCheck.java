@@ -710,6 +710,8 @@ public final class ImageCheck {
         long count = computed(cluster);
         if (count == refcountMax && refcountMax != -1L) {
           corruption(String.format("ERROR: overflow cluster offset=0x%x", cluster << clusterBits));
+          addMessage("Use qemu-img amend to increase the refcount entry width or qemu-img convert "
+              + "to create a clean copy if the image cannot be opened for writing");
           continue;
         }
         if (cluster < fileClusters) {
