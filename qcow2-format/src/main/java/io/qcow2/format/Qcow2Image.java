@@ -539,6 +539,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long cluster = guestOffset >>> clusterBits;
     int inCluster = (int) (guestOffset & (clusterSize - 1));
     long length = Math.min(maxLength, clusterSize - inCluster);
+    int l1Index = (int) (cluster >>> l2Bits);
+    if (l1Index >= l1.length || l2Offset(l1Index) == 0) {
+      // No L2 table: the whole range it would map is unallocated here.
+      long rangeEnd = (long) (l1Index + 1) << (l2Bits + clusterBits);
+      length = Math.min(maxLength, rangeEnd - guestOffset);
+    }
     long entry = l2Entry(cluster);
     Extent.Kind kind = kind(entry);
     switch (kind) {
