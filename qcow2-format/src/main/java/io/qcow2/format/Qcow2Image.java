@@ -811,7 +811,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long first = (offset + clusterSize - 1) >>> clusterBits;
     long last = end == header.size ? (end + clusterSize - 1) >>> clusterBits : end >>> clusterBits;
     for (long c = first; c < last; c++) {
-      replaceEntry(c, backing != null && header.version >= 3 ? ZERO_FLAG : 0);
+      // As QEMU's discard_in_l2_slice: v3 keeps the cluster reading as zeros with the zero flag
+      // where it was allocated or a backing file would show through; otherwise unallocated.
+      long old = l2Entry(c);
+      boolean allocated = kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
+      replaceEntry(c, header.version >= 3 && (backing != null || allocated) ? ZERO_FLAG : 0);
     }
     commit();
   }
