@@ -999,6 +999,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
       file.writeUnchecked(72, bits, 0, 8);
       file.channel.force(false);
     }
+    // Back to what the disk says: the header's table fields, the L1 table, the refcount table.
+    byte[] onDisk = new byte[Header.V3_MIN_LENGTH];
+    file.read(0, onDisk, 0, onDisk.length);
+    ByteBuffer h = ByteBuffer.wrap(onDisk);
+    int l1Size = h.getInt(36);
+    int reftableClusters = h.getInt(56);
+    if (l1Size >= 0 && l1Size <= Header.MAX_L1_BYTES / 8
+        && reftableClusters > 0 && reftableClusters <= Header.MAX_REFTABLE_BYTES >>> clusterBits) {
+      header.size = h.getLong(24);
+      header.l1Size = l1Size;
+      header.l1Offset = h.getLong(40);
+      header.refcountTableOffset = h.getLong(48);
+      header.refcountTableClusters = reftableClusters;
+    }
     l2Cache.clear();
     dirtyL2.clear();
     l1DirtyFrom = Integer.MAX_VALUE;
