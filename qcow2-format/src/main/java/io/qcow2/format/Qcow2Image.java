@@ -609,12 +609,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int limit = Math.min(maxClusters, l2.length - l2Index);
     long first = l2[l2Index];
     int k = 0;
-    if (kind(first) == Extent.Kind.DATA && refcounts.get(dataOffset(first, cluster) >>> clusterBits) == 1) {
+    if (kind(first) == Extent.Kind.DATA && owned(dataOffset(first, cluster))) {
       long host = dataOffset(first, cluster);
       while (k < limit) {
         long e = l2[l2Index + k];
         if (kind(e) != Extent.Kind.DATA || (e & L2_OFFSET_MASK) != host + ((long) k << clusterBits)
-            || refcounts.get((host >>> clusterBits) + k) != 1) {
+            || !owned(host + ((long) k << clusterBits))) {
           break;
         }
         k++;
@@ -630,7 +630,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     while (k < limit) {
       long e = l2[l2Index + k];
-      if (kind(e) == Extent.Kind.DATA && refcounts.get(dataOffset(e, cluster + k) >>> clusterBits) == 1) {
+      if (kind(e) == Extent.Kind.DATA && owned(dataOffset(e, cluster + k))) {
         break;
       }
       k++;
@@ -657,7 +657,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     Extent.Kind kind = kind(entry);
     if (kind == Extent.Kind.DATA) {
       long host = dataOffset(entry, cluster);
-      if (refcounts.get(host >>> clusterBits) == 1) {
+      if (owned(host)) {
         file.write(host + inCluster, buf, off, n, 0);
         if ((entry & COPIED) == 0) {
           setL2(l2Offset, l2, l2Index, entry | COPIED);
@@ -720,6 +720,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  /**
+   * Whether this image alone references the cluster at {@code offset}, so it may be written in
+   * place: refcount 1, or 0 on a corrupt image (as QEMU, which trusts COPIED there, writes in place
+   * and lets the overlap check catch an allocation that lands on the cluster).
+   */
+  private boolean owned(long offset) throws IOException {
+    return Long.compareUnsigned(refcounts.get(offset >>> clusterBits), 1) <= 0;
+  }
+
   private void setL2(long l2Offset, long[] l2, int index, long entry) {
     l2[index] = entry;
     dirtyL2.add(l2Offset);
@@ -732,8 +741,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long l2ForWrite(int l1Index) throws IOException {
     long l2Offset = l2Offset(l1Index);
     if (l2Offset != 0) {
-      long refcount = refcounts.get(l2Offset >>> clusterBits);
-      if (refcount == 1) {
+      if (owned(l2Offset)) {
         if ((l1[l1Index] & COPIED) == 0) {
           setL1(l1Index, l2Offset | COPIED);
         }
