@@ -132,6 +132,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throws IOException {
     Objects.requireNonNull(path, "path");
     checkOpenOptions(options);
+    if (!java.nio.file.Files.isRegularFile(path)) {
+      // RandomAccessFile "rw" would create it.
+      throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such image file");
+    }
     RandomAccessFile raf = new RandomAccessFile(path.toFile(), writable ? "rw" : "r");
     try {
       Header header = Header.read(raf.getChannel());
