@@ -44,6 +44,8 @@ final class Refcounts {
   }
 
   FreedListener freedListener = offset -> {};
+  /** Clean blocks kept before the cache is emptied: 64 MiB worth. */
+  int maxCachedBlocks;
 
   Refcounts(HostFile file, Header header) throws IOException {
     this.file = file;
@@ -51,6 +53,7 @@ final class Refcounts {
     this.clusterBits = header.clusterBits;
     this.order = header.refcountOrder;
     this.blockShift = clusterBits + 3 - order;
+    this.maxCachedBlocks = (int) Math.max(16, (64L << 20) >>> clusterBits);
     this.table = readTable();
   }
 
@@ -223,6 +226,12 @@ final class Refcounts {
     } else {
       block = blocks.get(index);
       if (block == null) {
+        if (blocks.size() >= maxCachedBlocks && dirtyBlocks.isEmpty()) {
+          // Only clean blocks are dropped; the memo goes too, so a dirtied block is always cached.
+          blocks.clear();
+          lastBlockIndex = -1;
+          lastBlock = null;
+        }
         if ((offset & ((1L << clusterBits) - 1)) != 0 || offset >= Header.MAX_HOST_OFFSET) {
           throw CorruptImageException.field("refcount table entry " + index, entry,
               "refcount block offset must be cluster-aligned and below 2^56",
