@@ -158,6 +158,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
             + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
       }
       Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth);
+      if (writable) {
+        try {
+          image.refcounts.checkDistinctBlocks();
+        } catch (CorruptImageException e) {
+          image.close();
+          throw e;
+        }
+      }
       if (writable && header.autoclear != 0) {
         // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
         image.header.autoclear = 0;

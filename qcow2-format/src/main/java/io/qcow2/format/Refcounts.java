@@ -78,6 +78,30 @@ final class Refcounts {
     table = readTable();
   }
 
+  /**
+   * Fails if two refcount table entries name the same block: such a table makes the allocator scan
+   * refcounts the file does not hold, so writable opens refuse it (qemu-img check reports it too).
+   */
+  void checkDistinctBlocks() throws CorruptImageException {
+    long[] offsets = new long[table.length];
+    int n = 0;
+    for (long e : table) {
+      long offset = e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
+      if (offset != 0) {
+        offsets[n++] = offset;
+      }
+    }
+    Arrays.sort(offsets, 0, n);
+    for (int i = 1; i < n; i++) {
+      if (offsets[i] == offsets[i - 1]) {
+        throw new CorruptImageException(String.format(
+            "Invalid refcount table at file offset 0x%x: two entries point at refcount block 0x%x; "
+                + "the image cannot be opened read/write. Repair it with 'qemu-img check -r all'",
+            header.refcountTableOffset, offsets[i]));
+      }
+    }
+  }
+
   int order() {
     return order;
   }
