@@ -1,0 +1,862 @@
+package io.qcow2.format;
+
+import io.qcow2.overlap.MetadataType;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Checks a qcow2 image's metadata the way {@code qemu-img check} does: walks every table of the
+ * active state and of every internal snapshot, counts the references to each host cluster, and
+ * compares the counts with the stored refcounts. Read-only: the image is never written.
+ *
+ * <p>The result has the same counts and exit status as {@code qemu-img check} on the images we
+ * test; messages use QEMU's wording ({@code "ERROR cluster 5 refcount=1 reference=2"}).
+ */
+public final class ImageCheck {
+  /** Messages kept in a {@link CheckResult} by default. */
+  public static final int DEFAULT_MAX_MESSAGES = 100;
+
+  /*
+   * Follows QEMU 7.2's qcow2_check_refcounts() (block/qcow2-refcount.c): calculate_refcounts()
+   * builds the reference counts (header, active L1 and its L2 tables and data, each snapshot's L1,
+   * L2 and data, snapshot table, refcount table, bitmaps, refcount blocks), compare_refcounts()
+   * compares them with the stored ones, check_oflag_copied() checks the COPIED flags of the active
+   * tables against the stored refcounts. Like QEMU, reads beyond the end of the file return zeros,
+   * and the reference array grows past the end of the file when a table points there.
+   *
+   * Everything read from the file is hostile: tables are read only as far as the file extends (the
+   * rest is zeros and never allocated), counts are bounded before use, and the reference array is
+   * sized from the file length, not from any field.
+   */
+
+  /** Largest active or snapshot L1 table QEMU accepts: 32 MiB ({@code QCOW_MAX_L1_SIZE}). */
+  static final long MAX_L1_BYTES = 32L << 20;
+  /** Largest refcount table QEMU accepts: 8 MiB ({@code QCOW_MAX_REFTABLE_SIZE}). */
+  static final long MAX_REFTABLE_BYTES = 8L << 20;
+  /** {@code QCOW_MAX_SNAPSHOTS}. */
+  static final int MAX_SNAPSHOTS = 65536;
+  /** {@code QCOW_MAX_SNAPSHOTS_SIZE}: 64 MiB of snapshot table. */
+  static final long MAX_SNAPSHOTS_BYTES = 64L << 20;
+  /** {@code QCOW_MAX_SNAPSHOT_EXTRA_DATA}. */
+  static final int MAX_SNAPSHOT_EXTRA_DATA = 1024;
+  /** {@code QCOW2_MAX_BITMAPS}. */
+  static final int MAX_BITMAPS = 65535;
+  /** {@code QCOW2_MAX_BITMAP_DIRECTORY_SIZE}. */
+  static final long MAX_BITMAP_DIRECTORY_BYTES = 1024L * MAX_BITMAPS;
+  /** Largest bitmap table in bytes ({@code BME_MAX_TABLE_SIZE} entries of 8 bytes). */
+  static final long MAX_BITMAP_TABLE_BYTES = 0x8000000L * 8;
+  /**
+   * Clusters past the end of the file the reference array may grow to: references one cluster or
+   * more past the end are refused, so a reference can reach at most into the cluster after the last.
+   */
+  static final long MAX_CLUSTERS_BEYOND_END = 2;
+  /** Largest file whose clusters we count in one array. */
+  static final long MAX_FILE_CLUSTERS = 1L << 28;
+
+  static final long L1E_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  static final long L1E_RESERVED_MASK = 0x7f00_0000_0000_01ffL;
+  static final long L2E_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  static final long L2E_STD_RESERVED_MASK = 0x3f00_0000_0000_01feL;
+  static final long REFT_OFFSET_MASK = 0xffff_ffff_ffff_fe00L;
+  static final long REFT_RESERVED_MASK = 0x1ffL;
+  static final long OFLAG_COPIED = 1L << 63;
+  static final long OFLAG_COMPRESSED = 1L << 62;
+  static final long OFLAG_ZERO = 1L;
+  static final long BME_TABLE_ENTRY_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  static final long BME_TABLE_ENTRY_RESERVED_MASK = 0xff00_0000_0000_01feL;
+
+  static final int QCOW_MAGIC = 0x514649fb;
+  static final long INCOMPAT_DIRTY = 1;
+  static final long INCOMPAT_CORRUPT = 2;
+  static final long INCOMPAT_DATA_FILE = 4;
+  static final long INCOMPAT_COMPRESSION = 8;
+  static final long INCOMPAT_EXTL2 = 16;
+  static final long AUTOCLEAR_BITMAPS = 1;
+  static final int EXT_BITMAPS = 0x23852875;
+
+  private ImageCheck() {}
+
+  /**
+   * Checks the image at {@code image}, keeping the first {@link #DEFAULT_MAX_MESSAGES} messages.
+   *
+   * @throws CorruptImageException if the header is so broken that the image cannot be opened
+   * @throws UnsupportedFeatureException if the image uses a feature this engine lacks
+   * @throws IOException if the file cannot be read
+   */
+  public static CheckResult run(Path image) throws IOException {
+    return run(image, DEFAULT_MAX_MESSAGES);
+  }
+
+  /**
+   * Checks the image at {@code image}, keeping the first {@code maxMessages} messages.
+   *
+   * @throws IllegalArgumentException if {@code maxMessages} is negative
+   * @throws CorruptImageException if the header is so broken that the image cannot be opened
+   * @throws UnsupportedFeatureException if the image uses a feature this engine lacks
+   * @throws IOException if the file cannot be read
+   */
+  public static CheckResult run(Path image, int maxMessages) throws IOException {
+    return walk(image, maxMessages, false).result;
+  }
+
+  /** A finished check: the result and, when asked for, the metadata type mask of every cluster. */
+  static final class Walk {
+    final CheckResult result;
+    final int clusterBits;
+    final long fileLength;
+    /** Mask of {@link MetadataType}s per cluster of the file; null unless asked for. */
+    final short[] types;
+
+    Walk(CheckResult result, int clusterBits, long fileLength, short[] types) {
+      this.result = result;
+      this.clusterBits = clusterBits;
+      this.fileLength = fileLength;
+      this.types = types;
+    }
+  }
+
+  /**
+   * Runs the check and, if {@code trackTypes}, records which metadata structures occupy each
+   * cluster of the file: the structures an overlap check with mode {@code all} protects.
+   */
+  static Walk walk(Path image, int maxMessages, boolean trackTypes) throws IOException {
+    Objects.requireNonNull(image, "image");
+    if (maxMessages < 0) {
+      throw new IllegalArgumentException("maxMessages must be >= 0: " + maxMessages);
+    }
+    try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
+      Checker checker = new Checker(channel, maxMessages, trackTypes);
+      CheckResult result = checker.run();
+      return new Walk(result, checker.clusterBits, checker.fileLength, checker.types);
+    }
+  }
+
+  /** The state of one check. Separate from the facade so that fields can be final after parsing. */
+  private static final class Checker {
+    private final FileChannel file;
+    private final long fileLength;
+    private final int maxMessages;
+    private final boolean trackTypes;
+    private final List<String> messages = new ArrayList<>();
+    private long messageCount;
+
+    private int version;
+    private int clusterBits;
+    private long clusterSize;
+    private int refcountOrder;
+    private long refcountMax;
+    private long virtualSize;
+    private long l1Offset;
+    private int l1Size;
+    private long refcountTableOffset;
+    private int refcountTableSize;
+    private long snapshotsOffset;
+    private int snapshotCount;
+    private long snapshotsSize;
+    private final List<Snapshot> snapshots = new ArrayList<>();
+    private long bitmapDirectoryOffset;
+    private long bitmapDirectorySize;
+    private int bitmapCount;
+
+    private long[] refcountTable;
+    private long[] activeL1;
+
+    private long fileClusters;
+    private int[] references;
+    /** References to clusters past the end of the file, from {@code fileClusters}; grows. */
+    private int[] referencesBeyondEnd = new int[0];
+    private long nbClusters;
+    private boolean walkFailed;
+    private short[] types;
+
+    private long corruptions;
+    private long leaks;
+    private long checkErrors;
+    private long allocatedClusters;
+    private long fragmentedClusters;
+    private long compressedClusters;
+
+    // One-block cache for stored refcount lookups.
+    private long cachedBlockOffset = -1;
+    private byte[] cachedBlock;
+
+    Checker(FileChannel file, int maxMessages, boolean trackTypes) throws IOException {
+      this.file = file;
+      this.fileLength = file.size();
+      this.maxMessages = maxMessages;
+      this.trackTypes = trackTypes;
+    }
+
+    CheckResult run() throws IOException {
+      readHeader();
+      fileClusters = (fileLength + clusterSize - 1) >>> clusterBits;
+      if (fileClusters > MAX_FILE_CLUSTERS) {
+        throw new UnsupportedFeatureException(String.format(
+            "Image file of %d clusters is too large to check (at most %d)",
+            fileClusters, MAX_FILE_CLUSTERS));
+      }
+      references = new int[(int) fileClusters];
+      types = trackTypes ? new short[(int) fileClusters] : null;
+      nbClusters = fileClusters;
+
+      calculateReferences();
+      long highestCluster = walkFailed ? -1 : compareRefcounts();
+      if (!walkFailed) {
+        checkOflagCopied();
+      }
+      long totalClusters = (virtualSize + clusterSize - 1) >>> clusterBits;
+      long imageEnd = highestCluster < 0 ? 0 : (highestCluster + 1) << clusterBits;
+      return new CheckResult(corruptions, leaks, checkErrors, messages, messageCount, imageEnd,
+          allocatedClusters, totalClusters, fragmentedClusters, compressedClusters);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Header (QEMU's qcow2_do_open checks, as far as a check needs them)
+
+    private void readHeader() throws IOException {
+      ByteBuffer h = read(0, 104);
+      if (h.getInt(0) != QCOW_MAGIC) {
+        throw new CorruptImageException("Image is not in qcow2 format");
+      }
+      version = h.getInt(4);
+      if (version != 2 && version != 3) {
+        throw new UnsupportedFeatureException("Unsupported qcow2 version " + version);
+      }
+      long backingFileOffset = h.getLong(8);
+      long backingFileSize = Integer.toUnsignedLong(h.getInt(16));
+      clusterBits = h.getInt(20);
+      if (clusterBits < 9 || clusterBits > 21) {
+        throw new CorruptImageException(
+            "Unsupported cluster size: 2^" + Integer.toUnsignedString(clusterBits));
+      }
+      clusterSize = 1L << clusterBits;
+      virtualSize = h.getLong(24);
+      int cryptMethod = h.getInt(32);
+      l1Size = h.getInt(36);
+      l1Offset = h.getLong(40);
+      refcountTableOffset = h.getLong(48);
+      long refcountTableClusters = Integer.toUnsignedLong(h.getInt(56));
+      long snapshots = Integer.toUnsignedLong(h.getInt(60));
+      snapshotsOffset = h.getLong(64);
+
+      long headerLength = 72;
+      long incompatible = 0;
+      long autoclear = 0;
+      refcountOrder = 4;
+      if (version == 3) {
+        incompatible = h.getLong(72);
+        autoclear = h.getLong(88);
+        refcountOrder = h.getInt(96);
+        headerLength = Integer.toUnsignedLong(h.getInt(100));
+        if (headerLength < 104) {
+          throw new CorruptImageException("qcow2 header too short");
+        }
+        if (headerLength > clusterSize) {
+          throw new CorruptImageException("qcow2 header exceeds cluster size");
+        }
+      }
+      long unknown = incompatible
+          & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_DATA_FILE | INCOMPAT_COMPRESSION
+              | INCOMPAT_EXTL2);
+      if (unknown != 0) {
+        throw new UnsupportedFeatureException(String.format(
+            "Unsupported qcow2 feature(s): incompatible bits 0x%x", unknown));
+      }
+      if ((incompatible & INCOMPAT_DATA_FILE) != 0) {
+        throw new UnsupportedFeatureException("Unsupported qcow2 feature(s): external data file");
+      }
+      if ((incompatible & INCOMPAT_EXTL2) != 0) {
+        throw new UnsupportedFeatureException("Unsupported qcow2 feature(s): extended L2 entries");
+      }
+      if ((incompatible & INCOMPAT_COMPRESSION) != 0) {
+        int compressionType = headerLength > 104 ? read(104, 1).get(0) & 0xff : 0;
+        if (compressionType > 1) {
+          throw new UnsupportedFeatureException(
+              "Unsupported qcow2 feature(s): compression type " + compressionType);
+        }
+      }
+      if (refcountOrder < 0 || refcountOrder > 6) {
+        throw new CorruptImageException(
+            "Reference count entry width too large; may not exceed 64 bits");
+      }
+      refcountMax = refcountOrder == 6 ? -1L : (1L << (1 << refcountOrder)) - 1;
+      if (cryptMethod != 0) {
+        throw new UnsupportedFeatureException("Unsupported qcow2 feature(s): encryption");
+      }
+      if (virtualSize < 0) {
+        throw new CorruptImageException("Image is too big");
+      }
+
+      // Refcount table (qcow2_validate_table).
+      if (refcountTableClusters > MAX_REFTABLE_BYTES >>> clusterBits) {
+        throw new CorruptImageException("Reference count table too large");
+      }
+      if (refcountTableClusters == 0) {
+        addMessage("ERROR image does not contain a reference count table");
+      }
+      checkTable(refcountTableOffset, refcountTableClusters << clusterBits,
+          "Reference count table");
+      refcountTableSize = (int) ((refcountTableClusters << clusterBits) / 8);
+      refcountTable = readTable(refcountTableOffset, refcountTableSize);
+
+      // Snapshot table location; the entries are read later, as QEMU's check does.
+      if (snapshots > MAX_SNAPSHOTS) {
+        throw new CorruptImageException("Too many snapshots");
+      }
+      snapshotCount = (int) snapshots;
+      checkTable(snapshotsOffset, snapshots * 40, "Snapshot table");
+
+      // Active L1 table.
+      long l1Entries = Integer.toUnsignedLong(l1Size);
+      if (l1Entries > MAX_L1_BYTES / 8) {
+        throw new CorruptImageException("Active L1 table too large");
+      }
+      long l2Bits = clusterBits - 3;
+      long guestBytesPerL1Entry = 1L << (clusterBits + l2Bits);
+      long l1Needed = virtualSize / guestBytesPerL1Entry
+          + (virtualSize % guestBytesPerL1Entry == 0 ? 0 : 1);
+      if (l1Needed > Integer.MAX_VALUE) {
+        throw new CorruptImageException("Image is too big");
+      }
+      if (l1Entries < l1Needed) {
+        throw new CorruptImageException("L1 table is too small");
+      }
+      checkTable(l1Offset, l1Entries * 8, "Active L1 table");
+      activeL1 = readTable(l1Offset, (int) l1Entries);
+
+      if (backingFileOffset != 0
+          && (backingFileSize > 1023 || Long.compareUnsigned(backingFileOffset, clusterSize) > 0)) {
+        throw new CorruptImageException("Backing file name too long");
+      }
+      readExtensions(headerLength, backingFileOffset, autoclear);
+    }
+
+    private void checkTable(long offset, long bytes, String name) throws CorruptImageException {
+      if (Long.MAX_VALUE - bytes < offset || offset < 0) {
+        throw new CorruptImageException(name + " exceeds the maximum supported size");
+      }
+      if ((offset & (clusterSize - 1)) != 0) {
+        throw new CorruptImageException(name + " offset invalid");
+      }
+    }
+
+    /** Header extensions, for the bitmap directory (qcow2_read_extensions). */
+    private void readExtensions(long start, long backingFileOffset, long autoclear)
+        throws IOException {
+      long end = backingFileOffset != 0 ? backingFileOffset : clusterSize;
+      long offset = start;
+      while (offset + 8 <= end) {
+        ByteBuffer e = read(offset, 8);
+        int type = e.getInt(0);
+        long length = Integer.toUnsignedLong(e.getInt(4));
+        offset += 8;
+        if (type == 0) {
+          return;
+        }
+        if (length > end - offset) {
+          throw new CorruptImageException("Invalid header extension: length " + length
+              + " of extension 0x" + Integer.toHexString(type) + " is too large");
+        }
+        if (type == EXT_BITMAPS && (autoclear & AUTOCLEAR_BITMAPS) != 0) {
+          if (length != 24) {
+            throw new CorruptImageException("bitmaps_ext: Invalid extension length");
+          }
+          ByteBuffer b = read(offset, 24);
+          long count = Integer.toUnsignedLong(b.getInt(0));
+          bitmapDirectorySize = b.getLong(8);
+          bitmapDirectoryOffset = b.getLong(16);
+          if (count == 0 || count > MAX_BITMAPS) {
+            throw new CorruptImageException("bitmaps_ext: invalid number of bitmaps " + count);
+          }
+          if (bitmapDirectorySize < 0 || bitmapDirectorySize > MAX_BITMAP_DIRECTORY_BYTES) {
+            throw new CorruptImageException("bitmaps_ext: bitmap directory size ("
+                + Long.toUnsignedString(bitmapDirectorySize) + ") exceeds the maximum supported size");
+          }
+          if (bitmapDirectoryOffset < 0 || (bitmapDirectoryOffset & (clusterSize - 1)) != 0) {
+            throw new CorruptImageException("bitmaps_ext: invalid bitmap directory offset");
+          }
+          bitmapCount = (int) count;
+        }
+        offset += (length + 7) & ~7L;
+      }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Reference counting (calculate_refcounts)
+
+    private void calculateReferences() throws IOException {
+      increment(0, clusterSize, MetadataType.MAIN_HEADER);
+      markTypes(l1Offset, (long) l1Size * 8, MetadataType.ACTIVE_L1);
+      checkL1(l1Offset, activeL1, Integer.toUnsignedLong(l1Size), true);
+
+      readSnapshots();
+      for (Snapshot snapshot : snapshots) {
+        if (walkFailed) {
+          return;
+        }
+        if ((snapshot.l1Offset & (clusterSize - 1)) != 0) {
+          corruption(String.format("ERROR snapshot %s (%s) l1_offset=%#x: L1 table is not cluster "
+              + "aligned; snapshot table entry corrupted", snapshot.id, snapshot.name,
+              snapshot.l1Offset));
+          continue;
+        }
+        if (snapshot.l1Size > MAX_L1_BYTES / 8) {
+          corruption(String.format("ERROR snapshot %s (%s) l1_size=%#x: L1 table is too large; "
+              + "snapshot table entry corrupted", snapshot.id, snapshot.name, snapshot.l1Size));
+          continue;
+        }
+        markTypes(snapshot.l1Offset, snapshot.l1Size * 8, MetadataType.INACTIVE_L1);
+        long[] l1 = readTable(snapshot.l1Offset, (int) snapshot.l1Size);
+        checkL1(snapshot.l1Offset, l1, snapshot.l1Size, false);
+      }
+      if (walkFailed) {
+        return;
+      }
+      increment(snapshotsOffset, snapshotsSize, MetadataType.SNAPSHOT_TABLE);
+      increment(refcountTableOffset, (long) refcountTableSize * 8, MetadataType.REFCOUNT_TABLE);
+      checkBitmaps();
+      if (!walkFailed) {
+        checkRefcountBlocks();
+      }
+    }
+
+    /** check_refcounts_l1: the table itself was marked by the caller for its type. */
+    private void checkL1(long offset, long[] l1, long entries, boolean active) throws IOException {
+      increment(offset, entries * 8, null);
+      long nextContiguous = 0;
+      for (int i = 0; i < l1.length && !walkFailed; i++) {
+        long entry = l1[i];
+        if (entry == 0) {
+          continue;
+        }
+        if ((entry & L1E_RESERVED_MASK) != 0) {
+          corruption(String.format("ERROR found L1 entry with reserved bits set: %x", entry));
+        }
+        long l2Offset = entry & L1E_OFFSET_MASK;
+        // With only flag bits set QEMU still counts an "L2 table" at offset 0, the header cluster;
+        // its overlap check skips it.
+        increment(l2Offset, clusterSize, l2Offset == 0 ? null
+            : active ? MetadataType.ACTIVE_L2 : MetadataType.INACTIVE_L2);
+        if ((l2Offset & (clusterSize - 1)) != 0) {
+          corruption(String.format(
+              "ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset));
+        }
+        nextContiguous = checkL2(l2Offset, active, nextContiguous);
+      }
+    }
+
+    /** check_refcounts_l2. Returns the offset the next data cluster should have to be contiguous. */
+    private long checkL2(long l2Offset, boolean active, long nextContiguous) throws IOException {
+      int entries = (int) (clusterSize / 8);
+      long[] l2 = readTable(l2Offset, entries);
+      int csizeShift = 62 - (clusterBits - 8);
+      // check_refcounts_l2 also checks the reserved bits of standard entries.
+      long csizeMask = (1L << (clusterBits - 8)) - 1;
+      long clusterOffsetMask = (1L << csizeShift) - 1;
+      // QEMU 7.2 restarts the contiguity chain for every L2 table.
+      nextContiguous = 0;
+      for (int i = 0; i < l2.length && !walkFailed; i++) {
+        long entry = l2[i];
+        if ((entry & OFLAG_COMPRESSED) == 0 && (entry & L2E_STD_RESERVED_MASK) != 0) {
+          corruption(String.format("ERROR found l2 entry with reserved bits set: %x", entry));
+        }
+        if ((entry & OFLAG_COMPRESSED) != 0) {
+          if ((entry & OFLAG_COPIED) != 0) {
+            corruption(String.format("ERROR: coffset=0x%x: copied flag must never be set for "
+                + "compressed clusters", entry & clusterOffsetMask));
+            entry &= ~OFLAG_COPIED;
+          }
+          long coffset = entry & clusterOffsetMask;
+          long sectors = ((entry >>> csizeShift) & csizeMask) + 1;
+          long csize = sectors * 512 - (coffset & 511);
+          increment(coffset, csize, null);
+          if (active) {
+            allocatedClusters++;
+            compressedClusters++;
+            fragmentedClusters++;
+          }
+        } else if ((entry & L2E_OFFSET_MASK) != 0) {
+          // QCOW2_CLUSTER_NORMAL or QCOW2_CLUSTER_ZERO_ALLOC
+          long offset = entry & L2E_OFFSET_MASK;
+          if ((offset & (clusterSize - 1)) != 0) {
+            if ((entry & OFLAG_ZERO) != 0) {
+              corruption(String.format("ERROR offset=%x: Preallocated cluster is not properly "
+                  + "aligned; L2 entry corrupted.", offset));
+            } else {
+              corruption(String.format("ERROR offset=%x: Data cluster is not properly aligned; "
+                  + "L2 entry corrupted.", offset));
+            }
+          }
+          if (active) {
+            allocatedClusters++;
+            if (nextContiguous != 0 && offset != nextContiguous) {
+              fragmentedClusters++;
+            }
+            nextContiguous = offset + clusterSize;
+          }
+          increment(offset, clusterSize, null);
+        }
+      }
+      return nextContiguous;
+    }
+
+    private void checkBitmaps() throws IOException {
+      if (bitmapCount == 0) {
+        return;
+      }
+      increment(bitmapDirectoryOffset, bitmapDirectorySize, MetadataType.BITMAP_DIRECTORY);
+      ByteBuffer dir = read(bitmapDirectoryOffset, (int) bitmapDirectorySize);
+      long position = 0;
+      for (int i = 0; i < bitmapCount && !walkFailed; i++) {
+        if (position + 24 > bitmapDirectorySize) {
+          corruption("ERROR bitmap directory is truncated");
+          checkErrors++;
+          walkFailed = true;
+          return;
+        }
+        int p = (int) position;
+        long tableOffset = dir.getLong(p);
+        long tableSize = Integer.toUnsignedLong(dir.getInt(p + 8));
+        int nameSize = Short.toUnsignedInt(dir.getShort(p + 18));
+        long extraSize = Integer.toUnsignedLong(dir.getInt(p + 20));
+        position += (24 + extraSize + nameSize + 7) & ~7L;
+        if (tableOffset < 0 || (tableOffset & (clusterSize - 1)) != 0
+            || tableSize * 8 > MAX_BITMAP_TABLE_BYTES) {
+          corruption(String.format("ERROR bitmap %d has an invalid bitmap table", i));
+          continue;
+        }
+        increment(tableOffset, tableSize * 8, null);
+        long[] table = readTable(tableOffset, (int) tableSize);
+        for (long entry : table) {
+          long offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
+          if ((entry & BME_TABLE_ENTRY_RESERVED_MASK) != 0 || (offset & (clusterSize - 1)) != 0
+              || (offset == 0 && entry > 1)) {
+            corruption(String.format("ERROR bitmap %d table entry 0x%x is invalid", i, entry));
+            continue;
+          }
+          if (offset != 0) {
+            increment(offset, clusterSize, null);
+          }
+        }
+      }
+    }
+
+    /** check_refblocks. */
+    private void checkRefcountBlocks() {
+      for (int i = 0; i < refcountTableSize; i++) {
+        long entry = refcountTable[i];
+        long offset = entry & REFT_OFFSET_MASK;
+        if ((entry & REFT_RESERVED_MASK) != 0) {
+          corruption(String.format("ERROR refcount table entry %d has reserved bits set", i));
+          continue;
+        }
+        if ((offset & (clusterSize - 1)) != 0) {
+          corruption(String.format(
+              "ERROR refcount block %d is not cluster aligned; refcount table entry corrupted", i));
+          continue;
+        }
+        long cluster = offset >>> clusterBits;
+        if (cluster >= nbClusters) {
+          corruption(String.format("ERROR refcount block %d is outside image", i));
+          continue;
+        }
+        if (offset != 0) {
+          increment(offset, clusterSize, MetadataType.REFCOUNT_BLOCK);
+          long count = computed(cluster);
+          if (count != 1) {
+            corruption(String.format("ERROR refcount block %d refcount=%d", i, count));
+          }
+        }
+      }
+    }
+
+    /**
+     * qcow2_inc_refcounts_imrt: one more reference to every cluster touched by {@code [offset,
+     * offset + length)}; marks them as {@code type} when that is not null.
+     */
+    private void increment(long offset, long length, MetadataType type) {
+      if (length <= 0 || walkFailed) {
+        return;
+      }
+      // QEMU 7.2 refuses to count references one cluster or more past the end of the file.
+      if (offset < 0 || offset + length - fileLength >= clusterSize) {
+        corruption(String.format("ERROR: counting reference for region exceeding the end of the "
+            + "file by one cluster or more: offset 0x%x size 0x%x", offset, length));
+        return;
+      }
+      long first = offset >>> clusterBits;
+      long last = (offset + length - 1) >>> clusterBits;
+      for (long cluster = first; cluster <= last; cluster++) {
+        long count = computed(cluster);
+        if (count == refcountMax && refcountMax != -1L) {
+          corruption(String.format("ERROR: overflow cluster offset=0x%x", cluster << clusterBits));
+          continue;
+        }
+        if (cluster < fileClusters) {
+          references[(int) cluster]++;
+          if (type != null && types != null) {
+            types[(int) cluster] |= (short) type.mask();
+          }
+        } else {
+          int index = (int) (cluster - fileClusters);
+          if (index >= referencesBeyondEnd.length) {
+            referencesBeyondEnd = Arrays.copyOf(referencesBeyondEnd,
+                (int) Math.min(MAX_CLUSTERS_BEYOND_END, Math.max(index + 1L, index * 2L)));
+          }
+          referencesBeyondEnd[index]++;
+          nbClusters = Math.max(nbClusters, cluster + 1);
+        }
+      }
+    }
+
+    /** Marks the file's clusters in {@code [offset, offset + length)} as {@code type}. */
+    private void markTypes(long offset, long length, MetadataType type) {
+      if (types == null || length <= 0 || offset < 0) {
+        return;
+      }
+      long first = offset >>> clusterBits;
+      long last = Math.min((offset + length - 1) >>> clusterBits, fileClusters - 1);
+      for (long cluster = first; cluster <= last; cluster++) {
+        types[(int) cluster] |= (short) type.mask();
+      }
+    }
+
+    private long computed(long cluster) {
+      if (cluster < fileClusters) {
+        return references[(int) cluster];
+      }
+      long index = cluster - fileClusters;
+      return index < referencesBeyondEnd.length ? referencesBeyondEnd[(int) index] : 0;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Snapshots (qcow2_do_read_snapshots)
+
+    private record Snapshot(String id, String name, long l1Offset, long l1Size) {}
+
+    private void readSnapshots() throws IOException {
+      long offset = snapshotsOffset;
+      for (int i = 0; i < snapshotCount; i++) {
+        offset = (offset + 7) & ~7L;
+        ByteBuffer h = read(offset, 40);
+        long snapshotL1Offset = h.getLong(0);
+        long snapshotL1Size = Integer.toUnsignedLong(h.getInt(8));
+        int idSize = Short.toUnsignedInt(h.getShort(12));
+        int nameSize = Short.toUnsignedInt(h.getShort(14));
+        long extraSize = Integer.toUnsignedLong(h.getInt(36));
+        offset += 40;
+        if (extraSize > MAX_SNAPSHOT_EXTRA_DATA) {
+          addMessage(String.format(
+              "ERROR Too much extra metadata in snapshot table entry %d", i));
+          checkErrors++;
+          walkFailed = true;
+          return;
+        }
+        offset += extraSize;
+        String id = new String(bytes(read(offset, idSize)), StandardCharsets.UTF_8);
+        offset += idSize;
+        String name = new String(bytes(read(offset, nameSize)), StandardCharsets.UTF_8);
+        offset += nameSize;
+        if (offset - snapshotsOffset > MAX_SNAPSHOTS_BYTES) {
+          addMessage("ERROR Snapshot table is too big");
+          checkErrors++;
+          walkFailed = true;
+          return;
+        }
+        snapshots.add(new Snapshot(id, name, snapshotL1Offset, snapshotL1Size));
+      }
+      snapshotsSize = offset - snapshotsOffset;
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Comparison (compare_refcounts, check_oflag_copied)
+
+    /** Returns the highest cluster with a refcount or a reference, -1 if none. */
+    private long compareRefcounts() throws IOException {
+      long highest = -1;
+      for (long cluster = 0; cluster < fileClusters; cluster++) {
+        long stored = storedRefcount(cluster);
+        if (stored == Long.MIN_VALUE) {
+          checkErrors++;
+          addMessage(String.format(
+              "Can't get refcount for cluster %d: Input/output error", cluster));
+          continue;
+        }
+        highest = compareOne(cluster, stored, references[(int) cluster], highest);
+      }
+      // Past the end of the file, as far as a table pointed (the reference array grew there).
+      for (long cluster = fileClusters; cluster < nbClusters; cluster++) {
+        long stored = storedRefcount(cluster);
+        if (stored == Long.MIN_VALUE) {
+          checkErrors++;
+          addMessage(String.format(
+              "Can't get refcount for cluster %d: Input/output error", cluster));
+          continue;
+        }
+        highest = compareOne(cluster, stored, computed(cluster), highest);
+      }
+      return highest;
+    }
+
+    private long compareOne(long cluster, long stored, long reference, long highest) {
+      if (stored != 0 || reference != 0) {
+        highest = cluster;
+      }
+      if (stored != reference) {
+        boolean low = Long.compareUnsigned(stored, reference) < 0;
+        addMessage(String.format("%s cluster %d refcount=%s reference=%d",
+            low ? "ERROR" : "Leaked", cluster, Long.toUnsignedString(stored), reference));
+        if (low) {
+          corruptions++;
+        } else {
+          leaks++;
+        }
+      }
+      return highest;
+    }
+
+    private void checkOflagCopied() throws IOException {
+      int entries = (int) (clusterSize / 8);
+      for (int i = 0; i < activeL1.length; i++) {
+        long l1Entry = activeL1[i];
+        long l2Offset = l1Entry & L1E_OFFSET_MASK;
+        if (l2Offset == 0) {
+          continue;
+        }
+        long refcount = storedRefcount(l2Offset >>> clusterBits);
+        if (refcount == Long.MIN_VALUE) {
+          continue;
+        }
+        if ((refcount == 1) != ((l1Entry & OFLAG_COPIED) != 0)) {
+          corruption(String.format("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x "
+              + "refcount=%s", i, l1Entry, Long.toUnsignedString(refcount)));
+        }
+        long[] l2 = readTable(l2Offset, entries);
+        for (long l2Entry : l2) {
+          if ((l2Entry & OFLAG_COMPRESSED) != 0) {
+            continue;
+          }
+          long dataOffset = l2Entry & L2E_OFFSET_MASK;
+          if (dataOffset == 0) {
+            continue;
+          }
+          long dataRefcount = storedRefcount(dataOffset >>> clusterBits);
+          if (dataRefcount == Long.MIN_VALUE) {
+            continue;
+          }
+          if ((dataRefcount == 1) != ((l2Entry & OFLAG_COPIED) != 0)) {
+            corruption(String.format("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%s",
+                l2Entry, Long.toUnsignedString(dataRefcount)));
+          }
+        }
+      }
+    }
+
+    /** qcow2_get_refcount: the stored refcount, or {@link Long#MIN_VALUE} if it cannot be read. */
+    private long storedRefcount(long cluster) throws IOException {
+      int blockBits = clusterBits + 3 - refcountOrder;
+      long tableIndex = cluster >>> blockBits;
+      if (tableIndex >= refcountTableSize) {
+        return 0;
+      }
+      long blockOffset = refcountTable[(int) tableIndex] & REFT_OFFSET_MASK;
+      if (blockOffset == 0) {
+        return 0;
+      }
+      if ((blockOffset & (clusterSize - 1)) != 0) {
+        return Long.MIN_VALUE;
+      }
+      byte[] block = refcountBlock(blockOffset);
+      int index = (int) (cluster & ((1L << blockBits) - 1));
+      return refcountEntry(block, index);
+    }
+
+    private byte[] refcountBlock(long blockOffset) throws IOException {
+      if (blockOffset != cachedBlockOffset) {
+        cachedBlock = bytes(read(blockOffset, (int) clusterSize));
+        cachedBlockOffset = blockOffset;
+      }
+      return cachedBlock;
+    }
+
+    private long refcountEntry(byte[] block, int index) {
+      switch (refcountOrder) {
+        case 0:
+          return (block[index >>> 3] >>> (index & 7)) & 1;
+        case 1:
+          return (block[index >>> 2] >>> (2 * (index & 3))) & 3;
+        case 2:
+          return (block[index >>> 1] >>> (4 * (index & 1))) & 15;
+        case 3:
+          return block[index] & 0xff;
+        case 4:
+          return ByteBuffer.wrap(block).getShort(index * 2) & 0xffff;
+        case 5:
+          return ByteBuffer.wrap(block).getInt(index * 4) & 0xffff_ffffL;
+        default:
+          return ByteBuffer.wrap(block).getLong(index * 8);
+      }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Messages and I/O
+
+    private void corruption(String message) {
+      corruptions++;
+      addMessage(message);
+    }
+
+    private void addMessage(String message) {
+      messageCount++;
+      if (messages.size() < maxMessages) {
+        messages.add(message);
+      }
+    }
+
+    /**
+     * {@code count} big-endian entries from {@code offset}; entries beyond the end of the file
+     * read as zero and are not allocated: the array is cut after the last entry in the file.
+     */
+    private long[] readTable(long offset, int count) throws IOException {
+      if (count <= 0 || offset < 0 || offset >= fileLength) {
+        return new long[0];
+      }
+      long available = (fileLength - offset + 7) / 8;
+      int n = (int) Math.min(count, available);
+      ByteBuffer buffer = read(offset, n * 8);
+      long[] table = new long[n];
+      buffer.asLongBuffer().get(table);
+      return table;
+    }
+
+    /** {@code length} bytes from {@code offset}, zeros beyond the end of the file. */
+    private ByteBuffer read(long offset, int length) throws IOException {
+      ByteBuffer buffer = ByteBuffer.allocate(length);
+      if (offset >= 0 && offset < fileLength) {
+        int wanted = (int) Math.min(length, fileLength - offset);
+        buffer.limit(wanted);
+        while (buffer.hasRemaining()) {
+          int n = file.read(buffer, offset + buffer.position());
+          if (n < 0) {
+            break;
+          }
+        }
+        buffer.limit(length);
+      }
+      buffer.clear();
+      return buffer;
+    }
+
+    private static byte[] bytes(ByteBuffer buffer) {
+      return buffer.array();
+    }
+  }
+}

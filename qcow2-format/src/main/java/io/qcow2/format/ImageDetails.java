@@ -1,0 +1,42 @@
+package io.qcow2.format;
+
+import java.io.IOException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * What {@code qemu-img info} shows beyond {@link ImageInfo}: the snapshot list and the file size.
+ * For the command line; the engine keeps these package-private.
+ */
+public final class ImageDetails {
+  private ImageDetails() {}
+
+  /**
+   * One internal snapshot.
+   *
+   * @param id the snapshot's id string
+   * @param name its name (tag)
+   * @param dateSeconds creation time, seconds since the epoch
+   * @param vmStateSize size of the saved VM state in bytes
+   * @param l1Size entries in its L1 table
+   */
+  public record SnapshotSummary(
+      String id, String name, long dateSeconds, long vmStateSize, int l1Size) {}
+
+  /** The image's internal snapshots, in table order. */
+  public static List<SnapshotSummary> snapshots(Qcow2Image image) {
+    Objects.requireNonNull(image, "image");
+    List<SnapshotSummary> summaries = new ArrayList<>();
+    for (Snapshot s : image.snapshots()) {
+      summaries.add(new SnapshotSummary(s.id(), s.name(), s.dateSeconds(), s.vmStateSize(),
+          s.l1Size()));
+    }
+    return summaries;
+  }
+
+  /** The length of the image file in bytes. */
+  public static long fileSize(Qcow2Image image) throws IOException {
+    return image.fileSize();
+  }
+}

@@ -1,0 +1,122 @@
+package io.qcow2.format.cli;
+
+import io.qcow2.format.CheckResult;
+import io.qcow2.format.ImageCheck;
+import io.qcow2.overlap.MetadataView;
+import io.qcow2.overlap.OverlapCheckers;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code qcow2 check [--output=human|json] IMAGE}: {@code qemu-img check}, read-only. Exit status
+ * as qemu-img: 0 clean, 1 the check failed to run, 2 corruptions, 3 leaks only.
+ */
+@Command(name = "check", mixinStandardHelpOptions = true,
+    description = "Check the image's metadata for corruptions and leaks (read-only).",
+    footer = "Exit status: 0 clean, 1 check failed, 2 corruptions found, 3 leaks only.")
+final class CheckCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Mixin ImageOptions imageOptions;
+
+  @Option(names = "--output", paramLabel = "human|json", defaultValue = "human",
+      description = "Output format: ${COMPLETION-CANDIDATES}.")
+  OutputFormat output;
+
+  @Option(names = "--max-messages", paramLabel = "N", defaultValue = "100",
+      description = "Print at most N detailed messages (default: ${DEFAULT-VALUE}).")
+  int maxMessages;
+
+  @Parameters(paramLabel = "IMAGE") Path image;
+
+  @Override
+  public Integer call() throws IOException {
+    // The check reads the file itself, without the engine's overlap checker; the options are
+    // still validated so that a typo fails here as it would on any other command.
+    OverlapCheckers.create(imageOptions.options(), 16, MetadataView.EMPTY);
+    if (maxMessages < 0) {
+      throw new IllegalArgumentException("--max-messages must be >= 0: " + maxMessages);
+    }
+    CheckResult result = ImageCheck.run(image, maxMessages);
+    PrintWriter out = spec.commandLine().getOut();
+    PrintWriter err = spec.commandLine().getErr();
+    // Like qemu-img, the detailed messages go to standard error, the report to standard output.
+    for (String message : result.messages()) {
+      err.println(message);
+    }
+    if (result.messageCount() > result.messages().size()) {
+      err.printf("(%d more messages not shown)%n", result.messageCount() - result.messages().size());
+    }
+    err.flush();
+    if (output == OutputFormat.json) {
+      out.println(Json.render(json(result)));
+    } else {
+      printHuman(out, result);
+    }
+    return result.exitCode();
+  }
+
+  /** qemu-img's members (zero counts left out, as qemu-img does), then the messages. */
+  private Map<String, Object> json(CheckResult result) {
+    Map<String, Object> json = new LinkedHashMap<>();
+    putNonZero(json, "image-end-offset", result.imageEndOffset());
+    putNonZero(json, "total-clusters", result.totalClusters());
+    json.put("check-errors", result.checkErrors());
+    putNonZero(json, "corruptions", result.corruptions());
+    putNonZero(json, "leaks", result.leaks());
+    putNonZero(json, "allocated-clusters", result.allocatedClusters());
+    json.put("filename", image.toString());
+    json.put("format", "qcow2");
+    putNonZero(json, "fragmented-clusters", result.fragmentedClusters());
+    putNonZero(json, "compressed-clusters", result.compressedClusters());
+    json.put("messages", result.messages());
+    return json;
+  }
+
+  private static void putNonZero(Map<String, Object> json, String key, long value) {
+    if (value != 0) {
+      json.put(key, value);
+    }
+  }
+
+  /** qemu-img's dump_human_image_check. */
+  private static void printHuman(PrintWriter out, CheckResult r) {
+    if (r.isClean()) {
+      out.println("No errors were found on the image.");
+    } else {
+      if (r.corruptions() > 0) {
+        out.printf("%n%d errors were found on the image.%n"
+            + "Data may be corrupted, or further writes to the image may corrupt it.%n",
+            r.corruptions());
+      }
+      if (r.leaks() > 0) {
+        out.printf("%n%d leaked clusters were found on the image.%n"
+            + "This means waste of disk space, but no harm to data.%n", r.leaks());
+      }
+      if (r.checkErrors() > 0) {
+        out.printf("%n%d internal errors have occurred during the check.%n", r.checkErrors());
+      }
+    }
+    if (r.totalClusters() != 0 && r.allocatedClusters() != 0) {
+      out.printf(Locale.ROOT,
+          "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters%n",
+          r.allocatedClusters(), r.totalClusters(),
+          r.allocatedClusters() * 100.0 / r.totalClusters(),
+          r.fragmentedClusters() * 100.0 / r.allocatedClusters(),
+          r.compressedClusters() * 100.0 / r.allocatedClusters());
+    }
+    if (r.imageEndOffset() != 0) {
+      out.println("Image end offset: " + r.imageEndOffset());
+    }
+  }
+}

@@ -1,0 +1,112 @@
+package io.qcow2.format.cli;
+
+import io.qcow2.format.Extent;
+import io.qcow2.format.Qcow2Image;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code qcow2 map [--output=human|json] IMAGE}: guest-to-host extents with {@code qemu-img map}'s
+ * fields: start, length, depth, present, zero, data, offset.
+ */
+@Command(name = "map", mixinStandardHelpOptions = true,
+    description = "Show where each guest range is stored, like qemu-img map.")
+final class MapCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+  @Mixin ImageOptions imageOptions;
+
+  @Option(names = "--output", paramLabel = "human|json", defaultValue = "human",
+      description = "Output format: ${COMPLETION-CANDIDATES}.")
+  OutputFormat output;
+
+  @Parameters(paramLabel = "IMAGE") Path image;
+
+  /** One extent as qemu-img reports it; offset -1 when it has none. */
+  record Row(long start, long length, int depth, boolean present, boolean zero, boolean data,
+      long offset) {
+    /** qemu-img merges neighbours that agree on everything and continue the host offset. */
+    boolean continuedBy(Row next) {
+      return depth == next.depth && present == next.present && zero == next.zero
+          && data == next.data && start + length == next.start
+          && (offset < 0 ? next.offset < 0 : offset + length == next.offset);
+    }
+
+    Map<String, Object> json() {
+      Map<String, Object> json = new LinkedHashMap<>();
+      json.put("start", start);
+      json.put("length", length);
+      json.put("depth", depth);
+      json.put("present", present);
+      json.put("zero", zero);
+      json.put("data", data);
+      if (offset >= 0) {
+        json.put("offset", offset);
+      }
+      return json;
+    }
+  }
+
+  @Override
+  public Integer call() throws IOException {
+    try (Qcow2Image opened = imageOptions.open(image)) {
+      List<Row> rows = rows(opened.map());
+      PrintWriter out = spec.commandLine().getOut();
+      if (output == OutputFormat.json) {
+        out.print("[");
+        for (int i = 0; i < rows.size(); i++) {
+          out.print(Json.renderInline(rows.get(i).json()));
+          out.print(i + 1 < rows.size() ? ",\n" : "");
+        }
+        out.println("]");
+      } else {
+        out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
+        String backing = opened.info().backingFile();
+        for (Row row : rows) {
+          if (row.data && row.offset >= 0) {
+            out.printf("%-16s%-16s%-16s%s%n", hex(row.start), hex(row.length), hex(row.offset),
+                row.depth == 0 ? image.toString() : String.valueOf(backing));
+          }
+        }
+      }
+    }
+    return 0;
+  }
+
+  /** The engine's extents as qemu-img's rows, merged as qemu-img merges them. */
+  static List<Row> rows(List<Extent> extents) {
+    List<Row> rows = new ArrayList<>();
+    for (Extent e : extents) {
+      // Depth is 1 for anything found in the backing chain: the engine does not say how deep.
+      int depth = e.fromBacking() ? 1 : 0;
+      boolean present = e.kind() != Extent.Kind.UNALLOCATED;
+      boolean zero = e.kind() == Extent.Kind.ZERO || e.kind() == Extent.Kind.UNALLOCATED;
+      boolean data = e.kind() == Extent.Kind.DATA || e.kind() == Extent.Kind.COMPRESSED;
+      long offset = e.kind() == Extent.Kind.DATA && e.hostOffset() >= 0 ? e.hostOffset() : -1;
+      Row row = new Row(e.guestOffset(), e.length(), depth, present, zero, data, offset);
+      Row last = rows.isEmpty() ? null : rows.get(rows.size() - 1);
+      if (last != null && last.continuedBy(row)) {
+        rows.set(rows.size() - 1, new Row(last.start, last.length + row.length, last.depth,
+            last.present, last.zero, last.data, last.offset));
+      } else {
+        rows.add(row);
+      }
+    }
+    return rows;
+  }
+
+  private static String hex(long value) {
+    return value == 0 ? "0" : "0x" + Long.toHexString(value);
+  }
+}
