@@ -1,0 +1,277 @@
+package io.qcow2.format;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.io.RandomAccessFile;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Internal snapshots: create/list/apply/delete with the overlap checker compared against the
+ * legacy strategy after every operation, and interop with {@code qemu-img snapshot} both ways.
+ */
+class SnapshotTest {
+  private static final int SIZE = 4 << 20;
+
+  @TempDir Path dir;
+
+  private static Map<String, String> create(int clusterSize, String compat) {
+    Map<String, String> options = new HashMap<>();
+    options.put("cluster_size", Integer.toString(clusterSize));
+    options.put("compat", compat);
+    return options;
+  }
+
+  private static byte[] pattern(int seed) {
+    byte[] data = new byte[SIZE];
+    java.util.Random random = new java.util.Random(seed);
+    // Sparse: a few written stretches, the rest left unallocated.
+    for (int i = 0; i < 12; i++) {
+      int off = random.nextInt(SIZE - 70000);
+      int len = 1 + random.nextInt(70000);
+      for (int j = off; j < off + len; j++) {
+        data[j] = (byte) (seed * 31 + j);
+      }
+    }
+    return data;
+  }
+
+  /** Writes the bytes of {@code data} that differ from {@code old}, cluster-run by run. */
+  private static void writeDiff(Qcow2Image image, byte[] old, byte[] data) throws Exception {
+    int step = 4096;
+    for (int off = 0; off < data.length; off += step) {
+      int len = Math.min(step, data.length - off);
+      if (!Arrays.equals(old, off, off + len, data, off, off + len)) {
+        image.write(off, data, off, len);
+      }
+    }
+  }
+
+  private static byte[] readAll(Qcow2Image image) throws Exception {
+    byte[] buf = new byte[(int) image.virtualSize()];
+    image.read(0, buf, 0, buf.length);
+    return buf;
+  }
+
+  @ParameterizedTest(name = "cluster_size={0} compat={1}")
+  @CsvSource({"65536, 1.1", "512, 1.1", "4096, 0.10"})
+  void createApplyDeleteKeepsDataAndCheckerExact(int clusterSize, String compat) throws Exception {
+    QemuTool.requireQemu();
+    Path img = dir.resolve("s.qcow2");
+    byte[] a = pattern(1);
+    byte[] b = pattern(2);
+    byte[] c = pattern(3);
+    try (Qcow2Image image = Qcow2Image.create(img, SIZE, create(clusterSize, compat),
+        TestOptions.openAll("windowed"))) {
+      writeDiff(image, new byte[SIZE], a);
+      OverlapAgreement.assertAgree(image, "after writes");
+      SnapshotInfo s1 = image.createSnapshot("one");
+      assertEquals("1", s1.id());
+      OverlapAgreement.assertAgree(image, "after create one");
+      writeDiff(image, a, b);
+      OverlapAgreement.assertAgree(image, "after copy-on-write");
+      image.createSnapshot("two");
+      writeDiff(image, b, c);
+      OverlapAgreement.assertAgree(image, "after create two + writes");
+      assertEquals(List.of("one", "two"), image.listSnapshots().stream().map(SnapshotInfo::name).toList());
+
+      image.applySnapshot("one");
+      OverlapAgreement.assertAgree(image, "after apply one");
+      assertArrayEquals(a, readAll(image));
+      image.applySnapshot("2");
+      OverlapAgreement.assertAgree(image, "after apply two (by id)");
+      assertArrayEquals(b, readAll(image));
+      writeDiff(image, b, c);
+      OverlapAgreement.assertAgree(image, "after writes on two");
+      image.deleteSnapshot("one");
+      OverlapAgreement.assertAgree(image, "after delete one");
+      assertArrayEquals(c, readAll(image));
+    }
+    QemuTool.checkClean(img);
+    String listed = QemuTool.ok("qemu-img", "snapshot", "-l", img.toString());
+    assertTrue(listed.contains("two") && !listed.contains("one"), listed);
+    assertArrayEquals(b, snapshotToRaw(img, "two"));
+    assertArrayEquals(c, QemuTool.toRaw(img));
+    // qemu-img applies our snapshot.
+    QemuTool.ok("qemu-img", "snapshot", "-a", "two", img.toString());
+    QemuTool.checkClean(img);
+    assertArrayEquals(b, QemuTool.toRaw(img));
+    // Reopen: the checker built at open agrees too; delete the last one.
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll("windowed"), true)) {
+      OverlapAgreement.assertAgree(image, "after reopen");
+      image.deleteSnapshot("two");
+      OverlapAgreement.assertAgree(image, "after delete two");
+      assertEquals(List.of(), image.listSnapshots());
+      assertArrayEquals(b, readAll(image));
+    }
+    QemuTool.checkClean(img);
+  }
+
+  /** The guest content of an internal snapshot, as qemu-img reads it (the image is not changed). */
+  static byte[] snapshotToRaw(Path img, String name) throws Exception {
+    Path raw = img.resolveSibling("snap-" + name + ".raw");
+    QemuTool.ok("qemu-img", "convert", "-f", "qcow2", "-O", "raw", "-l", "snapshot.name=" + name,
+        img.toString(), raw.toString());
+    byte[] data = Files.readAllBytes(raw);
+    Files.delete(raw);
+    return data;
+  }
+
+  @Test
+  void snapshotsMadeByQemuAreListedAppliedAndDeleted() throws Exception {
+    QemuTool.requireQemu();
+    Path img = dir.resolve("q.qcow2");
+    QemuTool.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "2M");
+    QemuTool.qemuIo(img, "write -P 0x11 0 1M");
+    QemuTool.ok("qemu-img", "snapshot", "-c", "q1", img.toString());
+    QemuTool.qemuIo(img, "write -P 0x22 512k 1M", "write -z 1536k 64k");
+    QemuTool.ok("qemu-img", "snapshot", "-c", "q2", img.toString());
+    QemuTool.qemuIo(img, "write -P 0x33 0 64k", "discard 128k 64k");
+    byte[] q1 = snapshotToRaw(img, "q1");
+    byte[] q2 = snapshotToRaw(img, "q2");
+    byte[] now = QemuTool.toRaw(img);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll("windowed"), true)) {
+      OverlapAgreement.assertAgree(image, "qemu image at open");
+      List<SnapshotInfo> list = image.listSnapshots();
+      assertEquals(List.of("q1", "q2"), list.stream().map(SnapshotInfo::name).toList());
+      assertEquals(List.of("1", "2"), list.stream().map(SnapshotInfo::id).toList());
+      assertEquals(2L << 20, list.get(0).diskSize());
+      assertArrayEquals(now, readAll(image));
+      image.applySnapshot("q1");
+      OverlapAgreement.assertAgree(image, "after apply q1");
+      assertArrayEquals(q1, readAll(image));
+      image.deleteSnapshot("q2");
+      OverlapAgreement.assertAgree(image, "after delete q2");
+      image.createSnapshot("ours");
+      OverlapAgreement.assertAgree(image, "after create ours");
+      image.write(0, new byte[70000], 0, 70000);
+      OverlapAgreement.assertAgree(image, "after write");
+    }
+    QemuTool.checkClean(img);
+    String listed = QemuTool.ok("qemu-img", "snapshot", "-l", img.toString());
+    assertTrue(listed.contains("q1") && listed.contains("ours") && !listed.contains("q2"), listed);
+    assertArrayEquals(q1, snapshotToRaw(img, "ours"));
+    assertArrayEquals(q1, snapshotToRaw(img, "q1"));
+    QemuTool.ok("qemu-img", "snapshot", "-d", "q1", img.toString());
+    QemuTool.checkClean(img);
+    assertTrue(q2.length == 2 << 20);
+  }
+
+  @Test
+  void applyRestoresTheSnapshotsDiskSize() throws Exception {
+    QemuTool.requireQemu();
+    Path img = dir.resolve("r.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, create(512, "1.1"),
+        TestOptions.openAll("windowed"))) {
+      image.write(4096, new byte[] {1, 2, 3}, 0, 3);
+      image.createSnapshot("small");
+      image.resize(8 << 20);
+      image.write((8 << 20) - 3, new byte[] {4, 5, 6}, 0, 3);
+      OverlapAgreement.assertAgree(image, "after resize");
+      image.createSnapshot("big");
+      image.applySnapshot("small");
+      assertEquals(1 << 20, image.virtualSize());
+      OverlapAgreement.assertAgree(image, "after apply small");
+      image.applySnapshot("big");
+      assertEquals(8 << 20, image.virtualSize());
+      byte[] tail = new byte[3];
+      image.read((8 << 20) - 3, tail, 0, 3);
+      assertArrayEquals(new byte[] {4, 5, 6}, tail);
+      image.applySnapshot("small");
+    }
+    QemuTool.checkClean(img);
+    assertTrue(QemuTool.ok("qemu-img", "info", img.toString()).contains("1 MiB"));
+  }
+
+  @Test
+  void namesAreValidated() throws Exception {
+    Path img = dir.resolve("n.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, Map.of(), TestOptions.open())) {
+      image.createSnapshot("a");
+      assertThrows(IllegalArgumentException.class, () -> image.createSnapshot(""));
+      assertThrows(IllegalArgumentException.class, () -> image.createSnapshot("a"));
+      IllegalArgumentException idClash =
+          assertThrows(IllegalArgumentException.class, () -> image.createSnapshot("1"));
+      assertTrue(idClash.getMessage().contains("already exists"), idClash.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> image.createSnapshot("x".repeat(256)));
+      image.createSnapshot("x".repeat(255));
+      IllegalArgumentException missing =
+          assertThrows(IllegalArgumentException.class, () -> image.applySnapshot("nope"));
+      assertEquals("Can't find the snapshot 'nope'", missing.getMessage());
+      assertThrows(IllegalArgumentException.class, () -> image.deleteSnapshot("nope"));
+      assertEquals(2, image.listSnapshots().size());
+    }
+  }
+
+  @Test
+  void refcountOverflowIsRefusedBeforeAnythingChanges() throws Exception {
+    Path img = dir.resolve("o.qcow2");
+    Map<String, String> options = new HashMap<>(create(512, "1.1"));
+    options.put("refcount_bits", "1");
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, options, TestOptions.openAll("windowed"))) {
+      image.write(0, new byte[1000], 0, 1000);
+      Qcow2Exception e = assertThrows(Qcow2Exception.class, () -> image.createSnapshot("s"));
+      assertTrue(e.getMessage().contains("maximum refcount"), e.getMessage());
+      assertEquals(List.of(), image.listSnapshots());
+      OverlapAgreement.assertAgree(image, "after refused create");
+    }
+  }
+
+  @Test
+  void tableLimitsAreEnforced() throws Exception {
+    List<SnapshotTable.Entry> many = new ArrayList<>();
+    SnapshotTable.Entry e = new SnapshotTable.Entry(0, 0, "1", "n", 0, 0, 0, 0, 0, 0, new byte[0]);
+    for (int i = 0; i <= SnapshotTable.MAX_SNAPSHOTS; i++) {
+      many.add(e);
+    }
+    Qcow2Exception count = assertThrows(Qcow2Exception.class, () -> SnapshotTable.encode(many));
+    assertTrue(count.getMessage().contains("65536"), count.getMessage());
+    List<SnapshotTable.Entry> big = new ArrayList<>();
+    SnapshotTable.Entry fat = new SnapshotTable.Entry(0, 0, "1", "n", 0, 0, 0, 0, 0, 0, new byte[1024]);
+    for (int i = 0; i < 63000; i++) {
+      big.add(fat);
+    }
+    Qcow2Exception size = assertThrows(Qcow2Exception.class, () -> SnapshotTable.encode(big));
+    assertTrue(size.getMessage().contains("64 MiB"), size.getMessage());
+  }
+
+  @Test
+  void createIsRefusedWhenTheTableIsFull() throws Exception {
+    Path img = dir.resolve("full.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, Map.of(), TestOptions.open())) {
+      image.write(0, new byte[10], 0, 10);
+    }
+    // Append a table of 65536 entries without L1 tables and point the header at it.
+    List<SnapshotTable.Entry> full = new ArrayList<>();
+    for (int i = 1; i <= SnapshotTable.MAX_SNAPSHOTS; i++) {
+      full.add(new SnapshotTable.Entry(0, 0, Integer.toString(i), "s" + i, 0, 0, 0, 0, 1 << 20, 0,
+          new byte[0]));
+    }
+    byte[] table = SnapshotTable.encode(full);
+    long offset;
+    try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+      offset = (f.length() + 65535) & ~65535L;
+      f.seek(offset);
+      f.write(table);
+    }
+    ImageFiles.writeInt(img, 60, full.size());
+    ImageFiles.writeLong(img, 64, offset);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      assertEquals(SnapshotTable.MAX_SNAPSHOTS, image.listSnapshots().size());
+      Qcow2Exception e = assertThrows(Qcow2Exception.class, () -> image.createSnapshot("more"));
+      assertTrue(e.getMessage().contains("maximum of 65536 snapshots"), e.getMessage());
+    }
+  }
+}
