@@ -169,6 +169,36 @@ class SnapshotTest {
     assertTrue(q2.length == 2 << 20);
   }
 
+  /**
+   * Patch 11's rule: an L2 table that two snapshots share and the active L1 no longer references
+   * keeps INACTIVE_L2 when one of them is deleted (refcount 1, not active); the same table loses
+   * it when it is active and the last snapshot referencing it goes (refcount 1, active).
+   */
+  @Test
+  void l2TableSharedByTwoSnapshotsStaysInactiveAfterOneIsDeleted() throws Exception {
+    Path img = dir.resolve("shared.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, create(512, "1.1"),
+        TestOptions.openAll("windowed"))) {
+      byte[] data = new byte[1 << 20];
+      Arrays.fill(data, (byte) 7);
+      image.write(0, data, 0, data.length);
+      image.createSnapshot("s1");
+      image.createSnapshot("s2");
+      // Copy every L2 table away from the snapshots.
+      for (int off = 0; off < data.length; off += 32768) {
+        image.write(off, new byte[] {9}, 0, 1);
+      }
+      OverlapAgreement.assertAgree(image, "after copy-on-write of every L2 table");
+      image.deleteSnapshot("s1");
+      OverlapAgreement.assertAgree(image, "after delete s1 (tables now s2's alone)");
+      image.applySnapshot("s2");
+      OverlapAgreement.assertAgree(image, "after apply s2 (tables active and s2's)");
+      image.deleteSnapshot("s2");
+      OverlapAgreement.assertAgree(image, "after delete s2 (tables active alone)");
+      assertArrayEquals(data, readAll(image));
+    }
+  }
+
   @Test
   void applyRestoresTheSnapshotsDiskSize() throws Exception {
     QemuTool.requireQemu();
