@@ -132,8 +132,11 @@ class RandomizedSnapshotTest {
     QemuTool.checkClean(img);
     assertArrayEquals(model, QemuTool.toRaw(img), "seed " + seed + ": qemu-img reads the active state");
     for (Map.Entry<String, byte[]> s : snapshots.entrySet()) {
+      // qemu-img convert -l reads a snapshot at the image's current virtual size, not the
+      // snapshot's: compare the common part; anything beyond the snapshot's size reads as zeros.
       byte[] raw = SnapshotTest.snapshotToRaw(img, s.getKey());
-      assertArrayEquals(s.getValue(), raw, "seed " + seed + ": qemu-img reads snapshot " + s.getKey());
+      byte[] expected = Arrays.copyOf(s.getValue(), raw.length);
+      assertArrayEquals(expected, raw, "seed " + seed + ": qemu-img reads snapshot " + s.getKey());
     }
   }
 
