@@ -27,6 +27,20 @@ class RandomizedWriteTest {
   @ParameterizedTest(name = "cluster_size={0} refcount_bits={1} compat={2}")
   @CsvSource({"512, 16, 1.1", "65536, 16, 1.1", "512, 2, 1.1", "65536, 64, 1.1", "512, 16, 0.10"})
   void randomOperationsMatchModel(int clusterSize, int refcountBits, String compat) throws Exception {
+    run(clusterSize, refcountBits, compat, TestOptions.defaultStrategy());
+  }
+
+  static java.util.stream.Stream<String> strategies() {
+    return TestOptions.strategies().stream();
+  }
+
+  @ParameterizedTest(name = "strategy={0}")
+  @org.junit.jupiter.params.provider.MethodSource("strategies")
+  void randomOperationsWithEachStrategy(String strategy) throws Exception {
+    run(512, 16, "1.1", strategy);
+  }
+
+  private void run(int clusterSize, int refcountBits, String compat, String strategy) throws Exception {
     QemuTool.requireQemu();
     long seed = SEED ^ clusterSize ^ ((long) refcountBits << 32);
     Random random = new Random(seed);
@@ -38,7 +52,7 @@ class RandomizedWriteTest {
     create.put("refcount_bits", Integer.toString(refcountBits));
     create.put("compat", compat);
     int step = 0;
-    try (Qcow2Image image = Qcow2Image.create(img, size, create, TestOptions.open())) {
+    try (Qcow2Image image = Qcow2Image.create(img, size, create, TestOptions.open(strategy))) {
       for (step = 0; step < OPS; step++) {
         int off = random.nextInt(size);
         int maxLen = random.nextInt(10) == 0 ? 4 * clusterSize + 1 : clusterSize + 100;
@@ -67,12 +81,16 @@ class RandomizedWriteTest {
         byte[] back = new byte[len];
         image.read(off, back, 0, len);
         assertArrayEquals(Arrays.copyOfRange(model, off, off + len), back, message(seed, step));
+        if (step % 250 == 0) {
+          MetadataInvariants.verify(image);
+        }
         if (step % 500 == 0) {
           byte[] all = new byte[size];
           image.read(0, all, 0, size);
           assertArrayEquals(model, all, message(seed, step));
         }
       }
+      MetadataInvariants.verify(image);
     } catch (AssertionError | Exception e) {
       throw new AssertionError(message(seed, step) + ": " + e, e);
     }
