@@ -19,7 +19,8 @@ import org.junit.jupiter.params.provider.CsvSource;
  * Hundreds of random writes, zero writes, discards, resizes, reopens and snapshot creates, applies
  * and deletes, against a model of the guest and of every snapshot. After every step the guest view
  * must equal the model and the image's event-tracked checker must agree with the legacy strategy
- * on every cluster ({@link OverlapAgreement}); at the end {@code qemu-img check} must be clean and
+ * on every cluster ({@link OverlapAgreement}), and the engine's own check (refcounts, COPIED) must
+ * be clean; at the end {@code qemu-img check} must be clean and
  * qemu-img must read every snapshot as the model has it.
  *
  * <p>Seed: system property {@code qcow2.random.seed}; steps: {@code qcow2.snapshot.ops} (default
@@ -123,6 +124,12 @@ class RandomizedSnapshotTest {
         assertEquals(new ArrayList<>(snapshots.keySet()),
             image.listSnapshots().stream().map(SnapshotInfo::name).toList(), context);
         OverlapAgreement.assertAgree(image, context);
+        MetadataInvariants.verify(image);
+        // Refcounts and COPIED flags as qemu-img check would see them, at every step.
+        CheckResult check = ImageCheck.run(img);
+        if (!check.isClean()) {
+          throw new AssertionError(context + ": ImageCheck " + check);
+        }
       }
     } catch (Exception | AssertionError e) {
       throw new AssertionError("seed " + seed + " failed at step " + step + " (" + op + "): " + e, e);
