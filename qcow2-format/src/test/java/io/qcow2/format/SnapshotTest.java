@@ -199,6 +199,29 @@ class SnapshotTest {
     }
   }
 
+  /**
+   * Patch 8's fix: deleting a snapshot walks an inactive L1 table, so the L2 tables it shares with
+   * the active L1 stay active L2 tables (only the active L1's walk removes ACTIVE_L2); they stop
+   * being inactive (patch 11: refcount 1 and active).
+   */
+  @Test
+  void deletingASnapshotKeepsTheActiveL2TablesItShared() throws Exception {
+    Path img = dir.resolve("p8.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, create(512, "1.1"),
+        TestOptions.openAll("windowed"))) {
+      image.write(0, new byte[4096], 0, 4096);
+      long l2 = image.activeL1()[0] & Qcow2Image.L1_OFFSET_MASK;
+      var checker = image.overlapChecker().orElseThrow();
+      int active = io.qcow2.overlap.MetadataType.ACTIVE_L2.mask();
+      int inactive = io.qcow2.overlap.MetadataType.INACTIVE_L2.mask();
+      image.createSnapshot("s");
+      assertEquals(active | inactive, checker.check(l2, 512, 0));
+      image.deleteSnapshot("s");
+      assertEquals(active, checker.check(l2, 512, 0));
+      OverlapAgreement.assertAgree(image, "after delete");
+    }
+  }
+
   @Test
   void applyRestoresTheSnapshotsDiskSize() throws Exception {
     QemuTool.requireQemu();
