@@ -34,11 +34,11 @@ final class Snapshots {
    * overwritten and decrements the old ones after; delete writes the new table and switches the
    * header before anything is decremented; the old table is freed last. A crash leaks at worst.
    *
-   * Deviation from QEMU, on purpose: QEMU also rewrites the COPIED flags inside inactive L2 tables
-   * when it walks a snapshot's L1 table. qemu-img check only looks at COPIED in the active tables,
-   * and writing an inactive L2 table is exactly what overlap-check=all forbids, so we leave
-   * inactive tables alone and refresh COPIED in the active tables after apply and delete (QEMU
-   * does that refresh too, with addend 0).
+   * Deviation from QEMU, on purpose: when QEMU decrements a snapshot's L1 table (delete) it also
+   * sets COPIED inside the snapshot's L2 tables and rewrites the snapshot's L1 table. qemu-img
+   * check only looks at COPIED in the active tables, and writing inactive tables is what
+   * overlap-check=all forbids, so decrements leave inactive tables alone, and COPIED is refreshed
+   * in the active tables after apply and delete (QEMU does that refresh too, with addend 0).
    */
   private final Qcow2Image image;
   private final Header header;
@@ -186,6 +186,10 @@ final class Snapshots {
     long[] current = image.activeL1Live().clone();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
     long[] next = Arrays.copyOf(snapshotL1, current.length);
+    for (int i = 0; i < next.length; i++) {
+      // Every table gains a reference below, so none keeps refcount 1 until the refresh.
+      next[i] &= ~Qcow2Image.COPIED;
+    }
     checkIncrement(snapshotL1, "apply snapshot '" + sn.name() + "'");
 
     // The snapshot's clusters gain the active L1's reference before it points at them.
@@ -261,9 +265,9 @@ final class Snapshots {
 
   /**
    * QEMU's qcow2_update_snapshot_refcount over the L1 table {@code l1}: adds {@code addend} to the
-   * refcount of every L2 table and data cluster it references. For the active table ({@code
-   * active}) with {@code addend >= 0} it also sets COPIED exactly where the refcount is 1, in the
-   * L2 tables and in the active L1 table (written back here).
+   * refcount of every L2 table and data cluster it references. A +1 clears COPIED in the L2
+   * tables it walks; over the active table ({@code active}) with {@code addend >= 0} COPIED ends up
+   * set exactly where the refcount is 1, in the L2 tables and the active L1 (written back here).
    *
    * <p>Overlap bookkeeping on decrements: for the active L1 the L2 tables stop being active (patch
    * 8, with its fix: only when the active L1 is processed). For a snapshot's L1 (patch 11) an L2
@@ -273,9 +277,13 @@ final class Snapshots {
    * itself rather than from the checker, so the rule holds in every overlap-check mode.
    */
   private void updateRefcounts(long[] l1, boolean active, int addend) throws IOException {
-    boolean rewrite = active && addend >= 0;
+    // After a +1 no refcount is 1, so COPIED only ever goes away; QEMU clears it in every table
+    // it walks, which closes apply's crash window for flags a QEMU delete left in a snapshot's
+    // tables. Addend 0 (active only) sets it where the refcount is 1.
+    boolean rewrite = addend > 0 || (active && addend == 0);
+    boolean rewriteL1 = active && addend >= 0;
     Set<Long> activeL2 = active ? Set.of() : activeL2Offsets();
-    long[] newL1 = rewrite ? l1.clone() : null;
+    long[] newL1 = rewriteL1 ? l1.clone() : null;
     boolean l1Modified = false;
     for (int i = 0; i < l1.length; i++) {
       long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
@@ -315,8 +323,8 @@ final class Snapshots {
         refcounts.flush();
         byte[] raw = new byte[l2.length * 8];
         ByteBuffer.wrap(raw).asLongBuffer().put(l2);
-        // A table the active L1 references; a snapshot may share it (create enters INACTIVE_L2
-        // before these flags are cleared, as the series does), so both L2 types are its own.
+        // A table the L1 being walked references: it is an L2 table, active, inactive or both
+        // (create enters INACTIVE_L2 before these flags are cleared, as the series does).
         file.write(l2Offset, raw, 0, raw.length, ACTIVE_L2.mask() | INACTIVE_L2.mask());
       }
       long refcount;
@@ -331,7 +339,7 @@ final class Snapshots {
           remove(l2Offset, 1, INACTIVE_L2.mask());
         }
       }
-      if (rewrite) {
+      if (rewriteL1) {
         long e = refcount == 1 ? l2Offset | Qcow2Image.COPIED : l2Offset;
         if (e != l1[i]) {
           newL1[i] = e;
