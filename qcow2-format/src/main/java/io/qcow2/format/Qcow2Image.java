@@ -1236,7 +1236,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     @Override public int activeL1Size() { return l1.length; }
     @Override public long activeL1Entry(int index) { return l1[index]; }
     @Override public long refcountTableOffset() { return header.refcountTableOffset; }
-    @Override public int refcountTableSize() { return refcounts.table.length; }
+    // From the header, not the array: while the table grows the array is already larger, but the
+    // on-disk table (and what the header says) is still the old one.
+    @Override public int refcountTableSize() { return (header.refcountTableClusters << clusterBits) / 8; }
     @Override public long refcountTableEntry(int index) { return refcounts.table[index]; }
     @Override public long snapshotTableOffset() { return snapshots.isEmpty() ? 0 : header.snapshotsOffset; }
     @Override public long snapshotTableLength() { return snapshotTableLength; }
