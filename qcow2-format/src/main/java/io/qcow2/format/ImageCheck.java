@@ -72,6 +72,8 @@ public final class ImageCheck {
   static final long OFLAG_ZERO = 1L;
   static final long BME_TABLE_ENTRY_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
   static final long BME_TABLE_ENTRY_RESERVED_MASK = 0xff00_0000_0000_01feL;
+  /** {@code BME_MAX_PHYS_SIZE}: 512 MiB of bitmap data. */
+  static final long MAX_BITMAP_PHYSICAL_BYTES = 0x2000_0000L;
 
   static final int QCOW_MAGIC = 0x514649fb;
   static final long INCOMPAT_DIRTY = 1;
@@ -277,12 +279,15 @@ public final class ImageCheck {
       if ((incompatible & INCOMPAT_EXTL2) != 0) {
         throw new UnsupportedFeatureException("Unsupported qcow2 feature(s): extended L2 entries");
       }
-      if ((incompatible & INCOMPAT_COMPRESSION) != 0) {
-        int compressionType = headerLength > 104 ? read(104, 1).get(0) & 0xff : 0;
-        if (compressionType > 1) {
-          throw new UnsupportedFeatureException(
-              "Unsupported qcow2 feature(s): compression type " + compressionType);
-        }
+      // validate_compression_type(): zlib (0) or zstd (1), the bit set exactly when not zlib.
+      int compressionType = headerLength > 104 ? read(104, 1).get(0) & 0xff : 0;
+      if (compressionType > 1) {
+        throw new UnsupportedFeatureException(
+            "qcow2: unknown compression type: " + compressionType);
+      }
+      if ((compressionType == 0) == ((incompatible & INCOMPAT_COMPRESSION) != 0)) {
+        throw new CorruptImageException("qcow2: Compression type incompatible feature bit must "
+            + (compressionType == 0 ? "not " : "") + "be set");
       }
       if (refcountOrder < 0 || refcountOrder > 6) {
         throw new CorruptImageException(
@@ -338,6 +343,9 @@ public final class ImageCheck {
         throw new CorruptImageException("Backing file name too long");
       }
       readExtensions(headerLength, backingFileOffset, autoclear);
+      if (bitmapCount > 0) {
+        loadBitmaps();
+      }
     }
 
     private void checkTable(long offset, long bytes, String name) throws CorruptImageException {
@@ -530,40 +538,107 @@ public final class ImageCheck {
       return nextContiguous;
     }
 
+    /** A bitmap directory entry, validated as QEMU's check_dir_entry() does. */
+    private record Bitmap(String name, long tableOffset, long tableSize) {}
+
+    private final List<Bitmap> bitmaps = new ArrayList<>();
+
+    /**
+     * bitmap_list_load() and the loading of each bitmap that is not in use, as QEMU does when it
+     * opens the image: any failure makes the image unopenable.
+     */
+    private void loadBitmaps() throws IOException {
+      if (bitmapDirectorySize == 0) {
+        throw new CorruptImageException("Requested bitmap directory size is zero");
+      }
+      long position = 0;
+      int found = 0;
+      while (position < bitmapDirectorySize) {
+        if (position + 24 > bitmapDirectorySize) {
+          throw new CorruptImageException("Broken bitmap directory");
+        }
+        if (++found > bitmapCount) {
+          throw new CorruptImageException(
+              "More bitmaps found than specified in header extension");
+        }
+        ByteBuffer e = read(bitmapDirectoryOffset + position, 24);
+        long tableOffset = e.getLong(0);
+        long tableSize = Integer.toUnsignedLong(e.getInt(8));
+        int flags = e.getInt(12);
+        int type = e.get(16) & 0xff;
+        int granularityBits = e.get(17) & 0xff;
+        int nameSize = Short.toUnsignedInt(e.getShort(18));
+        long extraSize = Integer.toUnsignedLong(e.getInt(20));
+        long next = position + ((24 + extraSize + nameSize + 7) & ~7L);
+        if (next > bitmapDirectorySize) {
+          throw new CorruptImageException("Broken bitmap directory");
+        }
+        if (extraSize != 0) {
+          throw new CorruptImageException("Bitmap extra data is not supported");
+        }
+        String name = new String(bytes(read(bitmapDirectoryOffset + position + 24, nameSize)),
+            StandardCharsets.UTF_8);
+        long physicalBytes = tableSize * clusterSize;
+        boolean inUse = (flags & 1) != 0;
+        if (tableSize == 0 || tableOffset == 0 || (tableOffset & (clusterSize - 1)) != 0
+            || tableSize > MAX_BITMAP_TABLE_BYTES / 8 || granularityBits > 31
+            || granularityBits < 9 || (flags & ~3) != 0 || nameSize > 1023 || type != 1
+            || physicalBytes > MAX_BITMAP_PHYSICAL_BYTES
+            || (!inUse && virtualSize > ((physicalBytes * 8) << granularityBits))) {
+          throw new CorruptImageException(
+              "Bitmap '" + name + "' doesn't satisfy the constraints");
+        }
+        if (!inUse) {
+          // load_bitmap(): the table must have exactly the clusters the bitmap needs.
+          long bits = ceilDiv(virtualSize, 1L << granularityBits);
+          long needed = ceilDiv(ceilDiv(bits, 8), clusterSize);
+          boolean valid = needed == tableSize;
+          for (long entry : valid ? readTable(tableOffset, (int) tableSize) : new long[0]) {
+            valid &= validBitmapTableEntry(entry);
+          }
+          if (!valid) {
+            throw new CorruptImageException(
+                "Could not read bitmap '" + name + "' from image: Invalid argument");
+          }
+        }
+        bitmaps.add(new Bitmap(name, tableOffset, tableSize));
+        position = next;
+      }
+      if (found != bitmapCount) {
+        throw new CorruptImageException("Less bitmaps found than specified in header extension");
+      }
+    }
+
+    /** check_table_entry() of block/qcow2-bitmap.c. */
+    private boolean validBitmapTableEntry(long entry) {
+      long offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
+      if ((entry & BME_TABLE_ENTRY_RESERVED_MASK) != 0) {
+        return false;
+      }
+      return offset == 0 || ((entry & 1) == 0 && (offset & (clusterSize - 1)) == 0);
+    }
+
+    private static long ceilDiv(long a, long b) {
+      return a / b + (a % b == 0 ? 0 : 1);
+    }
+
+    /** qcow2_check_bitmaps_refcounts(): the directory, each bitmap table and its data clusters. */
     private void checkBitmaps() throws IOException {
-      if (bitmapCount == 0) {
+      if (bitmaps.isEmpty()) {
         return;
       }
       increment(bitmapDirectoryOffset, bitmapDirectorySize, MetadataType.BITMAP_DIRECTORY);
-      ByteBuffer dir = read(bitmapDirectoryOffset, (int) bitmapDirectorySize);
-      long position = 0;
-      for (int i = 0; i < bitmapCount && !walkFailed; i++) {
-        if (position + 24 > bitmapDirectorySize) {
-          corruption("ERROR bitmap directory is truncated");
-          checkErrors++;
-          walkFailed = true;
-          return;
-        }
-        int p = (int) position;
-        long tableOffset = dir.getLong(p);
-        long tableSize = Integer.toUnsignedLong(dir.getInt(p + 8));
-        int nameSize = Short.toUnsignedInt(dir.getShort(p + 18));
-        long extraSize = Integer.toUnsignedLong(dir.getInt(p + 20));
-        position += (24 + extraSize + nameSize + 7) & ~7L;
-        if (tableOffset < 0 || (tableOffset & (clusterSize - 1)) != 0
-            || tableSize * 8 > MAX_BITMAP_TABLE_BYTES) {
-          corruption(String.format("ERROR bitmap %d has an invalid bitmap table", i));
-          continue;
-        }
-        increment(tableOffset, tableSize * 8, null);
-        long[] table = readTable(tableOffset, (int) tableSize);
+      for (int i = 0; i < bitmaps.size() && !walkFailed; i++) {
+        Bitmap bitmap = bitmaps.get(i);
+        increment(bitmap.tableOffset, bitmap.tableSize * 8, null);
+        long[] table = readTable(bitmap.tableOffset, (int) bitmap.tableSize);
         for (long entry : table) {
-          long offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
-          if ((entry & BME_TABLE_ENTRY_RESERVED_MASK) != 0 || (offset & (clusterSize - 1)) != 0
-              || (offset == 0 && entry > 1)) {
-            corruption(String.format("ERROR bitmap %d table entry 0x%x is invalid", i, entry));
+          if (!validBitmapTableEntry(entry)) {
+            corruption(String.format("ERROR bitmap '%s' table entry 0x%x is invalid",
+                bitmap.name, entry));
             continue;
           }
+          long offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
           if (offset != 0) {
             increment(offset, clusterSize, null);
           }

@@ -1,6 +1,7 @@
 package io.qcow2.format;
 
 import java.io.IOException;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -33,6 +34,36 @@ public final class ImageDetails {
           s.l1Size()));
     }
     return summaries;
+  }
+
+  /**
+   * Where a guest offset's data comes from in the backing chain, as {@code qemu-img map} reports
+   * it.
+   *
+   * @param depth 0 for the image itself, 1 for its backing file, and so on; for a range that no
+   *     layer allocates, the depth of the last layer
+   * @param file the file of that layer
+   */
+  public record Layer(int depth, Path file) {}
+
+  /** The layer that supplies guest byte {@code guestOffset} of {@code image}. */
+  public static Layer layer(Qcow2Image image, long guestOffset) throws IOException {
+    Objects.requireNonNull(image, "image");
+    int depth = 0;
+    Qcow2Image current = image;
+    while (true) {
+      Extent extent = current.extentAt(guestOffset, 1);
+      if (!extent.fromBacking()) {
+        return new Layer(depth, current.path());
+      }
+      depth++;
+      GuestImage backing = current.backing();
+      if (!(backing instanceof Qcow2Image next)) {
+        return new Layer(depth,
+            Qcow2Image.resolveBacking(current.path(), current.info().backingFile()));
+      }
+      current = next;
+    }
   }
 
   /** The length of the image file in bytes. */

@@ -182,6 +182,12 @@ class MutationFuzzTest {
     QemuTools.run("qemu-img", "convert", "-c", "-O", "qcow2", "-o",
         "cluster_size=2048,refcount_bits=1", source.toString(), c.toString());
     bases.add(base("c2k-rc1-compressed", c));
+
+    Path d = QemuTools.create(dir.resolve("d.qcow2"), "cluster_size=1024,refcount_bits=8", "1M");
+    QemuTools.io(d, "write -P 0x41 0 8k");
+    QemuTools.run("qemu-img", "bitmap", "--add", "-g", "1024", d.toString(), "dirty");
+    QemuTools.io(d, "write -P 0x42 512k 3k");
+    bases.add(base("c1k-rc8-bitmap", d));
     return bases;
   }
 

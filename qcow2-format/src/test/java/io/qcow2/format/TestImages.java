@@ -84,6 +84,19 @@ public final class TestImages {
       QemuTools.io(image, "write -P 0x53 8k 8k", "write -z 1M 8k");
       return image;
     }));
+    images.add(new Named("c64k-three-level-chain", dir -> {
+      Path base = QemuTools.create(dir.resolve("b0.qcow2"), "", "4M");
+      QemuTools.io(base, "write -P 0x71 0 128k", "write -P 0x72 3M 64k");
+      Path middle = dir.resolve("b1.qcow2");
+      QemuTools.run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "b0.qcow2", "-F", "qcow2",
+          middle.toString());
+      QemuTools.io(middle, "write -P 0x73 64k 64k", "write -z 3M 64k");
+      Path image = dir.resolve("a.qcow2");
+      QemuTools.run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "b1.qcow2", "-F", "qcow2",
+          image.toString());
+      QemuTools.io(image, "write -z 1M 64k", "write -P 0x74 2M 64k");
+      return image;
+    }));
     images.add(new Named("c4k-bitmaps", dir -> {
       Path image = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=4096", "4M");
       QemuTools.io(image, "write -P 0x61 0 64k");

@@ -1,6 +1,7 @@
 package io.qcow2.format.cli;
 
 import io.qcow2.format.Extent;
+import io.qcow2.format.ImageDetails;
 import io.qcow2.format.Qcow2Image;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -35,7 +36,7 @@ final class MapCommand implements Callable<Integer> {
 
   /** One extent as qemu-img reports it; offset -1 when it has none. */
   record Row(long start, long length, int depth, boolean present, boolean zero, boolean data,
-      long offset) {
+      long offset, Path file) {
     /** qemu-img merges neighbours that agree on everything and continue the host offset. */
     boolean continuedBy(Row next) {
       return depth == next.depth && present == next.present && zero == next.zero
@@ -61,7 +62,7 @@ final class MapCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     try (Qcow2Image opened = imageOptions.open(image)) {
-      List<Row> rows = rows(opened.map());
+      List<Row> rows = rows(opened);
       PrintWriter out = spec.commandLine().getOut();
       if (output == OutputFormat.json) {
         out.print("[");
@@ -72,11 +73,10 @@ final class MapCommand implements Callable<Integer> {
         out.println("]");
       } else {
         out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
-        String backing = opened.info().backingFile();
         for (Row row : rows) {
           if (row.data && row.offset >= 0) {
             out.printf("%-16s%-16s%-16s%s%n", hex(row.start), hex(row.length), hex(row.offset),
-                row.depth == 0 ? image.toString() : String.valueOf(backing));
+                row.depth == 0 ? image : row.file);
           }
         }
       }
@@ -84,24 +84,30 @@ final class MapCommand implements Callable<Integer> {
     return 0;
   }
 
-  /** The engine's extents as qemu-img's rows, merged as qemu-img merges them. */
-  static List<Row> rows(List<Extent> extents) {
+  /**
+   * The image's extents as qemu-img's rows, merged as qemu-img merges them: each run the engine
+   * reports, with the depth in the backing chain of the layer that supplies it.
+   */
+  static List<Row> rows(Qcow2Image image) throws IOException {
     List<Row> rows = new ArrayList<>();
-    for (Extent e : extents) {
-      // Depth is 1 for anything found in the backing chain: the engine does not say how deep.
-      int depth = e.fromBacking() ? 1 : 0;
+    long size = image.virtualSize();
+    for (long start = 0; start < size; ) {
+      Extent e = image.extentAt(start, size - start);
+      ImageDetails.Layer layer = ImageDetails.layer(image, start);
       boolean present = e.kind() != Extent.Kind.UNALLOCATED;
       boolean zero = e.kind() == Extent.Kind.ZERO || e.kind() == Extent.Kind.UNALLOCATED;
       boolean data = e.kind() == Extent.Kind.DATA || e.kind() == Extent.Kind.COMPRESSED;
       long offset = e.kind() == Extent.Kind.DATA && e.hostOffset() >= 0 ? e.hostOffset() : -1;
-      Row row = new Row(e.guestOffset(), e.length(), depth, present, zero, data, offset);
+      Row row = new Row(start, e.length(), layer.depth(), present, zero, data, offset,
+          layer.file());
       Row last = rows.isEmpty() ? null : rows.get(rows.size() - 1);
       if (last != null && last.continuedBy(row)) {
         rows.set(rows.size() - 1, new Row(last.start, last.length + row.length, last.depth,
-            last.present, last.zero, last.data, last.offset));
+            last.present, last.zero, last.data, last.offset, last.file));
       } else {
         rows.add(row);
       }
+      start = e.end();
     }
     return rows;
   }
