@@ -425,16 +425,19 @@ final class Snapshots {
     long oldOffset = header.snapshotsOffset;
     int oldCount = header.snapshotCount;
     long oldClusters = oldCount == 0 ? 0 : clustersFor(Snapshot.tableLength(image.snapshots(), oldOffset, file.channel));
-    header.snapshotCount = entries.size();
-    header.snapshotsOffset = offset;
-    image.writeHeaderNow();
-    file.channel.force(false);
+    // The header fields and the table the view shows change together, so a scanning strategy
+    // never sees the new offset with the old entries (e.g. offset 0 with the old length).
     List<Snapshot> parsed = entries.isEmpty() ? List.of()
         : Snapshot.readTable(file.channel, offset, entries.size(), clusterBits);
-    image.replaceSnapshots(parsed, Snapshot.tableLength(parsed, offset, file.channel));
+    long length = Snapshot.tableLength(parsed, offset, file.channel);
+    header.snapshotCount = entries.size();
+    header.snapshotsOffset = offset;
+    image.replaceSnapshots(parsed, length);
+    image.writeHeaderNow();
+    file.channel.force(false);
     if (oldClusters > 0) {
-      refcounts.update(oldOffset >>> clusterBits, oldClusters, -1);
       remove(oldOffset, oldClusters, SNAPSHOT_TABLE.mask());
+      refcounts.update(oldOffset >>> clusterBits, oldClusters, -1);
     }
     if (clusters > 0) {
       enter(offset, clusters, SNAPSHOT_TABLE.mask());

@@ -34,7 +34,7 @@ class RandomizedSnapshotTest {
   @TempDir Path dir;
 
   @ParameterizedTest(name = "cluster_size={0} compat={1} strategy={2}")
-  @CsvSource({"512, 1.1, windowed", "4096, 1.1, windowed", "512, 0.10, windowed"})
+  @CsvSource({"512, 1.1, windowed", "4096, 1.1, windowed", "512, 0.10, windowed", "512, 1.1, test-agree"})
   void randomSnapshotOperationsMatchModel(int clusterSize, String compat, String strategy)
       throws Exception {
     QemuTool.requireQemu();
