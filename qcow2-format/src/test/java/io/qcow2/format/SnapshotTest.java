@@ -166,6 +166,9 @@ class SnapshotTest {
     assertArrayEquals(q1, snapshotToRaw(img, "q1"));
     QemuTool.ok("qemu-img", "snapshot", "-d", "q1", img.toString());
     QemuTool.checkClean(img);
+    QemuTool.ok("qemu-img", "snapshot", "-d", "ours", img.toString());
+    QemuTool.checkClean(img);
+    assertEquals("", QemuTool.ok("qemu-img", "snapshot", "-l", img.toString()));
     assertTrue(q2.length == 2 << 20);
   }
 
