@@ -303,6 +303,39 @@ class SnapshotTest {
     assertTrue(size.getMessage().contains("64 MiB"), size.getMessage());
   }
 
+  /** Extra data beyond the 24 bytes QEMU 7.2 knows survives a rewrite of the table, as in QEMU. */
+  @Test
+  void unknownExtraDataIsKeptWhenTheTableIsRewritten() throws Exception {
+    Path img = dir.resolve("extra.qcow2");
+    byte[] extra = new byte[32];
+    Arrays.fill(extra, 24, 32, (byte) 0xab);
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, Map.of(), TestOptions.open())) {
+      image.createSnapshot("old");
+    }
+    // Rewrite the table by hand with 8 bytes of future extra data.
+    long offset;
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
+      SnapshotTable.Entry e = SnapshotTable.read(image.hostFile(), image.snapshots(), 1 << 20).get(0);
+      byte[] table = SnapshotTable.encode(List.of(new SnapshotTable.Entry(e.l1Offset(), e.l1Size(),
+          e.id(), e.name(), e.dateSeconds(), e.dateNanos(), e.vmClockNanos(), e.vmStateSize(),
+          e.diskSize(), e.icount(), extra)));
+      // In place: the table's cluster has room, and its refcount stays right.
+      offset = image.header().snapshotsOffset;
+      try (RandomAccessFile f = new RandomAccessFile(img.toFile(), "rw")) {
+        f.seek(offset);
+        f.write(table);
+      }
+    }
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      image.createSnapshot("new");
+      List<SnapshotTable.Entry> entries =
+          SnapshotTable.read(image.hostFile(), image.snapshots(), 1 << 20);
+      assertEquals(32, entries.get(0).extra().length);
+      assertArrayEquals(Arrays.copyOfRange(extra, 24, 32), Arrays.copyOfRange(entries.get(0).extra(), 24, 32));
+      assertEquals(24, entries.get(1).extra().length);
+    }
+  }
+
   @Test
   void createIsRefusedWhenTheTableIsFull() throws Exception {
     Path img = dir.resolve("full.qcow2");
