@@ -225,6 +225,44 @@ class SnapshotTest {
     }
   }
 
+  /**
+   * Compressed clusters (several per host cluster), preallocated zero clusters and a backing file:
+   * every kind of L2 entry takes part in the refcount walks.
+   */
+  @Test
+  void compressedZeroAllocatedAndBackedClusters() throws Exception {
+    QemuTool.requireQemu();
+    Path backing = dir.resolve("backing.qcow2");
+    QemuTool.ok("qemu-img", "create", "-f", "qcow2", backing.toString(), "2M");
+    QemuTool.qemuIo(backing, "write -P 0x77 1M 1M");
+    Path plain = dir.resolve("plain.qcow2");
+    QemuTool.ok("qemu-img", "create", "-f", "qcow2", plain.toString(), "2M");
+    QemuTool.qemuIo(plain, "write -P 0x31 0 256k", "write -P 0x32 512k 64k");
+    Path img = dir.resolve("c.qcow2");
+    QemuTool.ok("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096,backing_file="
+        + backing + ",backing_fmt=qcow2", "-B", backing.toString(), plain.toString(), img.toString());
+    // Preallocated zero clusters: zero an allocated range without unmapping it.
+    QemuTool.qemuIo(img, "write -P 0x33 768k 64k", "write -z 768k 32k");
+    byte[] before = QemuTool.toRaw(img);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll("windowed"), true)) {
+      image.createSnapshot("c");
+      OverlapAgreement.assertAgree(image, "after create");
+      image.write(4000, new byte[9000], 0, 9000);
+      image.write(780 << 10, new byte[] {1}, 0, 1);
+      image.write((1 << 20) + 5, new byte[] {2}, 0, 1);
+      OverlapAgreement.assertAgree(image, "after copy-on-write of compressed and zero clusters");
+      image.applySnapshot("c");
+      assertArrayEquals(before, readAll(image));
+      image.write(0, new byte[100], 0, 100);
+      image.deleteSnapshot("c");
+      OverlapAgreement.assertAgree(image, "after delete");
+      byte[] expected = before.clone();
+      Arrays.fill(expected, 0, 100, (byte) 0);
+      assertArrayEquals(expected, readAll(image));
+    }
+    QemuTool.checkClean(img);
+  }
+
   @Test
   void applyRestoresTheSnapshotsDiskSize() throws Exception {
     QemuTool.requireQemu();
