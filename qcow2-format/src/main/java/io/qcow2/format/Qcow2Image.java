@@ -24,7 +24,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -133,6 +132,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throws IOException {
     Objects.requireNonNull(path, "path");
     checkOpenOptions(options);
+    if (!java.nio.file.Files.isRegularFile(path)) {
+      // RandomAccessFile "rw" would create it.
+      throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such image file");
+    }
     RandomAccessFile raf = new RandomAccessFile(path.toFile(), writable ? "rw" : "r");
     try {
       Header header = Header.read(raf.getChannel());
@@ -539,6 +542,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long cluster = guestOffset >>> clusterBits;
     int inCluster = (int) (guestOffset & (clusterSize - 1));
     long length = Math.min(maxLength, clusterSize - inCluster);
+    int l1Index = (int) (cluster >>> l2Bits);
+    if (l1Index >= l1.length || l2Offset(l1Index) == 0) {
+      // No L2 table: the whole range it would map is unallocated here.
+      long rangeEnd = (long) (l1Index + 1) << (l2Bits + clusterBits);
+      length = Math.min(maxLength, rangeEnd - guestOffset);
+    }
     long entry = l2Entry(cluster);
     Extent.Kind kind = kind(entry);
     switch (kind) {
@@ -603,12 +612,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int limit = Math.min(maxClusters, l2.length - l2Index);
     long first = l2[l2Index];
     int k = 0;
-    if (kind(first) == Extent.Kind.DATA && refcounts.get(dataOffset(first, cluster) >>> clusterBits) == 1) {
+    if (kind(first) == Extent.Kind.DATA && owned(dataOffset(first, cluster))) {
       long host = dataOffset(first, cluster);
       while (k < limit) {
         long e = l2[l2Index + k];
         if (kind(e) != Extent.Kind.DATA || (e & L2_OFFSET_MASK) != host + ((long) k << clusterBits)
-            || refcounts.get((host >>> clusterBits) + k) != 1) {
+            || !owned(host + ((long) k << clusterBits))) {
           break;
         }
         k++;
@@ -624,7 +633,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     while (k < limit) {
       long e = l2[l2Index + k];
-      if (kind(e) == Extent.Kind.DATA && refcounts.get(dataOffset(e, cluster + k) >>> clusterBits) == 1) {
+      if (kind(e) == Extent.Kind.DATA && owned(dataOffset(e, cluster + k))) {
         break;
       }
       k++;
@@ -651,7 +660,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     Extent.Kind kind = kind(entry);
     if (kind == Extent.Kind.DATA) {
       long host = dataOffset(entry, cluster);
-      if (refcounts.get(host >>> clusterBits) == 1) {
+      if (owned(host)) {
         file.write(host + inCluster, buf, off, n, 0);
         if ((entry & COPIED) == 0) {
           setL2(l2Offset, l2, l2Index, entry | COPIED);
@@ -714,6 +723,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  /**
+   * Whether this image alone references the cluster at {@code offset}, so it may be written in
+   * place: refcount 1, or 0 on a corrupt image (as QEMU, which trusts COPIED there, writes in place
+   * and lets the overlap check catch an allocation that lands on the cluster).
+   */
+  private boolean owned(long offset) throws IOException {
+    return Long.compareUnsigned(refcounts.get(offset >>> clusterBits), 1) <= 0;
+  }
+
   private void setL2(long l2Offset, long[] l2, int index, long entry) {
     l2[index] = entry;
     dirtyL2.add(l2Offset);
@@ -726,8 +744,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long l2ForWrite(int l1Index) throws IOException {
     long l2Offset = l2Offset(l1Index);
     if (l2Offset != 0) {
-      long refcount = refcounts.get(l2Offset >>> clusterBits);
-      if (refcount == 1) {
+      if (owned(l2Offset)) {
         if ((l1[l1Index] & COPIED) == 0) {
           setL1(l1Index, l2Offset | COPIED);
         }
@@ -805,7 +822,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long first = (offset + clusterSize - 1) >>> clusterBits;
     long last = end == header.size ? (end + clusterSize - 1) >>> clusterBits : end >>> clusterBits;
     for (long c = first; c < last; c++) {
-      replaceEntry(c, backing != null && header.version >= 3 ? ZERO_FLAG : 0);
+      // As QEMU's discard_in_l2_slice: v3 keeps the cluster reading as zeros with the zero flag
+      // where it was allocated or a backing file would show through; otherwise unallocated.
+      long old = l2Entry(c);
+      boolean allocated = kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
+      replaceEntry(c, header.version >= 3 && (backing != null || allocated) ? ZERO_FLAG : 0);
     }
     commit();
   }
@@ -988,6 +1009,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
       ByteBuffer.wrap(bits).putLong(header.incompatible);
       file.writeUnchecked(72, bits, 0, 8);
       file.channel.force(false);
+    }
+    // Back to what the disk says: the header's table fields, the L1 table, the refcount table.
+    byte[] onDisk = new byte[Header.V3_MIN_LENGTH];
+    file.read(0, onDisk, 0, onDisk.length);
+    ByteBuffer h = ByteBuffer.wrap(onDisk);
+    int l1Size = h.getInt(36);
+    int reftableClusters = h.getInt(56);
+    if (l1Size >= 0 && l1Size <= Header.MAX_L1_BYTES / 8
+        && reftableClusters > 0 && reftableClusters <= Header.MAX_REFTABLE_BYTES >>> clusterBits) {
+      header.size = h.getLong(24);
+      header.l1Size = l1Size;
+      header.l1Offset = h.getLong(40);
+      header.refcountTableOffset = h.getLong(48);
+      header.refcountTableClusters = reftableClusters;
     }
     l2Cache.clear();
     dirtyL2.clear();

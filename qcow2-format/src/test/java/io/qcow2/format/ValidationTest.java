@@ -174,6 +174,13 @@ class ValidationTest {
   }
 
   @Test
+  void openingAMissingFileDoesNotCreateIt() {
+    Path missing = dir.resolve("missing.qcow2");
+    assertThrows(java.nio.file.NoSuchFileException.class, () -> Qcow2Image.open(missing, TestOptions.open(), true));
+    assertTrue(Files.notExists(missing));
+  }
+
+  @Test
   void unknownAutoclearBitsAreClearedOnWritableOpen() throws Exception {
     Path img = image();
     ImageFiles.writeLong(img, 88, 1L << 5);
