@@ -30,7 +30,8 @@ public final class ImageCheck {
    * L2 and data, snapshot table, refcount table, bitmaps, refcount blocks), compare_refcounts()
    * compares them with the stored ones, check_oflag_copied() checks the COPIED flags of the active
    * tables against the stored refcounts. Like QEMU, reads beyond the end of the file return zeros,
-   * and the reference array grows past the end of the file when a table points there.
+   * references one cluster or more past the end of the file are corruptions and not counted, and
+   * the reference array grows past the end only for the partial cluster there.
    *
    * Everything read from the file is hostile: tables are read only as far as the file extends (the
    * rest is zeros and never allocated), counts are bounded before use, and the reference array is
@@ -142,7 +143,7 @@ public final class ImageCheck {
     }
   }
 
-  /** The state of one check. Separate from the facade so that fields can be final after parsing. */
+  /** The state of one check: the header fields, the tables read, the counts. */
   private static final class Checker {
     private final FileChannel file;
     private final long fileLength;
@@ -164,7 +165,7 @@ public final class ImageCheck {
     private long snapshotsOffset;
     private int snapshotCount;
     private long snapshotsSize;
-    private final List<Snapshot> snapshots = new ArrayList<>();
+    private final List<SnapshotEntry> snapshots = new ArrayList<>();
     private long bitmapDirectoryOffset;
     private long bitmapDirectorySize;
     private int bitmapCount;
@@ -215,8 +216,8 @@ public final class ImageCheck {
       if (!walkFailed) {
         checkOflagCopied();
       }
-      long totalClusters = (virtualSize + clusterSize - 1) >>> clusterBits;
-      long imageEnd = highestCluster < 0 ? 0 : (highestCluster + 1) << clusterBits;
+      long totalClusters = (diskLength() + clusterSize - 1) >>> clusterBits;
+      long imageEnd = walkFailed ? 0 : (Math.max(highestCluster, 0) + 1) << clusterBits;
       return new CheckResult(corruptions, leaks, checkErrors, messages, messageCount, imageEnd,
           allocatedClusters, totalClusters, fragmentedClusters, compressedClusters);
     }
@@ -428,7 +429,7 @@ public final class ImageCheck {
       checkL1(l1Offset, activeL1, Integer.toUnsignedLong(l1Size), true);
 
       readSnapshots();
-      for (Snapshot snapshot : snapshots) {
+      for (SnapshotEntry snapshot : snapshots) {
         if (walkFailed) {
           return;
         }
@@ -584,13 +585,13 @@ public final class ImageCheck {
             || tableSize > MAX_BITMAP_TABLE_BYTES / 8 || granularityBits > 31
             || granularityBits < 9 || (flags & ~3) != 0 || nameSize > 1023 || type != 1
             || physicalBytes > MAX_BITMAP_PHYSICAL_BYTES
-            || (!inUse && virtualSize > ((physicalBytes * 8) << granularityBits))) {
+            || (!inUse && diskLength() > ((physicalBytes * 8) << granularityBits))) {
           throw new CorruptImageException(
               "Bitmap '" + name + "' doesn't satisfy the constraints");
         }
         if (!inUse) {
           // load_bitmap(): the table must have exactly the clusters the bitmap needs.
-          long bits = ceilDiv(virtualSize, 1L << granularityBits);
+          long bits = ceilDiv(diskLength(), 1L << granularityBits);
           long needed = ceilDiv(ceilDiv(bits, 8), clusterSize);
           boolean valid = needed == tableSize;
           for (long entry : valid ? readTable(tableOffset, (int) tableSize) : new long[0]) {
@@ -616,6 +617,11 @@ public final class ImageCheck {
         return false;
       }
       return offset == 0 || ((entry & 1) == 0 && (offset & (clusterSize - 1)) == 0);
+    }
+
+    /** QEMU's bdrv_getlength() of the image: the virtual size in whole 512-byte sectors. */
+    private long diskLength() {
+      return virtualSize & ~511L;
     }
 
     private static long ceilDiv(long a, long b) {
@@ -704,6 +710,8 @@ public final class ImageCheck {
         long count = computed(cluster);
         if (count == refcountMax && refcountMax != -1L) {
           corruption(String.format("ERROR: overflow cluster offset=0x%x", cluster << clusterBits));
+          addMessage("Use qemu-img amend to increase the refcount entry width or qemu-img convert "
+              + "to create a clean copy if the image cannot be opened for writing");
           continue;
         }
         if (cluster < fileClusters) {
@@ -746,7 +754,7 @@ public final class ImageCheck {
     // ---------------------------------------------------------------------------------------
     // Snapshots (qcow2_do_read_snapshots)
 
-    private record Snapshot(String id, String name, long l1Offset, long l1Size) {}
+    private record SnapshotEntry(String id, String name, long l1Offset, long l1Size) {}
 
     private void readSnapshots() throws IOException {
       long offset = snapshotsOffset;
@@ -777,7 +785,7 @@ public final class ImageCheck {
           walkFailed = true;
           return;
         }
-        snapshots.add(new Snapshot(id, name, snapshotL1Offset, snapshotL1Size));
+        snapshots.add(new SnapshotEntry(id, name, snapshotL1Offset, snapshotL1Size));
         if (version >= 3 && extraSize < 16) {
           // The spec makes vm_state_size_large and disk_size mandatory in version 3.
           corruption(String.format("ERROR snapshot table entry %d is incomplete", i));

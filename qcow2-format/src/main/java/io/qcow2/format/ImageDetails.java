@@ -1,6 +1,7 @@
 package io.qcow2.format;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -19,18 +20,29 @@ public final class ImageDetails {
    * @param id the snapshot's id string
    * @param name its name (tag)
    * @param dateSeconds creation time, seconds since the epoch
+   * @param dateNanos the nanoseconds of the creation time
    * @param vmStateSize size of the saved VM state in bytes
+   * @param vmClockNanos the guest clock when the snapshot was taken
+   * @param icount the instruction count for record/replay, -1 when the entry has none
    * @param l1Size entries in its L1 table
    */
-  public record SnapshotSummary(
-      String id, String name, long dateSeconds, long vmStateSize, int l1Size) {}
+  public record SnapshotSummary(String id, String name, long dateSeconds, long dateNanos,
+      long vmStateSize, long vmClockNanos, long icount, int l1Size) {}
 
   /** The image's internal snapshots, in table order. */
-  public static List<SnapshotSummary> snapshots(Qcow2Image image) {
+  public static List<SnapshotSummary> snapshots(Qcow2Image image) throws IOException {
     Objects.requireNonNull(image, "image");
     List<SnapshotSummary> summaries = new ArrayList<>();
+    byte[] entry = new byte[Snapshot.HEADER_SIZE + 24];
     for (Snapshot s : image.snapshots()) {
-      summaries.add(new SnapshotSummary(s.id(), s.name(), s.dateSeconds(), s.vmStateSize(),
+      // The engine keeps what it needs; the clock fields are read from the entry (spec
+      // "Snapshots": date_nsec at 20, vm_clock_nsec at 24, extra data size at 36, icount at 56).
+      image.readHost(s.tableOffset(), entry, 0, entry.length);
+      ByteBuffer b = ByteBuffer.wrap(entry);
+      long extraSize = Integer.toUnsignedLong(b.getInt(36));
+      long icount = extraSize >= 24 ? b.getLong(Snapshot.HEADER_SIZE + 16) : -1;
+      summaries.add(new SnapshotSummary(s.id(), s.name(), s.dateSeconds(),
+          Integer.toUnsignedLong(b.getInt(20)), s.vmStateSize(), b.getLong(24), icount,
           s.l1Size()));
     }
     return summaries;

@@ -14,7 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@link ImageCheck} against {@code qemu-img check} on randomly corrupted copies of small real
  * images (the mutations of {@link MutationFuzzTest}): same exit status and, when the check ran,
- * the same corruption and leak counts. Seeded: {@code -Dcheck.diff.seed=N}, {@code
+ * the same corruption and leak counts, image end offset, allocated and fragmented clusters. Seeded: {@code -Dcheck.diff.seed=N}, {@code
  * -Dcheck.diff.cases=N}.
  */
 class CheckDifferentialTest {
@@ -47,7 +47,8 @@ class CheckDifferentialTest {
         ourExit = ours.exitCode();
         verdict = ours.exitCode() == 1
             ? "exit 1" : "exit " + ours.exitCode() + " corruptions " + ours.corruptions()
-                + " leaks " + ours.leaks();
+                + " leaks " + ours.leaks() + " end " + ours.imageEndOffset() + " allocated "
+                + ours.allocatedClusters() + " fragmented " + ours.fragmentedClusters();
         verdict += " " + ours.messages();
       } catch (Qcow2Exception e) {
         ourExit = 1;
@@ -55,7 +56,9 @@ class CheckDifferentialTest {
       }
       String expected = theirs.exitCode() == 1
           ? "exit 1" : "exit " + theirs.exitCode() + " corruptions " + theirs.get("corruptions")
-              + " leaks " + theirs.get("leaks");
+              + " leaks " + theirs.get("leaks") + " end " + theirs.get("image-end-offset")
+              + " allocated " + theirs.get("allocated-clusters") + " fragmented "
+              + theirs.get("fragmented-clusters");
       boolean same = ourExit == theirs.exitCode() && (ourExit == 1 || verdict.startsWith(expected + " "));
       if (!same) {
         failures.add("case " + c + " (" + what + "): qemu-img " + expected + " "

@@ -204,6 +204,15 @@ class ImageCheckAgreementTest {
         + "\nours: " + ours + "\n" + String.join("\n", ours.messages());
     assertEquals(theirs.exitCode(), ours.exitCode(), "exit code: " + context);
     if (theirs.exitCode() != 1) {
+      // The report as the command line prints it, and the messages, are qemu-img's.
+      QemuTools.Output human = QemuTools.exec("qemu-img", "check", "-f", "qcow2", copy.toString());
+      java.io.StringWriter out = new java.io.StringWriter();
+      java.io.StringWriter err = new java.io.StringWriter();
+      io.qcow2.format.cli.Qcow2Command.execute(new String[] {"check", "--max-messages=100000",
+          copy.toString()}, new java.io.PrintWriter(out), new java.io.PrintWriter(err));
+      assertEquals(human.stdout(), out.toString(), "report: " + context);
+      assertEquals(human.stderr().lines().sorted().toList(),
+          err.toString().lines().sorted().toList(), "messages: " + context);
       assertEquals(theirs.get("corruptions"), ours.corruptions(), "corruptions: " + context);
       assertEquals(theirs.get("leaks"), ours.leaks(), "leaks: " + context);
       assertEquals(theirs.get("image-end-offset"), ours.imageEndOffset(), "end: " + context);

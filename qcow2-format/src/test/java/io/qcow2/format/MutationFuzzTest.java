@@ -118,7 +118,7 @@ class MutationFuzzTest {
         String failure = "case " + c + " (" + what + "): " + e + " at " + where(e);
         failures.add(failure);
         save(name, c, bytes, failure, e);
-        if (failures.size() >= 20) {
+        if (failures.size() >= Integer.getInteger("fuzz.maxFailures", 20)) {
           break;
         }
       }

@@ -2,13 +2,12 @@ package io.qcow2.format.cli;
 
 import io.qcow2.format.CheckResult;
 import io.qcow2.format.ImageCheck;
-import io.qcow2.overlap.MetadataView;
-import io.qcow2.overlap.OverlapCheckers;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -43,7 +42,7 @@ final class CheckCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     // The check reads the file itself, without the engine's overlap checker; the options are
     // still validated so that a typo fails here as it would on any other command.
-    OverlapCheckers.create(imageOptions.options(), 16, MetadataView.EMPTY);
+    imageOptions.validatedWithoutOpening();
     if (maxMessages < 0) {
       throw new IllegalArgumentException("--max-messages must be >= 0: " + maxMessages);
     }
@@ -89,6 +88,15 @@ final class CheckCommand implements Callable<Integer> {
     }
   }
 
+  /**
+   * {@code part * 100 / whole} as C's {@code "%0.2f"} prints it: the exact binary value rounded
+   * half to even (3.125 prints as 3.12, where Java's formatter would print 3.13).
+   */
+  static String percent(long part, long whole) {
+    return new BigDecimal(part * 100.0 / whole).setScale(2, RoundingMode.HALF_EVEN)
+        .toPlainString();
+  }
+
   /** qemu-img's dump_human_image_check. */
   private static void printHuman(PrintWriter out, CheckResult r) {
     if (r.isClean()) {
@@ -108,12 +116,11 @@ final class CheckCommand implements Callable<Integer> {
       }
     }
     if (r.totalClusters() != 0 && r.allocatedClusters() != 0) {
-      out.printf(Locale.ROOT,
-          "%d/%d = %.2f%% allocated, %.2f%% fragmented, %.2f%% compressed clusters%n",
+      out.printf("%d/%d = %s%% allocated, %s%% fragmented, %s%% compressed clusters%n",
           r.allocatedClusters(), r.totalClusters(),
-          r.allocatedClusters() * 100.0 / r.totalClusters(),
-          r.fragmentedClusters() * 100.0 / r.allocatedClusters(),
-          r.compressedClusters() * 100.0 / r.allocatedClusters());
+          percent(r.allocatedClusters(), r.totalClusters()),
+          percent(r.fragmentedClusters(), r.allocatedClusters()),
+          percent(r.compressedClusters(), r.allocatedClusters()));
     }
     if (r.imageEndOffset() != 0) {
       out.println("Image end offset: " + r.imageEndOffset());

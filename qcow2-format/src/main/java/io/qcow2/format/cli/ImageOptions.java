@@ -1,7 +1,9 @@
 package io.qcow2.format.cli;
 
 import io.qcow2.format.Qcow2Image;
+import io.qcow2.overlap.MetadataView;
 import io.qcow2.overlap.OverlapCheckOptions;
+import io.qcow2.overlap.OverlapCheckerSetup;
 import io.qcow2.overlap.OverlapCheckers;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -63,6 +65,28 @@ final class ImageOptions {
       throw new IllegalArgumentException(String.format(
           "Conflicting values for '%s': %s=%s but -O %s=%s", key, flag, value, key, previous));
     }
+  }
+
+  /**
+   * Checks the options as opening an image would, for commands that read the file without the
+   * engine ({@code check}): known keys only, a known strategy, valid modes and strategy options.
+   *
+   * @throws IllegalArgumentException naming the bad option
+   */
+  Map<String, String> validatedWithoutOpening() {
+    Map<String, String> options = options();
+    for (String key : options.keySet()) {
+      if (!OverlapCheckOptions.isOverlapCheckKey(key) && !key.equals(OverlapCheckers.STRATEGY_OPTION)
+          && !key.equals(OverlapCheckerSetup.CACHE_SIZE)
+          && !key.equals(OverlapCheckerSetup.WINDOW_SIZE)) {
+        throw new IllegalArgumentException(String.format(
+            "Unknown qcow2 open option '%s'; allowed: overlap-check, overlap-check.template, "
+                + "overlap-check.<type>, %s, %s, %s", key, OverlapCheckers.STRATEGY_OPTION,
+            OverlapCheckerSetup.CACHE_SIZE, OverlapCheckerSetup.WINDOW_SIZE));
+      }
+    }
+    OverlapCheckers.create(options, OverlapCheckerSetup.MIN_CLUSTER_BITS, MetadataView.EMPTY);
+    return options;
   }
 
   /** Opens {@code image} read-only with the options. */

@@ -68,9 +68,15 @@ final class InfoCommand implements Callable<Integer> {
       List<Object> list = new ArrayList<>();
       for (SnapshotSummary s : snapshots) {
         Map<String, Object> entry = new LinkedHashMap<>();
-        entry.put("id", s.id());
+        if (s.icount() != -1) {
+          entry.put("icount", s.icount());
+        }
+        entry.put("vm-clock-nsec", s.vmClockNanos() % 1_000_000_000L);
         entry.put("name", s.name());
         entry.put("date-sec", s.dateSeconds());
+        entry.put("date-nsec", s.dateNanos());
+        entry.put("vm-clock-sec", s.vmClockNanos() / 1_000_000_000L);
+        entry.put("id", s.id());
         entry.put("vm-state-size", s.vmStateSize());
         list.add(entry);
       }
@@ -150,10 +156,16 @@ final class InfoCommand implements Callable<Integer> {
     List<SnapshotSummary> snapshots = ImageDetails.snapshots(opened);
     if (!snapshots.isEmpty()) {
       out.println("Snapshot list:");
-      out.printf("%-9s %-17s %7s %20s%n", "ID", "TAG", "VM SIZE", "DATE");
+      // bdrv_snapshot_dump()'s columns.
+      out.printf("%-10s%-17s%8s%20s%13s%11s%n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
+          "ICOUNT");
       for (SnapshotSummary s : snapshots) {
-        out.printf("%-9s %-17s %7s %20s%n", s.id(), s.name(), Sizes.human(s.vmStateSize()),
-            DATE.format(Instant.ofEpochSecond(s.dateSeconds())));
+        long millis = s.vmClockNanos() / 1_000_000;
+        String clock = String.format("%02d:%02d:%02d.%03d", millis / 3_600_000,
+            millis / 60_000 % 60, millis / 1000 % 60, millis % 1000);
+        out.printf("%-9s %-17s %7s%20s%13s%11s%n", s.id(), s.name(),
+            Sizes.human(s.vmStateSize()), DATE.format(Instant.ofEpochSecond(s.dateSeconds())),
+            clock, s.icount() == -1 ? "" : Long.toUnsignedString(s.icount()));
       }
     }
     out.println("Format specific information:");

@@ -70,6 +70,16 @@ class CliIntegrationTest {
     assertEquals(theirs.strip(), result.out().strip());
   }
 
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("images")
+  void checkPrintsWhatQemuImgCheckPrints(TestImages.Named recipe) throws IOException {
+    Path image = built(recipe);
+    QemuTools.Output theirs = QemuTools.exec("qemu-img", "check", image.toString());
+    Cli.Result ours = Cli.run("check", image.toString());
+    assertEquals(theirs.exitCode(), ours.exitCode(), ours.toString());
+    assertEquals(theirs.stdout(), ours.out());
+  }
+
   static Stream<Arguments> metadataCases() {
     return images().flatMap(image -> OverlapCheckers.names().stream().flatMap(strategy ->
         Stream.of(OverlapCheckMode.CACHED, OverlapCheckMode.ALL)
