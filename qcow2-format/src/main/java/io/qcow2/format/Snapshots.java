@@ -227,6 +227,7 @@ final class Snapshots {
     SnapshotTable.Entry sn = entries.remove(find(entries, idOrName));
     image.syncForSnapshots();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
+    checkL2Offsets(snapshotL1, "delete snapshot '" + sn.name() + "'");
 
     // The snapshot leaves the table (and the header points at the new one) before any refcount drops.
     writeTable(entries);
@@ -359,6 +360,7 @@ final class Snapshots {
    * narrow refcounts, e.g. refcount_bits=1, cannot share clusters); QEMU would stop half-way.
    */
   private void checkIncrement(long[] l1, String what) throws IOException {
+    checkL2Offsets(l1, what);
     long max = RefcountEntries.max(refcounts.order());
     for (long l1Entry : l1) {
       long l2Offset = l1Entry & Qcow2Image.L1_OFFSET_MASK;
@@ -376,6 +378,22 @@ final class Snapshots {
         } else if ((entry & Qcow2Image.L2_OFFSET_MASK) != 0) {
           checkBelowMax((entry & Qcow2Image.L2_OFFSET_MASK) >>> clusterBits, max, what);
         }
+      }
+    }
+  }
+
+  /**
+   * L1 entries come from the file: every L2 table must be cluster-aligned and inside the file
+   * before any refcount changes (a hostile offset would otherwise grow the refcount structures).
+   */
+  private void checkL2Offsets(long[] l1, String what) throws IOException {
+    long fileSize = file.size();
+    for (int i = 0; i < l1.length; i++) {
+      long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0 && ((l2Offset & (clusterSize - 1)) != 0 || l2Offset + clusterSize > fileSize)) {
+        throw new CorruptImageException(String.format(
+            "Cannot %s: L1 entry %d points at an L2 table at offset 0x%x that is unaligned or"
+                + " beyond the end of the file (%d bytes)", what, i, l2Offset, fileSize));
       }
     }
   }

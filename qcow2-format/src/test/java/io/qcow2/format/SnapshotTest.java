@@ -374,6 +374,27 @@ class SnapshotTest {
     }
   }
 
+  /** A snapshot L1 entry from the file pointing past its end is refused before anything changes. */
+  @Test
+  void hostileSnapshotL1EntryIsRefusedBeforeAnyChange() throws Exception {
+    Path img = dir.resolve("hostile.qcow2");
+    long snapshotL1;
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, Map.of(), TestOptions.open())) {
+      image.write(0, new byte[10], 0, 10);
+      image.createSnapshot("s");
+      snapshotL1 = image.snapshots().get(0).l1Offset();
+    }
+    ImageFiles.writeLong(img, snapshotL1, 1L << 40);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      CorruptImageException apply =
+          assertThrows(CorruptImageException.class, () -> image.applySnapshot("s"));
+      assertTrue(apply.getMessage().contains("beyond the end of the file"), apply.getMessage());
+      assertThrows(CorruptImageException.class, () -> image.deleteSnapshot("s"));
+      assertEquals(1, image.listSnapshots().size());
+      OverlapAgreement.assertAgree(image, "after refusals");
+    }
+  }
+
   @Test
   void createIsRefusedWhenTheTableIsFull() throws Exception {
     Path img = dir.resolve("full.qcow2");
