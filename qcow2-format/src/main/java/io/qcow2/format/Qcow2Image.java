@@ -60,7 +60,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   static final long COMPRESSED = 1L << 62;
   static final long ZERO_FLAG = 1L;
   private static final int MAX_BACKING_DEPTH = 16;
-  private static final int MAX_CACHED_TABLES = 4096;
+  /** Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations. */
+  private static final long CACHE_BYTES = 64L << 20;
+  private int maxCachedTables;
 
   private final Path path;
   private final HostFile file;
@@ -98,6 +100,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         : List.copyOf(Snapshot.readTable(file.channel, header.snapshotsOffset, header.snapshotCount, clusterBits));
     this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.channel);
     this.l1 = readL1();
+    this.maxCachedTables = (int) Math.max(16, CACHE_BYTES >>> clusterBits);
     this.refcounts = new Refcounts(file, header);
     refcounts.freedListener = this::clusterFreed;
     this.file.handler = this::signalCorruption;
@@ -155,6 +158,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
             + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
       }
       Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth);
+      if (writable) {
+        try {
+          image.refcounts.checkDistinctBlocks();
+        } catch (CorruptImageException e) {
+          image.close();
+          throw e;
+        }
+      }
       if (writable && header.autoclear != 0) {
         // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
         image.header.autoclear = 0;
@@ -447,6 +458,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long[] l2Table(long offset) throws IOException {
     long[] table = l2Cache.get(offset);
     if (table == null) {
+      if (l2Cache.size() >= maxCachedTables() && dirtyL2.isEmpty()) {
+        // Only clean tables are dropped, so every table an operation changes stays cached.
+        l2Cache.clear();
+      }
       table = readTable(offset, 1 << l2Bits);
       l2Cache.put(offset, table);
     }
@@ -943,10 +958,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     flushL1();
     refcounts.applyFrees();
     refcounts.flush();
-    if (l2Cache.size() > MAX_CACHED_TABLES) {
+    if (l2Cache.size() > maxCachedTables()) {
       l2Cache.clear();
     }
-    refcounts.trim(MAX_CACHED_TABLES);
+    refcounts.trim(maxCachedTables());
   }
 
   private void flushL2() throws IOException {
@@ -1141,6 +1156,16 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  private int maxCachedTables() {
+    return maxCachedTables;
+  }
+
+  /** Tests: caches of at most {@code tables} L2 tables and as many refcount blocks. */
+  void limitCaches(int tables) {
+    maxCachedTables = tables;
+    refcounts.maxCachedBlocks = tables;
+  }
 
   private long clustersFor(long bytes) {
     return (bytes + clusterSize - 1) >>> clusterBits;

@@ -40,6 +40,20 @@ class RandomizedWriteTest {
     run(512, 16, "1.1", strategy);
   }
 
+  /** With caches of two tables every operation evicts: what is cached must never matter. */
+  @ParameterizedTest(name = "cluster_size={0}, tiny caches")
+  @CsvSource({"512", "4096"})
+  void randomOperationsWithTinyCaches(int clusterSize) throws Exception {
+    tinyCaches = true;
+    try {
+      run(clusterSize, 16, "1.1", TestOptions.defaultStrategy());
+    } finally {
+      tinyCaches = false;
+    }
+  }
+
+  private boolean tinyCaches;
+
   private void run(int clusterSize, int refcountBits, String compat, String strategy) throws Exception {
     QemuTool.requireQemu();
     long seed = SEED ^ clusterSize ^ ((long) refcountBits << 32);
@@ -53,6 +67,9 @@ class RandomizedWriteTest {
     create.put("compat", compat);
     int step = 0;
     try (Qcow2Image image = Qcow2Image.create(img, size, create, TestOptions.open(strategy))) {
+      if (tinyCaches) {
+        image.limitCaches(2);
+      }
       for (step = 0; step < OPS; step++) {
         int off = random.nextInt(size);
         int maxLen = random.nextInt(10) == 0 ? 4 * clusterSize + 1 : clusterSize + 100;
