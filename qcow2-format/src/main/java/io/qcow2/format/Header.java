@@ -52,8 +52,8 @@ final class Header {
   long l1Offset;
   long refcountTableOffset;
   int refcountTableClusters;
-  final int snapshotCount;
-  final long snapshotsOffset;
+  int snapshotCount;
+  long snapshotsOffset;
   long incompatible;
   final long compatible;
   long autoclear;
@@ -368,6 +368,8 @@ final class Header {
     b.putLong(40, l1Offset);
     b.putLong(48, refcountTableOffset);
     b.putInt(56, refcountTableClusters);
+    b.putInt(60, snapshotCount);
+    b.putLong(64, snapshotsOffset);
     if (version >= 3) {
       b.putLong(72, incompatible);
       b.putLong(88, autoclear);

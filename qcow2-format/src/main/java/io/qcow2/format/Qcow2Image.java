@@ -71,8 +71,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final int clusterBits;
   private final int clusterSize;
   private final int l2Bits;
-  private final List<Snapshot> snapshots;
-  private final long snapshotTableLength;
+  private List<Snapshot> snapshots;
+  private long snapshotTableLength;
   private final Refcounts refcounts;
   private final GuestImage backing;
   private final String strategyName;
@@ -1197,6 +1197,97 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
           + "; repair it with 'qemu-img check -r all'");
     }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Internal snapshots: the logic is in Snapshots; these delegate to it.
+
+  /**
+   * Creates an internal snapshot of the current guest state, as {@code qemu-img snapshot -c}.
+   *
+   * @return the new snapshot
+   * @throws IllegalArgumentException if the name is empty, too long, or already names or identifies
+   *     a snapshot
+   * @throws Qcow2Exception if the image already has the maximum number of snapshots (65536) or the
+   *     table would exceed 64 MiB
+   */
+  public SnapshotInfo createSnapshot(String name) throws IOException {
+    checkWritable();
+    return new Snapshots(this).create(name);
+  }
+
+  /** The internal snapshots, in table order, as {@code qemu-img snapshot -l}. */
+  public List<SnapshotInfo> listSnapshots() throws IOException {
+    checkOpen();
+    return new Snapshots(this).list();
+  }
+
+  /**
+   * Reverts the guest state (data and virtual size) to the snapshot with this id or, failing that,
+   * this name, as {@code qemu-img snapshot -a}.
+   *
+   * @throws IllegalArgumentException if no snapshot has this id or name
+   */
+  public void applySnapshot(String idOrName) throws IOException {
+    checkWritable();
+    new Snapshots(this).apply(idOrName);
+  }
+
+  /**
+   * Deletes the snapshot with this id or, failing that, this name, as {@code qemu-img snapshot -d}.
+   *
+   * @throws IllegalArgumentException if no snapshot has this id or name
+   */
+  public void deleteSnapshot(String idOrName) throws IOException {
+    checkWritable();
+    new Snapshots(this).delete(idOrName);
+  }
+
+  /** Writes everything dirty and drops cached tables, so Snapshots works on the file alone. */
+  void syncForSnapshots() throws IOException {
+    commit();
+    l2Cache.clear();
+    cachedCompressedEntry = -1;
+  }
+
+  HostFile hostFile() {
+    return file;
+  }
+
+  Refcounts refcounts() {
+    return refcounts;
+  }
+
+  /** The live active L1 table (not a copy). */
+  long[] activeL1Live() {
+    return l1;
+  }
+
+  /** Replaces the in-memory active L1 table; the caller has written it to the file. */
+  void replaceActiveL1(long[] table) {
+    l1 = table;
+  }
+
+  /** Grows the active L1 table to at least {@code entries} entries (moving it if needed). */
+  void ensureL1Entries(int entries) throws IOException {
+    if (entries > l1.length) {
+      growL1(entries);
+    }
+  }
+
+  /** Installs a new snapshot table (already on disk) as the one the view and the checker see. */
+  void replaceSnapshots(List<Snapshot> table, long length) {
+    snapshots = List.copyOf(table);
+    snapshotTableLength = length;
+  }
+
+  void writeHeaderNow() throws IOException {
+    writeHeader();
+  }
+
+  /** A live view of this image's metadata (for tests that build a second checker). */
+  MetadataView metadataView() {
+    return new View();
   }
 
   /** The engine's live metadata, for strategies that scan. */

@@ -33,6 +33,7 @@ import picocli.CommandLine.Spec;
       MapCommand.class,
       MetadataCommand.class,
       ConvertCommand.class,
+      SnapshotCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Qcow2Command implements Runnable {
