@@ -97,6 +97,14 @@ public final class TestImages {
       QemuTools.io(image, "write -z 1M 64k", "write -P 0x74 2M 64k");
       return image;
     }));
+    images.add(new Named("c512-multi-cluster-l1-snapshot", dir -> {
+      // 64 MiB of 512-byte clusters: a 16 KiB (32-cluster) L1 table, L2 tables spread out.
+      Path image = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=512", "64M");
+      QemuTools.io(image, "write -P 0x81 0 4k", "write -P 0x82 20M 2k", "write -P 0x83 63M 1k");
+      QemuTools.snapshot(image, "wide");
+      QemuTools.io(image, "write -P 0x84 20M 512", "write -P 0x85 40M 1k");
+      return image;
+    }));
     images.add(new Named("c4k-bitmaps", dir -> {
       Path image = QemuTools.create(dir.resolve("a.qcow2"), "cluster_size=4096", "4M");
       QemuTools.io(image, "write -P 0x61 0 64k");

@@ -62,6 +62,10 @@ final class CheckCommand implements Callable<Integer> {
     } else {
       printHuman(out, result);
     }
+    if (result.checkErrors() > 0) {
+      out.flush();
+      err.println("qcow2: Check failed"); // as qemu-img, after the report
+    }
     return result.exitCode();
   }
 

@@ -128,6 +128,28 @@ class CliTest {
   }
 
   @Test
+  void checkThatCannotCompleteExitsWithOne() throws IOException {
+    Path broken = Files.copy(image, dir.resolve("unaligned-refblock.qcow2"));
+    try (RandomAccessFile file = new RandomAccessFile(broken.toFile(), "rw")) {
+      file.seek(48);
+      long refcountTable = file.readLong();
+      file.seek(refcountTable);
+      long block = file.readLong();
+      file.seek(refcountTable);
+      file.writeLong(block + 512); // refcounts of the first block become unreadable
+    }
+    QemuTools.QemuCheck theirs = QemuTools.check(broken);
+    Cli.Result ours = Cli.run("check", broken.toString());
+    assertEquals(1, theirs.exitCode(), theirs.stderr());
+    assertEquals(1, ours.exitCode(), ours.toString());
+    assertTrue(ours.err().contains("Can't get refcount for cluster 0: Input/output error"),
+        ours.err());
+    assertTrue(ours.err().endsWith("qcow2: Check failed\n"), ours.err());
+    assertTrue(ours.out().contains("internal errors have occurred during the check."),
+        ours.out());
+  }
+
+  @Test
   void checkOfSomethingThatIsNoImageExitsWithOne() throws IOException {
     Path junk = Files.write(dir.resolve("junk.qcow2"), new byte[4096]);
     Cli.Result result = Cli.run("check", junk.toString());
