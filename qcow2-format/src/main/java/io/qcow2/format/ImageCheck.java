@@ -306,9 +306,8 @@ public final class ImageCheck {
       if (refcountTableClusters > MAX_REFTABLE_BYTES >>> clusterBits) {
         throw new CorruptImageException("Reference count table too large");
       }
-      if (refcountTableClusters == 0) {
-        addMessage("ERROR image does not contain a reference count table");
-      }
+      // No refcount table is allowed when checking (QEMU opens with BDRV_O_CHECK): every
+      // referenced cluster then shows as refcount 0.
       checkTable(refcountTableOffset, refcountTableClusters << clusterBits,
           "Reference count table");
       refcountTableSize = (int) ((refcountTableClusters << clusterBits) / 8);
@@ -698,8 +697,9 @@ public final class ImageCheck {
         walkFailed = true;
         return;
       }
-      // QEMU 7.2 refuses to count references one cluster or more past the end of the file.
-      if (offset + length - fileLength >= clusterSize) {
+      // QEMU 7.2 refuses to count references one cluster or more past the end of the file, whose
+      // length it knows in whole sectors (bdrv_getlength() rounds up to 512 bytes).
+      if (offset + length - ((fileLength + 511) & ~511L) >= clusterSize) {
         corruption(String.format("ERROR: counting reference for region exceeding the end of the "
             + "file by one cluster or more: offset 0x%x size 0x%x", offset, length));
         return;
@@ -775,9 +775,9 @@ public final class ImageCheck {
           return;
         }
         offset += extraSize;
-        String id = new String(bytes(read(offset, idSize)), StandardCharsets.UTF_8);
+        String id = cString(read(offset, idSize));
         offset += idSize;
-        String name = new String(bytes(read(offset, nameSize)), StandardCharsets.UTF_8);
+        String name = cString(read(offset, nameSize));
         offset += nameSize;
         if (offset - snapshotsOffset > MAX_SNAPSHOTS_BYTES) {
           addMessage("ERROR Snapshot table is too big");
@@ -977,6 +977,16 @@ public final class ImageCheck {
       }
       buffer.clear();
       return buffer;
+    }
+
+    /** The bytes up to the first NUL, as QEMU prints the id and name it keeps as C strings. */
+    private static String cString(ByteBuffer buffer) {
+      byte[] bytes = buffer.array();
+      int length = 0;
+      while (length < bytes.length && bytes[length] != 0) {
+        length++;
+      }
+      return new String(bytes, 0, length, StandardCharsets.UTF_8);
     }
 
     private static byte[] bytes(ByteBuffer buffer) {
