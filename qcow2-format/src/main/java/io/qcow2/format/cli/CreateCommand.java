@@ -40,7 +40,8 @@ final class CreateCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     Map<String, String> create = createOptions();
-    Map<String, String> open = imageOptions.options();
+    // Checked before the file is written: a bad strategy or mode must not leave a half-made image.
+    Map<String, String> open = imageOptions.validatedWithoutOpening();
     long bytes = size == null ? -1 : SizeArgument.parse("image size", size);
     if (bytes == -1 && !create.containsKey("backing_file")) {
       throw new IllegalArgumentException("Image creation needs a size parameter");
