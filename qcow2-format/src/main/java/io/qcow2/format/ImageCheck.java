@@ -433,14 +433,14 @@ public final class ImageCheck {
           return;
         }
         if ((snapshot.l1Offset & (clusterSize - 1)) != 0) {
-          corruption(String.format("ERROR snapshot %s (%s) l1_offset=%#x: L1 table is not cluster "
+          corruption("ERROR snapshot %s (%s) l1_offset=%#x: L1 table is not cluster "
               + "aligned; snapshot table entry corrupted", snapshot.id, snapshot.name,
-              snapshot.l1Offset));
+              snapshot.l1Offset);
           continue;
         }
         if (snapshot.l1Size > MAX_L1_BYTES / 8) {
-          corruption(String.format("ERROR snapshot %s (%s) l1_size=%#x: L1 table is too large; "
-              + "snapshot table entry corrupted", snapshot.id, snapshot.name, snapshot.l1Size));
+          corruption("ERROR snapshot %s (%s) l1_size=%#x: L1 table is too large; "
+              + "snapshot table entry corrupted", snapshot.id, snapshot.name, snapshot.l1Size);
           continue;
         }
         markTypes(snapshot.l1Offset, snapshot.l1Size * 8, MetadataType.INACTIVE_L1);
@@ -468,7 +468,7 @@ public final class ImageCheck {
           continue;
         }
         if ((entry & L1E_RESERVED_MASK) != 0) {
-          corruption(String.format("ERROR found L1 entry with reserved bits set: %x", entry));
+          corruption("ERROR found L1 entry with reserved bits set: %x", entry);
         }
         long l2Offset = entry & L1E_OFFSET_MASK;
         // With only flag bits set QEMU still counts an "L2 table" at offset 0, the header cluster;
@@ -476,8 +476,8 @@ public final class ImageCheck {
         increment(l2Offset, clusterSize, l2Offset == 0 ? null
             : active ? MetadataType.ACTIVE_L2 : MetadataType.INACTIVE_L2);
         if ((l2Offset & (clusterSize - 1)) != 0) {
-          corruption(String.format(
-              "ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset));
+          corruption(
+              "ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset);
         }
         nextContiguous = checkL2(l2Offset, active, nextContiguous);
       }
@@ -496,12 +496,12 @@ public final class ImageCheck {
       for (int i = 0; i < l2.length && !walkFailed; i++) {
         long entry = l2[i];
         if ((entry & OFLAG_COMPRESSED) == 0 && (entry & L2E_STD_RESERVED_MASK) != 0) {
-          corruption(String.format("ERROR found l2 entry with reserved bits set: %x", entry));
+          corruption("ERROR found l2 entry with reserved bits set: %x", entry);
         }
         if ((entry & OFLAG_COMPRESSED) != 0) {
           if ((entry & OFLAG_COPIED) != 0) {
-            corruption(String.format("ERROR: coffset=0x%x: copied flag must never be set for "
-                + "compressed clusters", entry & clusterOffsetMask));
+            corruption("ERROR: coffset=0x%x: copied flag must never be set for "
+                + "compressed clusters", entry & clusterOffsetMask);
             entry &= ~OFLAG_COPIED;
           }
           long coffset = entry & clusterOffsetMask;
@@ -518,11 +518,11 @@ public final class ImageCheck {
           long offset = entry & L2E_OFFSET_MASK;
           if ((offset & (clusterSize - 1)) != 0) {
             if ((entry & OFLAG_ZERO) != 0) {
-              corruption(String.format("ERROR offset=%x: Preallocated cluster is not properly "
-                  + "aligned; L2 entry corrupted.", offset));
+              corruption("ERROR offset=%x: Preallocated cluster is not properly "
+                  + "aligned; L2 entry corrupted.", offset);
             } else {
-              corruption(String.format("ERROR offset=%x: Data cluster is not properly aligned; "
-                  + "L2 entry corrupted.", offset));
+              corruption("ERROR offset=%x: Data cluster is not properly aligned; "
+                  + "L2 entry corrupted.", offset);
             }
           }
           if (active) {
@@ -639,8 +639,8 @@ public final class ImageCheck {
         long[] table = readTable(bitmap.tableOffset, (int) bitmap.tableSize);
         for (long entry : table) {
           if (!validBitmapTableEntry(entry)) {
-            corruption(String.format("ERROR bitmap '%s' table entry 0x%x is invalid",
-                bitmap.name, entry));
+            corruption("ERROR bitmap '%s' table entry 0x%x is invalid",
+                bitmap.name, entry);
             continue;
           }
           long offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
@@ -657,24 +657,24 @@ public final class ImageCheck {
         long entry = refcountTableEntry(i);
         long offset = entry & REFT_OFFSET_MASK;
         if ((entry & REFT_RESERVED_MASK) != 0) {
-          corruption(String.format("ERROR refcount table entry %d has reserved bits set", i));
+          corruption("ERROR refcount table entry %d has reserved bits set", i);
           continue;
         }
         if ((offset & (clusterSize - 1)) != 0) {
-          corruption(String.format(
-              "ERROR refcount block %d is not cluster aligned; refcount table entry corrupted", i));
+          corruption(
+              "ERROR refcount block %d is not cluster aligned; refcount table entry corrupted", i);
           continue;
         }
         long cluster = offset >>> clusterBits;
         if (cluster >= nbClusters) {
-          corruption(String.format("ERROR refcount block %d is outside image", i));
+          corruption("ERROR refcount block %d is outside image", i);
           continue;
         }
         if (offset != 0) {
           increment(offset, clusterSize, MetadataType.REFCOUNT_BLOCK);
           long count = computed(cluster);
           if (count != 1) {
-            corruption(String.format("ERROR refcount block %d refcount=%d", i, count));
+            corruption("ERROR refcount block %d refcount=%d", i, count);
           }
         }
       }
@@ -691,8 +691,8 @@ public final class ImageCheck {
       if (offset < 0) {
         // Past 2^63 QEMU's signed end-of-file test passes and its array growth fails: ENOMEM
         // ends the whole check.
-        addMessage(String.format("ERROR reference to offset 0x%x: Check failed: Cannot allocate "
-            + "memory", offset));
+        addMessage("ERROR reference to offset 0x%x: Check failed: Cannot allocate "
+            + "memory", offset);
         checkErrors++;
         walkFailed = true;
         return;
@@ -700,8 +700,8 @@ public final class ImageCheck {
       // QEMU 7.2 refuses to count references one cluster or more past the end of the file, whose
       // length it knows in whole sectors (bdrv_getlength() rounds up to 512 bytes).
       if (offset + length - ((fileLength + 511) & ~511L) >= clusterSize) {
-        corruption(String.format("ERROR: counting reference for region exceeding the end of the "
-            + "file by one cluster or more: offset 0x%x size 0x%x", offset, length));
+        corruption("ERROR: counting reference for region exceeding the end of the "
+            + "file by one cluster or more: offset 0x%x size 0x%x", offset, length);
         return;
       }
       long first = offset >>> clusterBits;
@@ -709,7 +709,7 @@ public final class ImageCheck {
       for (long cluster = first; cluster <= last; cluster++) {
         long count = computed(cluster);
         if (count == refcountMax && refcountMax != -1L) {
-          corruption(String.format("ERROR: overflow cluster offset=0x%x", cluster << clusterBits));
+          corruption("ERROR: overflow cluster offset=0x%x", cluster << clusterBits);
           addMessage("Use qemu-img amend to increase the refcount entry width or qemu-img convert "
               + "to create a clean copy if the image cannot be opened for writing");
           continue;
@@ -768,8 +768,8 @@ public final class ImageCheck {
         long extraSize = Integer.toUnsignedLong(h.getInt(36));
         offset += 40;
         if (extraSize > MAX_SNAPSHOT_EXTRA_DATA) {
-          addMessage(String.format(
-              "ERROR Too much extra metadata in snapshot table entry %d", i));
+          addMessage(
+              "ERROR Too much extra metadata in snapshot table entry %d", i);
           checkErrors++;
           walkFailed = true;
           return;
@@ -788,7 +788,7 @@ public final class ImageCheck {
         snapshots.add(new SnapshotEntry(id, name, snapshotL1Offset, snapshotL1Size));
         if (version >= 3 && extraSize < 16) {
           // The spec makes vm_state_size_large and disk_size mandatory in version 3.
-          corruption(String.format("ERROR snapshot table entry %d is incomplete", i));
+          corruption("ERROR snapshot table entry %d is incomplete", i);
         }
       }
       snapshotsSize = offset - snapshotsOffset;
@@ -804,8 +804,8 @@ public final class ImageCheck {
         long stored = storedRefcount(cluster);
         if (stored == Long.MIN_VALUE) {
           checkErrors++;
-          addMessage(String.format(
-              "Can't get refcount for cluster %d: Input/output error", cluster));
+          addMessage(
+              "Can't get refcount for cluster %d: Input/output error", cluster);
           continue;
         }
         highest = compareOne(cluster, stored, references[(int) cluster], highest);
@@ -815,8 +815,8 @@ public final class ImageCheck {
         long stored = storedRefcount(cluster);
         if (stored == Long.MIN_VALUE) {
           checkErrors++;
-          addMessage(String.format(
-              "Can't get refcount for cluster %d: Input/output error", cluster));
+          addMessage(
+              "Can't get refcount for cluster %d: Input/output error", cluster);
           continue;
         }
         highest = compareOne(cluster, stored, computed(cluster), highest);
@@ -830,8 +830,8 @@ public final class ImageCheck {
       }
       if (stored != reference) {
         boolean low = Long.compareUnsigned(stored, reference) < 0;
-        addMessage(String.format("%s cluster %d refcount=%s reference=%d",
-            low ? "ERROR" : "Leaked", cluster, Long.toUnsignedString(stored), reference));
+        addMessage("%s cluster %d refcount=%s reference=%d",
+            low ? "ERROR" : "Leaked", cluster, Long.toUnsignedString(stored), reference);
         if (low) {
           corruptions++;
         } else {
@@ -854,8 +854,8 @@ public final class ImageCheck {
           continue;
         }
         if ((refcount == 1) != ((l1Entry & OFLAG_COPIED) != 0)) {
-          corruption(String.format("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x "
-              + "refcount=%s", i, l1Entry, Long.toUnsignedString(refcount)));
+          corruption("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x "
+              + "refcount=%s", i, l1Entry, Long.toUnsignedString(refcount));
         }
         long[] l2 = readTable(l2Offset, entries);
         for (long l2Entry : l2) {
@@ -871,8 +871,8 @@ public final class ImageCheck {
             continue;
           }
           if ((dataRefcount == 1) != ((l2Entry & OFLAG_COPIED) != 0)) {
-            corruption(String.format("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%s",
-                l2Entry, Long.toUnsignedString(dataRefcount)));
+            corruption("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%s",
+                l2Entry, Long.toUnsignedString(dataRefcount));
           }
         }
       }
@@ -933,15 +933,16 @@ public final class ImageCheck {
     // ---------------------------------------------------------------------------------------
     // Messages and I/O
 
-    private void corruption(String message) {
+    private void corruption(String format, Object... args) {
       corruptions++;
-      addMessage(message);
+      addMessage(format, args);
     }
 
-    private void addMessage(String message) {
+    /** Counts a message; formats it only when it is kept: a broken image may have millions. */
+    private void addMessage(String format, Object... args) {
       messageCount++;
       if (messages.size() < maxMessages) {
-        messages.add(message);
+        messages.add(args.length == 0 ? format : String.format(format, args));
       }
     }
 

@@ -76,12 +76,55 @@ class MutationFuzzTest {
     fuzz("open+read", MutationFuzzTest::openAndRead);
   }
 
+  /**
+   * Bytes one case may allocate in all, garbage included. The inputs are files of at most 60 KiB
+   * whose fields claim tables of up to 32 MiB (L1) or 64 MiB (snapshot table, bitmap directory);
+   * nothing is allocated from a field before it is bounded by the file, so what a case allocates
+   * is proportional to the file plus a few hundred bytes per snapshot entry (at most 65536). A
+   * single allocation sized from an unchecked field would blow this.
+   */
+  private static final long MAX_ALLOCATED_PER_CASE = 64L << 20;
+
+  private static volatile long maxAllocated;
+
+  /**
+   * Bytes allocated so far by the calling thread (HotSpot's per-thread counter), 0 where it is
+   * missing. Reflective: the tests compile inside the module, which does not read
+   * java.management.
+   */
+  private static long allocatedBytes() {
+    try {
+      return (Long) ALLOCATED_BYTES.invoke(THREADS);
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      return 0;
+    }
+  }
+
+  private static final Object THREADS;
+  private static final java.lang.reflect.Method ALLOCATED_BYTES;
+
+  static {
+    Object threads = null;
+    java.lang.reflect.Method allocated = null;
+    try {
+      threads = Class.forName("java.lang.management.ManagementFactory")
+          .getMethod("getThreadMXBean").invoke(null);
+      allocated = Class.forName("com.sun.management.ThreadMXBean")
+          .getMethod("getCurrentThreadAllocatedBytes");
+    } catch (ReflectiveOperationException | RuntimeException e) {
+      // not HotSpot: allocation is not measured
+    }
+    THREADS = threads;
+    ALLOCATED_BYTES = allocated;
+  }
+
   /** What a case runs: returns whether a typed error ended it. */
   interface Action {
     boolean run(Path image) throws IOException;
   }
 
   private void fuzz(String name, Action action) throws IOException {
+    maxAllocated = 0;
     Path image = dir.resolve(name.replace('+', '-') + ".qcow2");
     List<String> failures = new ArrayList<>();
     long start = System.nanoTime();
@@ -101,12 +144,19 @@ class MutationFuzzTest {
       try {
         boolean typed = assertTimeoutPreemptively(Duration.ofSeconds(10),
             () -> {
+              long before = allocatedBytes();
               try {
                 return action.run(image);
               } catch (Qcow2Exception e) {
                 return true;
               } catch (IOException e) {
                 throw new AssertionError("untyped IOException: " + e, e);
+              } finally {
+                long allocated = allocatedBytes() - before;
+                if (allocated > MAX_ALLOCATED_PER_CASE) {
+                  throw new AssertionError("allocated " + allocated + " bytes");
+                }
+                maxAllocated = Math.max(maxAllocated, allocated);
               }
             }, () -> "case " + number + " hung: " + what);
         if (typed) {
@@ -125,7 +175,8 @@ class MutationFuzzTest {
     }
     double seconds = (System.nanoTime() - start) / 1e9;
     System.out.printf("MutationFuzzTest %s: %d cases, %d completed, %d typed errors, %.1f s, "
-        + "seed %d%n", name, CASES, reports, typedErrors, seconds, SEED);
+        + "at most %d bytes allocated by a case, seed %d%n", name, CASES, reports, typedErrors,
+        seconds, maxAllocated, SEED);
     if (!failures.isEmpty()) {
       fail(failures.size() + " failing cases (seed " + SEED + "):\n" + String.join("\n", failures));
     }
