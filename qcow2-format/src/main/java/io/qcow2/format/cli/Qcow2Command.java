@@ -28,7 +28,7 @@ import picocli.CommandLine.Spec;
     description = "Inspect, check, map and convert qcow2 images.",
     subcommands = {
       StrategiesCommand.class,
-      InfoCommand.class,
+      InfoCommand.class, CreateCommand.class, IoCommand.class, ResizeCommand.class,
       CheckCommand.class,
       MapCommand.class,
       MetadataCommand.class,

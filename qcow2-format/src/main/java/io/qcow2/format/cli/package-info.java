@@ -10,6 +10,9 @@
  * java -jar qcow2-format/target/qcow2.jar map   [--output=human|json] IMAGE
  * java -jar qcow2-format/target/qcow2.jar metadata [--output=human|json] IMAGE
  * java -jar qcow2-format/target/qcow2.jar convert IMAGE OUT.raw
+ * java -jar qcow2-format/target/qcow2.jar create [-o key=value,...] IMAGE [SIZE]
+ * java -jar qcow2-format/target/qcow2.jar io [-r] IMAGE -c 'write [-P pattern] [-z] OFF LEN' -c ...
+ * java -jar qcow2-format/target/qcow2.jar resize IMAGE [+]SIZE
  * </pre>
  *
  * Every command that opens an image takes, after the command name, {@code --overlap-strategy
