@@ -461,7 +461,6 @@ public final class ImageCheck {
     /** check_refcounts_l1: the table itself was marked by the caller for its type. */
     private void checkL1(long offset, long[] l1, long entries, boolean active) throws IOException {
       increment(offset, entries * 8, null);
-      long nextContiguous = 0;
       for (int i = 0; i < l1.length && !walkFailed; i++) {
         long entry = l1[i];
         if (entry == 0) {
@@ -479,20 +478,22 @@ public final class ImageCheck {
           corruption(
               "ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset);
         }
-        nextContiguous = checkL2(l2Offset, active, nextContiguous);
+        checkL2(l2Offset, active);
       }
     }
 
-    /** check_refcounts_l2. Returns the offset the next data cluster should have to be contiguous. */
-    private long checkL2(long l2Offset, boolean active, long nextContiguous) throws IOException {
+    /**
+     * check_refcounts_l2: reserved bits, alignment, references to data and compressed clusters,
+     * and for the active table the allocated, compressed and fragmented counts.
+     */
+    private void checkL2(long l2Offset, boolean active) throws IOException {
       int entries = (int) (clusterSize / 8);
       long[] l2 = readTable(l2Offset, entries);
       int csizeShift = 62 - (clusterBits - 8);
-      // check_refcounts_l2 also checks the reserved bits of standard entries.
       long csizeMask = (1L << (clusterBits - 8)) - 1;
       long clusterOffsetMask = (1L << csizeShift) - 1;
-      // QEMU 7.2 restarts the contiguity chain for every L2 table.
-      nextContiguous = 0;
+      // Where the next data cluster must be to be contiguous; QEMU 7.2 restarts for every table.
+      long nextContiguous = 0;
       for (int i = 0; i < l2.length && !walkFailed; i++) {
         long entry = l2[i];
         if ((entry & OFLAG_COMPRESSED) == 0 && (entry & L2E_STD_RESERVED_MASK) != 0) {
@@ -535,7 +536,6 @@ public final class ImageCheck {
           increment(offset, clusterSize, null);
         }
       }
-      return nextContiguous;
     }
 
     /** A bitmap directory entry, validated as QEMU's check_dir_entry() does. */

@@ -80,6 +80,24 @@ class CliIntegrationTest {
     assertEquals(theirs.stdout(), ours.out());
   }
 
+  /** The command doubles as the agreement test: every strategy prints the same text. */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("images")
+  void metadataIsTheSameForEveryStrategy(TestImages.Named recipe) throws IOException {
+    Path image = built(recipe);
+    String first = null;
+    for (String strategy : OverlapCheckers.names()) {
+      Cli.Result result = Cli.run("metadata", "--overlap-check=all", "--overlap-strategy",
+          strategy, image.toString());
+      assertEquals(0, result.exitCode(), result.toString());
+      if (first == null) {
+        first = result.out();
+      } else {
+        assertEquals(first, result.out(), strategy);
+      }
+    }
+  }
+
   static Stream<Arguments> metadataCases() {
     return images().flatMap(image -> OverlapCheckers.names().stream().flatMap(strategy ->
         Stream.of(OverlapCheckMode.CACHED, OverlapCheckMode.ALL)
