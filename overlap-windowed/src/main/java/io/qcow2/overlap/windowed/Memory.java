@@ -1,0 +1,46 @@
+package io.qcow2.overlap.windowed;
+
+/**
+ * Object and array sizes on a 64-bit HotSpot JVM with compressed class pointers and compressed
+ * oops (heaps below 32 GiB, the default): 12-byte object headers, 16-byte array headers, 8-byte
+ * alignment. The instance sizes are what JOL reports for our classes on JDK 17
+ * ({@code MemoryAccountingTest} checks the totals against JOL).
+ */
+final class Memory {
+  private static final int ARRAY_HEADER = 16;
+
+  /** {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own fields. */
+  static final long CHECKER = 64;
+  /** {@link FragmentList}: header, 6 ints, 2 longs, 1 reference. */
+  static final long FRAGMENT_LIST = 56;
+  /** {@link WindowTable}: header, 4 ints, 3 references. */
+  static final long WINDOW_TABLE = 40;
+  /** {@link BitmapCache}: header, 8 ints, 3 longs, 7 references. */
+  static final long BITMAP_CACHE = 96;
+
+  private Memory() {}
+
+  static long align(long bytes) {
+    return (bytes + 7) & ~7L;
+  }
+
+  static long intArray(long length) {
+    return align(ARRAY_HEADER + 4 * length);
+  }
+
+  static long shortArray(long length) {
+    return align(ARRAY_HEADER + 2 * length);
+  }
+
+  static long longArray(long length) {
+    return align(ARRAY_HEADER + 8 * length);
+  }
+
+  static long booleanArray(long length) {
+    return align(ARRAY_HEADER + length);
+  }
+
+  static long refArray(long length) {
+    return align(ARRAY_HEADER + 4 * length);
+  }
+}

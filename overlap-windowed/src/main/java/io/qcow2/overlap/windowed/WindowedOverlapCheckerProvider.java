@@ -1,0 +1,96 @@
+package io.qcow2.overlap.windowed;
+
+import io.qcow2.overlap.OverlapChecker;
+import io.qcow2.overlap.OverlapCheckerProvider;
+import io.qcow2.overlap.OverlapCheckerSetup;
+import java.util.Objects;
+
+/**
+ * The {@code windowed} strategy: per-window run-length fragment lists of metadata, with recently
+ * used windows expanded into per-cluster type maps held in a small LRU cache. It tracks {@code
+ * enter}/{@code remove} events and does not read the setup's view.
+ *
+ * <p>Options (in {@link OverlapCheckerSetup#options()}):
+ *
+ * <ul>
+ *   <li>{@value OverlapCheckerSetup#WINDOW_SIZE}: clusters per window, a power of two from 1 to
+ *       {@value #MAX_WINDOW_SIZE}; default {@value #DEFAULT_WINDOW_SIZE};
+ *   <li>{@value OverlapCheckerSetup#CACHE_SIZE}: byte budget of the cache of per-cluster maps, at
+ *       least one window's map (2 bytes per cluster); default {@value #DEFAULT_CACHE_SIZE}.
+ * </ul>
+ *
+ * <p>Checkers are <b>not thread-safe</b>: the engine serialises all calls per open image.
+ */
+public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvider {
+  /** The strategy's name. */
+  public static final String NAME = "windowed";
+  /**
+   * Largest window: a fragment's start within its window is stored in at most 16 bits (the series'
+   * {@code relative_start} was a {@code uint16_t} too).
+   */
+  public static final int MAX_WINDOW_SIZE = 1 << 16;
+  /** Default clusters per window; see the module README for the measurement behind it. */
+  public static final int DEFAULT_WINDOW_SIZE = 4096;
+  /** Default cache budget in bytes: 64 KiB, the series' default cache size. */
+  public static final long DEFAULT_CACHE_SIZE = 64 * 1024;
+
+  /** For {@link java.util.ServiceLoader}. */
+  public WindowedOverlapCheckerProvider() {}
+
+  @Override
+  public String name() {
+    return NAME;
+  }
+
+  /**
+   * @throws IllegalArgumentException naming the option, its value and the allowed range if {@value
+   *     OverlapCheckerSetup#WINDOW_SIZE} is not a power of two in [1, {@value #MAX_WINDOW_SIZE}] or
+   *     {@value OverlapCheckerSetup#CACHE_SIZE} is not a number of at least one window's map
+   */
+  @Override
+  public OverlapChecker create(OverlapCheckerSetup setup) {
+    Objects.requireNonNull(setup, "setup");
+    int windowSize = windowSize(setup.options().get(OverlapCheckerSetup.WINDOW_SIZE));
+    long cacheBytes = cacheSize(setup.options().get(OverlapCheckerSetup.CACHE_SIZE), windowSize);
+    return new WindowedOverlapChecker(setup, windowSize, cacheBytes);
+  }
+
+  private static int windowSize(String value) {
+    if (value == null) {
+      return DEFAULT_WINDOW_SIZE;
+    }
+    long size = parse(OverlapCheckerSetup.WINDOW_SIZE, value,
+        "a power of two from 1 to " + MAX_WINDOW_SIZE);
+    if (size < 1 || size > MAX_WINDOW_SIZE || Long.bitCount(size) != 1) {
+      throw new IllegalArgumentException(String.format(
+          "Invalid value '%s' for option '%s': must be a power of two from 1 to %d",
+          value, OverlapCheckerSetup.WINDOW_SIZE, MAX_WINDOW_SIZE));
+    }
+    return (int) size;
+  }
+
+  private static long cacheSize(String value, int windowSize) {
+    if (value == null) {
+      return Math.max(DEFAULT_CACHE_SIZE, WindowedOverlapChecker.bitmapBytes(windowSize));
+    }
+    long minimum = WindowedOverlapChecker.bitmapBytes(windowSize);
+    String allowed = String.format("a byte count from %d (one map of a %d-cluster window) to %d",
+        minimum, windowSize, Long.MAX_VALUE);
+    long size = parse(OverlapCheckerSetup.CACHE_SIZE, value, allowed);
+    if (size < minimum) {
+      throw new IllegalArgumentException(String.format(
+          "Invalid value '%s' for option '%s': must be %s", value, OverlapCheckerSetup.CACHE_SIZE,
+          allowed));
+    }
+    return size;
+  }
+
+  private static long parse(String option, String value, String allowed) {
+    try {
+      return Long.parseLong(value.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(String.format(
+          "Invalid value '%s' for option '%s': not a number; must be %s", value, option, allowed), e);
+    }
+  }
+}
