@@ -1,0 +1,385 @@
+package io.qcow2.format;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * The parsed, validated qcow2 header (spec "Header" and "Header extensions"). Mutable only in the
+ * fields the engine rewrites: L1 table, refcount table, size and feature bits; {@link #encode()}
+ * patches them into the header bytes read from the file, so unknown fields and extensions survive.
+ */
+final class Header {
+  static final int MAGIC = 0x514649fb;
+  static final int V2_LENGTH = 72;
+  static final int V3_MIN_LENGTH = 104;
+
+  static final long INCOMPAT_DIRTY = 1L;
+  static final long INCOMPAT_CORRUPT = 1L << 1;
+  static final long INCOMPAT_DATA_FILE = 1L << 2;
+  static final long INCOMPAT_COMPRESSION = 1L << 3;
+  static final long INCOMPAT_EXTL2 = 1L << 4;
+  static final long COMPAT_LAZY_REFCOUNTS = 1L;
+  static final long AUTOCLEAR_BITMAPS = 1L;
+
+  /** QEMU's limits (block/qcow2.h). */
+  static final long MAX_L1_BYTES = 32L << 20;
+  static final long MAX_REFTABLE_BYTES = 8L << 20;
+  static final int MAX_SNAPSHOTS = 65536;
+  static final int MAX_BACKING_NAME = 1023;
+  static final int MAX_BACKING_FORMAT = 15;
+  static final int MAX_BITMAPS = 65535;
+  static final long MAX_BITMAP_DIRECTORY = 64L << 20;
+  static final long MAX_HOST_OFFSET = 1L << 56;
+
+  private static final Map<Integer, String> INCOMPAT_NAMES = Map.of(
+      0, "dirty bit", 1, "corrupt bit", 2, "external data file", 3, "compression type",
+      4, "extended L2 entries");
+
+  /** Raw bytes of cluster 0, as read (or as built by create). */
+  final byte[] raw;
+  final int version;
+  final int clusterBits;
+  final int clusterSize;
+  long size;
+  final int cryptMethod;
+  int l1Size;
+  long l1Offset;
+  long refcountTableOffset;
+  int refcountTableClusters;
+  final int snapshotCount;
+  final long snapshotsOffset;
+  long incompatible;
+  final long compatible;
+  long autoclear;
+  final int refcountOrder;
+  final int headerLength;
+  final int compressionType;
+  final long backingFileOffset;
+  final int backingFileSize;
+  final String backingFile;
+  final String backingFormat;
+  final List<HeaderExtension> extensions;
+  /** Feature name table: (type << 8 | bit) → name. */
+  final Map<Integer, String> featureNames;
+  final int bitmapCount;
+  final long bitmapDirectorySize;
+  final long bitmapDirectoryOffset;
+
+  private Header(byte[] raw, long fileSize) throws Qcow2Exception {
+    this.raw = raw;
+    ByteBuffer b = ByteBuffer.wrap(raw);
+    int magic = b.getInt(0);
+    if (magic != MAGIC) {
+      throw CorruptImageException.field("magic", magic & 0xffffffffL, "not a qcow2 image (expected 0x514649fb)", 0);
+    }
+    version = b.getInt(4);
+    if (version != 2 && version != 3) {
+      throw version > 3 || version < 0
+          ? UnsupportedFeatureException.features("QCOW version " + Integer.toUnsignedString(version))
+          : CorruptImageException.field("version", version, "must be 2 or 3", 4);
+    }
+    clusterBits = b.getInt(20);
+    if (clusterBits < 9 || clusterBits > 21) {
+      throw CorruptImageException.field("cluster_bits", clusterBits, "must be in [9, 21] (512 B to 2 MiB)", 20);
+    }
+    clusterSize = 1 << clusterBits;
+    if (raw.length < clusterSize) {
+      throw new IllegalStateException("header buffer shorter than a cluster");
+    }
+    if (version == 2) {
+      headerLength = V2_LENGTH;
+      incompatible = 0;
+      compatible = 0;
+      autoclear = 0;
+      refcountOrder = 4;
+      compressionType = 0;
+    } else {
+      incompatible = b.getLong(72);
+      compatible = b.getLong(80);
+      autoclear = b.getLong(88);
+      refcountOrder = b.getInt(96);
+      if (refcountOrder < 0 || refcountOrder > 6) {
+        throw CorruptImageException.field("refcount_order", refcountOrder, "must be in [0, 6] (1 to 64 bits)", 96);
+      }
+      long length = b.getInt(100) & 0xffffffffL;
+      if (length < V3_MIN_LENGTH || length > clusterSize || (length & 7) != 0) {
+        throw CorruptImageException.field("header_length", length,
+            "must be a multiple of 8 in [104, cluster size " + clusterSize + "]", 100);
+      }
+      headerLength = (int) length;
+      compressionType = headerLength > 104 ? raw[104] & 0xff : 0;
+    }
+    size = b.getLong(24);
+    if (size < 0) {
+      throw CorruptImageException.field("size", size, "must be below 2^63", 24);
+    }
+    cryptMethod = b.getInt(32);
+
+    backingFileOffset = b.getLong(8);
+    backingFileSize = b.getInt(16);
+    if (backingFileOffset != 0) {
+      if (backingFileOffset < 0 || backingFileOffset > clusterSize) {
+        throw CorruptImageException.field("backing_file_offset", backingFileOffset,
+            "must be within the first cluster (" + clusterSize + " bytes)", 8);
+      }
+      if (backingFileSize < 0 || backingFileSize > MAX_BACKING_NAME
+          || backingFileSize > clusterSize - backingFileOffset) {
+        throw CorruptImageException.field("backing_file_size", backingFileSize & 0xffffffffL,
+            "must be at most " + MAX_BACKING_NAME + " and end within the first cluster", 16);
+      }
+      backingFile = new String(raw, (int) backingFileOffset, backingFileSize, StandardCharsets.UTF_8);
+    } else {
+      backingFile = null;
+    }
+
+    l1Size = b.getInt(36);
+    l1Offset = b.getLong(40);
+    refcountTableOffset = b.getLong(48);
+    refcountTableClusters = b.getInt(56);
+    snapshotCount = b.getInt(60);
+    snapshotsOffset = b.getLong(64);
+
+    long maxReftableClusters = MAX_REFTABLE_BYTES >>> clusterBits;
+    if (refcountTableClusters <= 0 || refcountTableClusters > maxReftableClusters) {
+      throw CorruptImageException.field("refcount_table_clusters", refcountTableClusters & 0xffffffffL,
+          "must be in [1, " + maxReftableClusters + "] (refcount table at most 8 MiB)", 56);
+    }
+    checkTable("refcount_table_offset", refcountTableOffset, (long) refcountTableClusters << clusterBits, 48, fileSize);
+
+    if (snapshotCount < 0 || snapshotCount > MAX_SNAPSHOTS) {
+      throw CorruptImageException.field("nb_snapshots", snapshotCount & 0xffffffffL,
+          "must be at most " + MAX_SNAPSHOTS, 60);
+    }
+    if (snapshotCount > 0) {
+      checkTable("snapshots_offset", snapshotsOffset, (long) snapshotCount * Snapshot.HEADER_SIZE, 64, fileSize);
+    }
+
+    long maxL1 = MAX_L1_BYTES / 8;
+    if (l1Size < 0 || l1Size > maxL1) {
+      throw CorruptImageException.field("l1_size", l1Size & 0xffffffffL,
+          "must be at most " + maxL1 + " entries (L1 table at most 32 MiB)", 36);
+    }
+    long needed = l1EntriesFor(size, clusterBits);
+    if (needed > maxL1) {
+      throw CorruptImageException.field("size", size,
+          "needs " + needed + " L1 entries, more than the maximum " + maxL1, 24);
+    }
+    if (l1Size < needed) {
+      throw CorruptImageException.field("l1_size", l1Size,
+          "too small for virtual size " + size + " (needs " + needed + " entries)", 36);
+    }
+    if (l1Size > 0) {
+      checkTable("l1_table_offset", l1Offset, (long) l1Size * 8, 40, fileSize);
+    }
+
+    // Header extensions, up to the backing file name or the end of the cluster.
+    long end = backingFileOffset != 0 ? backingFileOffset : clusterSize;
+    List<HeaderExtension> exts = new ArrayList<>();
+    Map<Integer, String> names = new TreeMap<>();
+    String format = null;
+    int nbBitmaps = 0;
+    long bitmapSize = 0;
+    long bitmapOffset = 0;
+    long offset = headerLength;
+    while (offset + 8 <= end) {
+      int type = b.getInt((int) offset);
+      long len = b.getInt((int) offset + 4) & 0xffffffffL;
+      if (type == 0) {
+        break;
+      }
+      long dataOffset = offset + 8;
+      if (len > end - dataOffset) {
+        throw CorruptImageException.field("header extension 0x" + Integer.toHexString(type) + " length", len,
+            "exceeds the " + (end - dataOffset) + " bytes left before offset " + end, offset + 4);
+      }
+      byte[] data = new byte[(int) len];
+      System.arraycopy(raw, (int) dataOffset, data, 0, (int) len);
+      exts.add(new HeaderExtension(type, data));
+      switch (type) {
+        case HeaderExtension.BACKING_FORMAT:
+          if (len > MAX_BACKING_FORMAT) {
+            throw CorruptImageException.field("backing format extension length", len,
+                "must be at most " + MAX_BACKING_FORMAT, offset + 4);
+          }
+          format = new String(data, StandardCharsets.UTF_8);
+          break;
+        case HeaderExtension.FEATURE_NAME_TABLE:
+          for (int i = 0; i + 48 <= len; i += 48) {
+            int ftype = data[i] & 0xff;
+            int bit = data[i + 1] & 0xff;
+            int n = 0;
+            while (n < 46 && data[i + 2 + n] != 0) {
+              n++;
+            }
+            names.put(ftype << 8 | bit, new String(data, i + 2, n, StandardCharsets.UTF_8));
+          }
+          break;
+        case HeaderExtension.BITMAPS:
+          if (len < 24) {
+            throw CorruptImageException.field("bitmaps extension length", len, "must be at least 24", offset + 4);
+          }
+          if ((autoclear & AUTOCLEAR_BITMAPS) != 0) {
+            ByteBuffer d = ByteBuffer.wrap(data);
+            nbBitmaps = d.getInt(0);
+            bitmapSize = d.getLong(8);
+            bitmapOffset = d.getLong(16);
+            if (nbBitmaps < 0 || nbBitmaps > MAX_BITMAPS) {
+              throw CorruptImageException.field("nb_bitmaps", nbBitmaps & 0xffffffffL,
+                  "must be at most " + MAX_BITMAPS, dataOffset);
+            }
+            if (bitmapSize < 0 || bitmapSize > MAX_BITMAP_DIRECTORY) {
+              throw CorruptImageException.field("bitmap_directory_size", bitmapSize,
+                  "must be at most " + MAX_BITMAP_DIRECTORY, dataOffset + 8);
+            }
+            if (nbBitmaps > 0) {
+              checkTable("bitmap_directory_offset", bitmapOffset, bitmapSize, dataOffset + 16, fileSize);
+            }
+          }
+          break;
+        default:
+          break;
+      }
+      offset = dataOffset + ((len + 7) & ~7L);
+    }
+    extensions = List.copyOf(exts);
+    featureNames = Map.copyOf(names);
+    backingFormat = format;
+    bitmapCount = nbBitmaps;
+    bitmapDirectorySize = nbBitmaps > 0 ? bitmapSize : 0;
+    bitmapDirectoryOffset = nbBitmaps > 0 ? bitmapOffset : 0;
+  }
+
+  /**
+   * Reads and validates the header in cluster 0.
+   *
+   * @throws CorruptImageException naming the field, its value, the limit and its file offset
+   * @throws UnsupportedFeatureException for a version above 3
+   */
+  static Header read(FileChannel channel) throws IOException {
+    long fileSize = channel.size();
+    byte[] first = new byte[V3_MIN_LENGTH];
+    readFully(channel, first, 0);
+    int clusterBits = ByteBuffer.wrap(first).getInt(20);
+    if (ByteBuffer.wrap(first).getInt(0) == MAGIC && (clusterBits < 9 || clusterBits > 21)) {
+      throw CorruptImageException.field("cluster_bits", clusterBits, "must be in [9, 21] (512 B to 2 MiB)", 20);
+    }
+    byte[] raw = new byte[clusterBits >= 9 && clusterBits <= 21 ? 1 << clusterBits : V3_MIN_LENGTH];
+    readFully(channel, raw, 0);
+    return new Header(raw, fileSize);
+  }
+
+  /** Parses a header built in memory (by create). */
+  static Header parse(byte[] cluster0, long fileSize) throws Qcow2Exception {
+    return new Header(cluster0, fileSize);
+  }
+
+  /** Reads {@code buf.length} bytes at {@code offset}; bytes beyond the end of file read as zero. */
+  static void readFully(FileChannel channel, byte[] buf, long offset) throws IOException {
+    ByteBuffer bb = ByteBuffer.wrap(buf);
+    while (bb.hasRemaining()) {
+      int n = channel.read(bb, offset + bb.position());
+      if (n < 0) {
+        java.util.Arrays.fill(buf, bb.position(), buf.length, (byte) 0);
+        return;
+      }
+    }
+  }
+
+  private void checkTable(String field, long offset, long bytes, long fieldOffset, long fileSize)
+      throws CorruptImageException {
+    if (offset <= 0 || (offset & (clusterSize - 1)) != 0) {
+      throw CorruptImageException.field(field, offset,
+          "must be a positive multiple of the cluster size " + clusterSize, fieldOffset);
+    }
+    if (offset >= MAX_HOST_OFFSET || bytes > MAX_HOST_OFFSET - offset) {
+      throw CorruptImageException.field(field, offset, "table of " + bytes + " bytes ends beyond 2^56", fieldOffset);
+    }
+    if (offset + bytes > fileSize) {
+      throw CorruptImageException.field(field, offset,
+          "table of " + bytes + " bytes ends beyond the end of the file (" + fileSize + " bytes)", fieldOffset);
+    }
+  }
+
+  /** L1 entries needed to map {@code size} bytes (QEMU's size_to_l1). */
+  static long l1EntriesFor(long size, int clusterBits) {
+    int shift = clusterBits + clusterBits - 3;
+    return (size + (1L << shift) - 1) >>> shift;
+  }
+
+  /** Fails with QEMU's message if an incompatible feature we do not implement is set. */
+  void checkFeatures() throws UnsupportedFeatureException {
+    long unsupported = incompatible & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION);
+    List<String> names = new ArrayList<>();
+    for (int bit = 0; bit < 64; bit++) {
+      if ((unsupported & (1L << bit)) != 0) {
+        String name = featureNames.get(bit);
+        if (name == null) {
+          name = INCOMPAT_NAMES.get(bit);
+        }
+        if (name == null) {
+          name = "Unknown incompatible feature: " + Long.toHexString(1L << bit);
+        }
+        names.add(name);
+      }
+    }
+    if (!names.isEmpty()) {
+      throw UnsupportedFeatureException.features(String.join(", ", names));
+    }
+    if (cryptMethod != 0) {
+      throw UnsupportedFeatureException.features("encryption (crypt_method " + cryptMethod + ")");
+    }
+    if ((incompatible & INCOMPAT_COMPRESSION) != 0 || compressionType != 0) {
+      if (compressionType == 1) {
+        throw UnsupportedFeatureException.features("zstd compression");
+      }
+      if (compressionType != 0) {
+        throw UnsupportedFeatureException.features("compression type " + compressionType);
+      }
+    }
+  }
+
+  int refcountBits() {
+    return 1 << refcountOrder;
+  }
+
+  boolean dirty() {
+    return (incompatible & INCOMPAT_DIRTY) != 0;
+  }
+
+  boolean corrupt() {
+    return (incompatible & INCOMPAT_CORRUPT) != 0;
+  }
+
+  boolean lazyRefcounts() {
+    return (compatible & COMPAT_LAZY_REFCOUNTS) != 0;
+  }
+
+  /** The header bytes [0, headerLength) with the mutable fields patched in. */
+  byte[] encode() {
+    ByteBuffer b = ByteBuffer.wrap(raw);
+    b.putLong(24, size);
+    b.putInt(36, l1Size);
+    b.putLong(40, l1Offset);
+    b.putLong(48, refcountTableOffset);
+    b.putInt(56, refcountTableClusters);
+    if (version >= 3) {
+      b.putLong(72, incompatible);
+      b.putLong(88, autoclear);
+    }
+    byte[] out = new byte[headerLength];
+    System.arraycopy(raw, 0, out, 0, headerLength);
+    return out;
+  }
+
+  ImageInfo info() {
+    return new ImageInfo(version, clusterBits, refcountBits(), size, l1Size, l1Offset,
+        refcountTableOffset, refcountTableClusters, snapshotCount, incompatible, compatible,
+        autoclear, dirty(), corrupt(), lazyRefcounts(), backingFile, backingFormat, extensions);
+  }
+}

@@ -1,0 +1,68 @@
+package io.qcow2.format;
+
+import io.qcow2.overlap.OverlapChecker;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+
+/**
+ * The image file. Every write but the corrupt bit's goes through {@link #write}, which asks the
+ * overlap checker first and, if it fires, hands over to the image's corruption handler instead of
+ * writing.
+ */
+final class HostFile {
+  /** Called when a check fires; returns the exception to throw. */
+  interface OverlapHandler {
+    MetadataOverlapException overlap(int mask, long offset, long length) throws IOException;
+  }
+
+  final RandomAccessFile file;
+  final FileChannel channel;
+  OverlapChecker checker;
+  OverlapHandler handler;
+
+  HostFile(RandomAccessFile file) {
+    this.file = file;
+    this.channel = file.getChannel();
+  }
+
+  /** Reads {@code len} bytes at {@code offset}; bytes beyond the end of the file read as zero. */
+  void read(long offset, byte[] buf, int off, int len) throws IOException {
+    ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
+    while (bb.hasRemaining()) {
+      int n = channel.read(bb, offset + (bb.position() - off));
+      if (n < 0) {
+        java.util.Arrays.fill(buf, bb.position(), off + len, (byte) 0);
+        return;
+      }
+    }
+  }
+
+  /**
+   * Writes after one overlap check of the whole range, ignoring {@code ignoredTypes}.
+   *
+   * @throws MetadataOverlapException if the check fires; nothing is written then
+   */
+  void write(long offset, byte[] buf, int off, int len, int ignoredTypes) throws IOException {
+    if (checker != null) {
+      int mask = checker.check(offset, len, ignoredTypes);
+      if (mask != 0) {
+        throw handler.overlap(mask, offset, len);
+      }
+    }
+    writeUnchecked(offset, buf, off, len);
+  }
+
+  /** Writes without a check: only for the corrupt bit, which must reach the disk regardless. */
+  void writeUnchecked(long offset, byte[] buf, int off, int len) throws IOException {
+    ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
+    while (bb.hasRemaining()) {
+      channel.write(bb, offset + (bb.position() - off));
+    }
+  }
+
+  long size() throws IOException {
+    return channel.size();
+  }
+}

@@ -1,0 +1,1094 @@
+package io.qcow2.format;
+
+import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
+import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
+import static io.qcow2.overlap.MetadataType.BITMAP_DIRECTORY;
+import static io.qcow2.overlap.MetadataType.INACTIVE_L1;
+import static io.qcow2.overlap.MetadataType.INACTIVE_L2;
+import static io.qcow2.overlap.MetadataType.MAIN_HEADER;
+import static io.qcow2.overlap.MetadataType.REFCOUNT_BLOCK;
+import static io.qcow2.overlap.MetadataType.REFCOUNT_TABLE;
+import static io.qcow2.overlap.MetadataType.SNAPSHOT_TABLE;
+
+import io.qcow2.overlap.MetadataType;
+import io.qcow2.overlap.MetadataView;
+import io.qcow2.overlap.OverlapCheckOptions;
+import io.qcow2.overlap.OverlapChecker;
+import io.qcow2.overlap.OverlapCheckerSetup;
+import io.qcow2.overlap.OverlapCheckers;
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Optional;
+import java.util.TreeSet;
+import java.util.zip.DataFormatException;
+import java.util.zip.Inflater;
+
+/**
+ * An open qcow2 image (versions 2 and 3).
+ *
+ * <p>Reads cover every cluster kind (data, zero, unallocated with backing fall-through, deflate
+ * compressed). Writes allocate clusters first fit, copy on write clusters and L2 tables shared
+ * with internal snapshots, and pass every host write through the overlap checker the open options
+ * select; when a check fires the write is not done, the image is marked corrupt (version 3) and the
+ * open image refuses further writes, as QEMU's {@code qcow2_signal_corruption} does.
+ *
+ * <p>Open options use QEMU's names: {@code overlap-check}, {@code overlap-check.template}, {@code
+ * overlap-check.<type>}, plus {@code overlap-strategy}, {@code overlap-cache-size} and {@code
+ * overlap-window-size}. Unknown keys are rejected.
+ *
+ * <p><b>Not thread-safe</b>: one caller at a time.
+ */
+public final class Qcow2Image implements Closeable, GuestImage {
+  /*
+   * Crash consistency: within one public operation, guest data is written first, then (commit())
+   * refcount blocks, refcount table entries, L2 tables, the L1 table and the header, then the
+   * queued refcount decrements. So a new cluster's refcount reaches the disk before any pointer to
+   * it, and a pointer is gone before its target's refcount drops. A crash leaks at worst.
+   */
+  static final long L1_OFFSET_MASK = MetadataView.L1_OFFSET_MASK;
+  static final long L2_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  static final long COPIED = 1L << 63;
+  static final long COMPRESSED = 1L << 62;
+  static final long ZERO_FLAG = 1L;
+  private static final int MAX_BACKING_DEPTH = 16;
+  private static final int MAX_CACHED_TABLES = 4096;
+
+  private final Path path;
+  private final HostFile file;
+  private final Header header;
+  private final boolean writable;
+  private final int clusterBits;
+  private final int clusterSize;
+  private final int l2Bits;
+  private final List<Snapshot> snapshots;
+  private final long snapshotTableLength;
+  private final Refcounts refcounts;
+  private final GuestImage backing;
+  private final String strategyName;
+  private final int enabledMask;
+  private long[] l1;
+  private int l1DirtyFrom = Integer.MAX_VALUE;
+  private int l1DirtyTo = -1;
+  private final Map<Long, long[]> l2Cache = new HashMap<>();
+  private final TreeSet<Long> dirtyL2 = new TreeSet<>();
+  private boolean corruptEvent;
+  private boolean closed;
+  private long cachedCompressedEntry = -1;
+  private byte[] cachedCompressed;
+
+  private Qcow2Image(Path path, RandomAccessFile raf, Header header, boolean writable,
+      Map<String, String> options, int depth) throws IOException {
+    this.path = path;
+    this.file = new HostFile(raf);
+    this.header = header;
+    this.writable = writable;
+    this.clusterBits = header.clusterBits;
+    this.clusterSize = header.clusterSize;
+    this.l2Bits = clusterBits - 3;
+    this.snapshots = header.snapshotCount == 0 ? List.of()
+        : List.copyOf(Snapshot.readTable(file.channel, header.snapshotsOffset, header.snapshotCount, clusterBits));
+    this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.channel);
+    this.l1 = readL1();
+    this.refcounts = new Refcounts(file, header);
+    refcounts.freedListener = this::clusterFreed;
+    this.file.handler = this::signalCorruption;
+    this.strategyName = OverlapCheckers.selectedName(options);
+    this.enabledMask = OverlapCheckOptions.enabledMask(options);
+    this.file.checker = OverlapCheckers.create(options, clusterBits, new View()).orElse(null);
+    if (file.checker != null) {
+      enterMetadata();
+    }
+    this.backing = header.backingFile == null ? null : openBacking(options, depth);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Open and create
+
+  /**
+   * Opens an image.
+   *
+   * @param options open options (see the class comment); may be empty
+   * @param writable whether to open for writing
+   * @throws CorruptImageException if a header field or table is invalid, or (writable) the image is
+   *     marked corrupt or dirty
+   * @throws UnsupportedFeatureException for an incompatible feature this engine does not implement
+   * @throws IllegalArgumentException for an unknown or invalid option
+   */
+  public static Qcow2Image open(Path path, Map<String, String> options, boolean writable)
+      throws IOException {
+    return open(path, options, writable, 0);
+  }
+
+  private static Qcow2Image open(Path path, Map<String, String> options, boolean writable, int depth)
+      throws IOException {
+    Objects.requireNonNull(path, "path");
+    checkOpenOptions(options);
+    RandomAccessFile raf = new RandomAccessFile(path.toFile(), writable ? "rw" : "r");
+    try {
+      Header header = Header.read(raf.getChannel());
+      header.checkFeatures();
+      if (writable && header.corrupt()) {
+        throw new CorruptImageException(path + ": image is marked corrupt (corrupt bit set); it cannot be "
+            + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
+      }
+      if (writable && header.dirty()) {
+        throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
+            + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
+      }
+      Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth);
+      if (writable && header.autoclear != 0) {
+        // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
+        image.header.autoclear = 0;
+        image.writeHeader();
+      }
+      return image;
+    } catch (IOException | RuntimeException e) {
+      raf.close();
+      throw e;
+    }
+  }
+
+  private static void checkOpenOptions(Map<String, String> options) {
+    Objects.requireNonNull(options, "options");
+    for (String key : options.keySet()) {
+      if (!OverlapCheckOptions.isOverlapCheckKey(key) && !key.equals(OverlapCheckers.STRATEGY_OPTION)
+          && !key.equals(OverlapCheckerSetup.CACHE_SIZE) && !key.equals(OverlapCheckerSetup.WINDOW_SIZE)) {
+        throw new IllegalArgumentException(String.format(
+            "Unknown qcow2 open option '%s'; allowed: overlap-check, overlap-check.template, "
+                + "overlap-check.<type>, %s, %s, %s", key, OverlapCheckers.STRATEGY_OPTION,
+            OverlapCheckerSetup.CACHE_SIZE, OverlapCheckerSetup.WINDOW_SIZE));
+      }
+    }
+  }
+
+  /**
+   * Creates an image and returns it open for writing.
+   *
+   * @param virtualSize guest size in bytes, rounded up to 512 as qemu-img does; -1 to take the
+   *     backing file's size
+   * @param createOptions QEMU's: {@code cluster_size}, {@code refcount_bits}, {@code compat}
+   *     (0.10 or 1.1), {@code lazy_refcounts} (on/off), {@code backing_file}, {@code backing_fmt},
+   *     {@code preallocation} (off, metadata, falloc, full)
+   * @param openOptions as for {@link #open}
+   * @throws IllegalArgumentException for an unknown or invalid option, listing the allowed values
+   */
+  public static Qcow2Image create(Path path, long virtualSize, Map<String, String> createOptions,
+      Map<String, String> openOptions) throws IOException {
+    return ImageCreator.create(path, virtualSize, createOptions, openOptions);
+  }
+
+  private GuestImage openBacking(Map<String, String> options, int depth) throws IOException {
+    if (depth >= MAX_BACKING_DEPTH) {
+      throw new UnsupportedFeatureException("Backing chain deeper than " + MAX_BACKING_DEPTH + " images: " + path);
+    }
+    Path backingPath = resolveBacking(path, header.backingFile);
+    String format = header.backingFormat;
+    if (format == null) {
+      format = probeFormat(backingPath);
+    }
+    switch (format) {
+      case "qcow2":
+        Map<String, String> backingOptions = new HashMap<>();
+        backingOptions.put(OverlapCheckers.STRATEGY_OPTION, strategyName);
+        backingOptions.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
+        return open(backingPath, backingOptions, false, depth + 1);
+      case "raw":
+        return new RawImage(backingPath);
+      default:
+        throw UnsupportedFeatureException.features("backing file format '" + format + "' (only qcow2 and raw)");
+    }
+  }
+
+  /** Resolves a backing file name as QEMU does: relative names against the image's directory. */
+  static Path resolveBacking(Path image, String name) throws UnsupportedFeatureException {
+    if (name.startsWith("json:") || name.contains("://")) {
+      throw UnsupportedFeatureException.features("backing file name '" + name + "' (protocols and json: are not supported)");
+    }
+    Path p = Path.of(name);
+    if (p.isAbsolute()) {
+      return p;
+    }
+    Path dir = image.toAbsolutePath().getParent();
+    return dir == null ? p : dir.resolve(p);
+  }
+
+  static String probeFormat(Path path) throws IOException {
+    try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "r")) {
+      return f.length() >= 4 && f.readInt() == Header.MAGIC ? "qcow2" : "raw";
+    }
+  }
+
+  private long[] readL1() throws IOException {
+    byte[] raw = new byte[header.l1Size * 8];
+    file.read(header.l1Offset, raw, 0, raw.length);
+    long[] table = new long[header.l1Size];
+    ByteBuffer.wrap(raw).asLongBuffer().get(table);
+    return table;
+  }
+
+  /** Enters every metadata structure the checker's mode covers (QEMU's open-time setup). */
+  private void enterMetadata() throws IOException {
+    OverlapChecker checker = file.checker;
+    int mask = checker.enabledMask();
+    checker.enter(0, 1, MAIN_HEADER.mask());
+    if (l1.length > 0) {
+      checker.enter(header.l1Offset, clustersFor(l1.length * 8L), ACTIVE_L1.mask());
+    }
+    for (long e : l1) {
+      long off = e & L1_OFFSET_MASK;
+      if (off != 0 && aligned(off)) {
+        checker.enter(off, 1, ACTIVE_L2.mask());
+      }
+    }
+    checker.enter(header.refcountTableOffset, header.refcountTableClusters, REFCOUNT_TABLE.mask());
+    for (long e : refcounts.table) {
+      long off = e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
+      if (off != 0 && aligned(off) && off < Header.MAX_HOST_OFFSET) {
+        checker.enter(off, 1, REFCOUNT_BLOCK.mask());
+      }
+    }
+    if (!snapshots.isEmpty()) {
+      checker.enter(header.snapshotsOffset, clustersFor(snapshotTableLength), SNAPSHOT_TABLE.mask());
+    }
+    for (int i = 0; i < snapshots.size(); i++) {
+      Snapshot s = snapshots.get(i);
+      if (s.l1Size() > 0) {
+        checker.enter(s.l1Offset(), clustersFor(s.l1Size() * 8L), INACTIVE_L1.mask());
+        // Snapshot L1 tables are read at open only when inactive L2 tables are checked.
+        if ((mask & INACTIVE_L2.mask()) != 0) {
+          for (long e : readSnapshotL1(i)) {
+            long off = e & L1_OFFSET_MASK;
+            if (off != 0 && aligned(off)) {
+              checker.enter(off, 1, INACTIVE_L2.mask());
+            }
+          }
+        }
+      }
+    }
+    if (header.bitmapDirectorySize > 0 && (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0) {
+      checker.enter(header.bitmapDirectoryOffset, clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
+    }
+  }
+
+  private long[] readSnapshotL1(int index) throws IOException {
+    Snapshot s = snapshots.get(index);
+    byte[] raw = new byte[s.l1Size() * 8];
+    file.read(s.l1Offset(), raw, 0, raw.length);
+    long[] table = new long[s.l1Size()];
+    ByteBuffer.wrap(raw).asLongBuffer().get(table);
+    return table;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Public accessors
+
+  @Override
+  public long virtualSize() {
+    return header.size;
+  }
+
+  public int clusterSize() {
+    return clusterSize;
+  }
+
+  /** What the header says now. */
+  public ImageInfo info() {
+    return header.info();
+  }
+
+  public Path path() {
+    return path;
+  }
+
+  public boolean isWritable() {
+    return writable && !corruptEvent;
+  }
+
+  /** The overlap checker, empty when the options select mode {@code none}. */
+  public Optional<OverlapChecker> overlapChecker() {
+    return Optional.ofNullable(file.checker);
+  }
+
+  /** The name of the strategy the options selected. */
+  public String overlapStrategy() {
+    return strategyName;
+  }
+
+  /** The metadata types the options enable, as a {@link MetadataType} mask (0 for mode none). */
+  public int overlapMask() {
+    return enabledMask;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Reading
+
+  /**
+   * Reads guest bytes.
+   *
+   * @throws IllegalArgumentException if the range is negative or ends beyond the virtual size
+   */
+  @Override
+  public void read(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    checkOpen();
+    checkRange(guestOffset, len);
+    Objects.checkFromIndexSize(off, len, buf.length);
+    while (len > 0) {
+      long cluster = guestOffset >>> clusterBits;
+      int inCluster = (int) (guestOffset & (clusterSize - 1));
+      int n = (int) Math.min(len, clusterSize - inCluster);
+      long entry = l2Entry(cluster);
+      switch (kind(entry)) {
+        case DATA: {
+          long host = dataOffset(entry, cluster);
+          // Extend over following clusters that are contiguous on the host: one read.
+          long next = cluster + 1;
+          while (n < len) {
+            long e = l2Entry(next);
+            if (kind(e) != Extent.Kind.DATA || dataOffset(e, next) != host + ((next - cluster) << clusterBits)) {
+              break;
+            }
+            n = (int) Math.min(len, n + (long) clusterSize);
+            next++;
+          }
+          file.read(host + inCluster, buf, off, n);
+          break;
+        }
+        case ZERO:
+          Arrays.fill(buf, off, off + n, (byte) 0);
+          break;
+        case UNALLOCATED:
+          readBacking(guestOffset, buf, off, n);
+          break;
+        case COMPRESSED: {
+          byte[] data = decompress(entry, cluster);
+          System.arraycopy(data, inCluster, buf, off, n);
+          break;
+        }
+        default:
+          throw new AssertionError();
+      }
+      guestOffset += n;
+      off += n;
+      len -= n;
+    }
+  }
+
+  private void readBacking(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    long inBacking = backing == null ? 0 : Math.max(0, Math.min(len, backing.virtualSize() - guestOffset));
+    if (inBacking > 0) {
+      backing.read(guestOffset, buf, off, (int) inBacking);
+    }
+    Arrays.fill(buf, off + (int) inBacking, off + len, (byte) 0);
+  }
+
+  /** The kind of an L2 entry (QEMU's qcow2_get_cluster_type). */
+  static Extent.Kind kind(long entry) {
+    if ((entry & COMPRESSED) != 0) {
+      return Extent.Kind.COMPRESSED;
+    }
+    if ((entry & ZERO_FLAG) != 0) {
+      return Extent.Kind.ZERO;
+    }
+    return (entry & L2_OFFSET_MASK) == 0 ? Extent.Kind.UNALLOCATED : Extent.Kind.DATA;
+  }
+
+  private long dataOffset(long entry, long cluster) throws CorruptImageException {
+    long host = entry & L2_OFFSET_MASK;
+    if (!aligned(host)) {
+      throw new CorruptImageException(String.format(
+          "Invalid L2 entry 0x%x for guest cluster %d: cluster allocation offset 0x%x unaligned to the cluster size %d",
+          entry, cluster, host, clusterSize));
+    }
+    return host;
+  }
+
+  /** The L2 entry of guest cluster {@code cluster}; 0 where no L2 table exists. */
+  private long l2Entry(long cluster) throws IOException {
+    int l1Index = (int) (cluster >>> l2Bits);
+    if (l1Index >= l1.length) {
+      return 0;
+    }
+    long l2Offset = l2Offset(l1Index);
+    if (l2Offset == 0) {
+      return 0;
+    }
+    return l2Table(l2Offset)[(int) (cluster & ((1 << l2Bits) - 1))];
+  }
+
+  private long l2Offset(int l1Index) throws CorruptImageException {
+    long offset = l1[l1Index] & L1_OFFSET_MASK;
+    if (!aligned(offset)) {
+      throw CorruptImageException.field("L1 entry " + l1Index, l1[l1Index],
+          "L2 table offset 0x" + Long.toHexString(offset) + " is not aligned to the cluster size " + clusterSize,
+          header.l1Offset + l1Index * 8L);
+    }
+    return offset;
+  }
+
+  private long[] l2Table(long offset) throws IOException {
+    long[] table = l2Cache.get(offset);
+    if (table == null) {
+      table = readTable(offset, 1 << l2Bits);
+      l2Cache.put(offset, table);
+    }
+    return table;
+  }
+
+  private long[] readTable(long offset, int entries) throws IOException {
+    byte[] raw = new byte[entries * 8];
+    file.read(offset, raw, 0, raw.length);
+    long[] table = new long[entries];
+    ByteBuffer.wrap(raw).asLongBuffer().get(table);
+    return table;
+  }
+
+  /** Inflates a compressed cluster (raw deflate, spec "Compressed Clusters Descriptor"). */
+  private byte[] decompress(long entry, long cluster) throws IOException {
+    if (entry == cachedCompressedEntry) {
+      return cachedCompressed;
+    }
+    int shift = 62 - (clusterBits - 8);
+    long hostOffset = entry & ((1L << shift) - 1);
+    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
+    int compressedSize = (int) (sectors * 512 - (hostOffset & 511));
+    byte[] in = new byte[compressedSize];
+    file.read(hostOffset, in, 0, compressedSize);
+    byte[] out = new byte[clusterSize];
+    Inflater inflater = new Inflater(true);
+    try {
+      inflater.setInput(in);
+      int n = 0;
+      while (n < clusterSize) {
+        int r = inflater.inflate(out, n, clusterSize - n);
+        if (r == 0 && (inflater.finished() || inflater.needsInput() || inflater.needsDictionary())) {
+          break;
+        }
+        n += r;
+      }
+      if (n != clusterSize) {
+        throw new CorruptImageException(String.format(
+            "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes) inflates to %d bytes, not the cluster size %d",
+            cluster, hostOffset, compressedSize, n, clusterSize));
+      }
+    } catch (DataFormatException e) {
+      throw new CorruptImageException(String.format(
+          "Compressed cluster for guest cluster %d at host offset 0x%x is not valid deflate data: %s",
+          cluster, hostOffset, e.getMessage()));
+    } finally {
+      inflater.end();
+    }
+    cachedCompressedEntry = entry;
+    cachedCompressed = out;
+    return out;
+  }
+
+  /** Host clusters a compressed entry occupies: {offset of first byte, length in bytes}. */
+  private long[] compressedRange(long entry) {
+    int shift = 62 - (clusterBits - 8);
+    long hostOffset = entry & ((1L << shift) - 1);
+    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
+    long start = hostOffset & ~511L;
+    return new long[] {start, sectors * 512};
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Map
+
+  /**
+   * The guest-to-host map of the whole image, adjacent runs of the same kind and source with
+   * contiguous host offsets merged, as {@code qemu-img map} does.
+   */
+  public List<Extent> map() throws IOException {
+    checkOpen();
+    List<Extent> extents = new ArrayList<>();
+    long offset = 0;
+    while (offset < header.size) {
+      Extent next = extentAt(offset, header.size - offset);
+      Extent last = extents.isEmpty() ? null : extents.get(extents.size() - 1);
+      if (last != null && last.kind() == next.kind() && last.fromBacking() == next.fromBacking()
+          && next.kind() != Extent.Kind.COMPRESSED
+          && (last.hostOffset() < 0 ? next.hostOffset() < 0 : last.hostOffset() + last.length() == next.hostOffset())) {
+        extents.set(extents.size() - 1,
+            new Extent(last.guestOffset(), last.length() + next.length(), last.kind(), last.hostOffset(), last.fromBacking()));
+      } else {
+        extents.add(next);
+      }
+      offset = next.end();
+    }
+    return extents;
+  }
+
+  @Override
+  public Extent extentAt(long guestOffset, long maxLength) throws IOException {
+    long cluster = guestOffset >>> clusterBits;
+    int inCluster = (int) (guestOffset & (clusterSize - 1));
+    long length = Math.min(maxLength, clusterSize - inCluster);
+    long entry = l2Entry(cluster);
+    Extent.Kind kind = kind(entry);
+    switch (kind) {
+      case DATA:
+        return new Extent(guestOffset, length, kind, dataOffset(entry, cluster) + inCluster, false);
+      case COMPRESSED:
+        return new Extent(guestOffset, length, kind, entry & ((1L << (62 - (clusterBits - 8))) - 1), false);
+      case ZERO:
+        return new Extent(guestOffset, length, kind, -1, false);
+      default:
+        if (backing != null && guestOffset < backing.virtualSize()) {
+          Extent b = backing.extentAt(guestOffset, Math.min(length, backing.virtualSize() - guestOffset));
+          return new Extent(guestOffset, b.length(), b.kind(), b.hostOffset(), true);
+        }
+        return new Extent(guestOffset, length, Extent.Kind.UNALLOCATED, -1, false);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Writing
+
+  /**
+   * Writes guest bytes.
+   *
+   * @throws MetadataOverlapException if a host write would land on metadata; the image is then
+   *     marked corrupt and read-only
+   * @throws ReadOnlyImageException if the image is read-only or a corruption event happened
+   * @throws IllegalArgumentException if the range ends beyond the virtual size
+   */
+  public void write(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    checkWritable();
+    checkRange(guestOffset, len);
+    Objects.checkFromIndexSize(off, len, buf.length);
+    while (len > 0) {
+      long cluster = guestOffset >>> clusterBits;
+      int inCluster = (int) (guestOffset & (clusterSize - 1));
+      int n = Math.min(len, clusterSize - inCluster);
+      writeCluster(cluster, inCluster, buf, off, n);
+      guestOffset += n;
+      off += n;
+      len -= n;
+    }
+    commit();
+  }
+
+  private void writeCluster(long cluster, int inCluster, byte[] buf, int off, int n) throws IOException {
+    int l1Index = (int) (cluster >>> l2Bits);
+    int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
+    long l2Offset = l2ForWrite(l1Index);
+    long[] l2 = l2Table(l2Offset);
+    long entry = l2[l2Index];
+    Extent.Kind kind = kind(entry);
+    if (kind == Extent.Kind.DATA) {
+      long host = dataOffset(entry, cluster);
+      if (refcounts.get(host >>> clusterBits) == 1) {
+        file.write(host + inCluster, buf, off, n, 0);
+        if ((entry & COPIED) == 0) {
+          setL2(l2Offset, l2, l2Index, entry | COPIED);
+        }
+        return;
+      }
+    }
+    byte[] data;
+    int dataOff;
+    if (n == clusterSize) {
+      data = buf;
+      dataOff = off;
+    } else {
+      data = new byte[clusterSize];
+      dataOff = 0;
+      readOldCluster(cluster, entry, data);
+      System.arraycopy(buf, off, data, inCluster, n);
+    }
+    long host = refcounts.allocate(1);
+    file.write(host, data, dataOff, clusterSize, 0);
+    setL2(l2Offset, l2, l2Index, host | COPIED);
+    freeEntry(entry);
+  }
+
+  /** The current guest content of a cluster, for completing a partial write. */
+  private void readOldCluster(long cluster, long entry, byte[] data) throws IOException {
+    long guest = cluster << clusterBits;
+    int valid = (int) Math.min(clusterSize, header.size - guest);
+    switch (kind(entry)) {
+      case DATA:
+        file.read(dataOffset(entry, cluster), data, 0, valid);
+        break;
+      case COMPRESSED:
+        System.arraycopy(decompress(entry, cluster), 0, data, 0, valid);
+        break;
+      case ZERO:
+        break;
+      default:
+        readBacking(guest, data, 0, valid);
+    }
+  }
+
+  /** Queues the release of whatever host clusters an L2 entry points at. */
+  private void freeEntry(long entry) {
+    switch (kind(entry)) {
+      case COMPRESSED: {
+        long[] range = compressedRange(entry);
+        refcounts.deferFree(range[0], range[1]);
+        if (entry == cachedCompressedEntry) {
+          cachedCompressedEntry = -1;
+        }
+        break;
+      }
+      default: {
+        long host = entry & L2_OFFSET_MASK;
+        if (host != 0) {
+          refcounts.deferFree(host, clusterSize);
+        }
+      }
+    }
+  }
+
+  private void setL2(long l2Offset, long[] l2, int index, long entry) {
+    l2[index] = entry;
+    dirtyL2.add(l2Offset);
+  }
+
+  /**
+   * The offset of an L2 table this image alone owns for {@code l1Index}: allocated when absent,
+   * copied when shared with a snapshot (refcount above 1).
+   */
+  private long l2ForWrite(int l1Index) throws IOException {
+    long l2Offset = l2Offset(l1Index);
+    if (l2Offset != 0) {
+      long refcount = refcounts.get(l2Offset >>> clusterBits);
+      if (refcount == 1) {
+        if ((l1[l1Index] & COPIED) == 0) {
+          setL1(l1Index, l2Offset | COPIED);
+        }
+        return l2Offset;
+      }
+    }
+    long[] table;
+    if (l2Offset == 0) {
+      table = new long[1 << l2Bits];
+    } else {
+      // Copy on write of a shared L2 table: its data clusters keep their refcounts (each is now
+      // referenced by one more table), so no entry keeps COPIED.
+      table = l2Table(l2Offset).clone();
+      for (int i = 0; i < table.length; i++) {
+        table[i] &= ~COPIED;
+      }
+    }
+    long newOffset = refcounts.allocate(1);
+    if (file.checker != null) {
+      file.checker.enter(newOffset, 1, ACTIVE_L2.mask());
+    }
+    l2Cache.put(newOffset, table);
+    dirtyL2.add(newOffset);
+    setL1(l1Index, newOffset | COPIED);
+    if (l2Offset != 0) {
+      if (file.checker != null) {
+        file.checker.remove(l2Offset, 1, ACTIVE_L2.mask());
+      }
+      refcounts.deferFree(l2Offset, clusterSize);
+    }
+    return newOffset;
+  }
+
+  private void setL1(int index, long entry) {
+    l1[index] = entry;
+    l1DirtyFrom = Math.min(l1DirtyFrom, index);
+    l1DirtyTo = Math.max(l1DirtyTo, index);
+  }
+
+  /**
+   * Makes {@code [offset, offset + length)} read as zeros: whole clusters get the zero flag
+   * (version 3) or are deallocated (version 2 without a backing file); partial clusters and
+   * version 2 images with a backing file get zero data written.
+   */
+  public void writeZeroes(long offset, long length) throws IOException {
+    checkWritable();
+    checkRange(offset, length);
+    long end = offset + length;
+    while (offset < end) {
+      long cluster = offset >>> clusterBits;
+      int inCluster = (int) (offset & (clusterSize - 1));
+      long clusterEnd = Math.min((cluster + 1) << clusterBits, header.size);
+      int n = (int) Math.min(end - offset, clusterEnd - offset);
+      boolean whole = inCluster == 0 && offset + n == clusterEnd;
+      if (whole && (header.version >= 3 || backing == null)) {
+        long entry = header.version >= 3 ? ZERO_FLAG : 0;
+        replaceEntry(cluster, entry);
+      } else {
+        writeCluster(cluster, inCluster, new byte[n], 0, n);
+      }
+      offset += n;
+    }
+    commit();
+  }
+
+  /**
+   * Discards whole clusters in the range (partial clusters at either end are left alone, as QEMU
+   * does): they read as zeros afterwards, except on version 2 images with a backing file, where
+   * they read from the backing file.
+   */
+  public void discard(long offset, long length) throws IOException {
+    checkWritable();
+    checkRange(offset, length);
+    long end = offset + length;
+    long first = (offset + clusterSize - 1) >>> clusterBits;
+    long last = end == header.size ? (end + clusterSize - 1) >>> clusterBits : end >>> clusterBits;
+    for (long c = first; c < last; c++) {
+      replaceEntry(c, backing != null && header.version >= 3 ? ZERO_FLAG : 0);
+    }
+    commit();
+  }
+
+  /** Sets a whole cluster's L2 entry to a pointer-free {@code entry} (0 or the zero flag). */
+  private void replaceEntry(long cluster, long entry) throws IOException {
+    int l1Index = (int) (cluster >>> l2Bits);
+    int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
+    long old = l2Entry(cluster);
+    if (old == entry) {
+      return;
+    }
+    if (entry == ZERO_FLAG && old == 0 && backing == null) {
+      return;
+    }
+    if (entry == 0 && l2Offset(l1Index) == 0) {
+      return;
+    }
+    long l2Offset = l2ForWrite(l1Index);
+    long[] l2 = l2Table(l2Offset);
+    old = l2[l2Index];
+    setL2(l2Offset, l2, l2Index, entry);
+    freeEntry(old);
+  }
+
+  /**
+   * Grows the virtual size; the L1 table moves to new clusters when it outgrows its own.
+   *
+   * @throws IllegalArgumentException if {@code newSize} is smaller than the current size
+   */
+  public void resize(long newSize) throws IOException {
+    checkWritable();
+    if (newSize < header.size) {
+      throw new IllegalArgumentException(String.format(
+          "Shrinking is not supported: new size %d is below the current size %d", newSize, header.size));
+    }
+    long needed = Header.l1EntriesFor(newSize, clusterBits);
+    if (needed > Header.MAX_L1_BYTES / 8) {
+      throw new IllegalArgumentException(String.format(
+          "Size %d needs %d L1 entries, more than the maximum %d", newSize, needed, Header.MAX_L1_BYTES / 8));
+    }
+    if (needed > l1.length) {
+      growL1((int) needed);
+    }
+    header.size = newSize;
+    writeHeader();
+    commit();
+  }
+
+  private void growL1(int entries) throws IOException {
+    commit();
+    long oldOffset = header.l1Offset;
+    long oldClusters = clustersFor(l1.length * 8L);
+    long clusters = clustersFor(entries * 8L);
+    long offset = refcounts.allocate(clusters);
+    refcounts.flush();
+    if (file.checker != null) {
+      file.checker.enter(offset, clusters, ACTIVE_L1.mask());
+    }
+    long[] table = Arrays.copyOf(l1, entries);
+    byte[] raw = new byte[(int) (clusters << clusterBits)];
+    ByteBuffer.wrap(raw).asLongBuffer().put(table);
+    file.write(offset, raw, 0, raw.length, ACTIVE_L1.mask());
+    l1 = table;
+    header.l1Offset = offset;
+    header.l1Size = entries;
+    writeHeader();
+    if (oldClusters > 0) {
+      if (file.checker != null) {
+        file.checker.remove(oldOffset, oldClusters, ACTIVE_L1.mask());
+      }
+      refcounts.deferFree(oldOffset, oldClusters << clusterBits);
+    }
+    commit();
+  }
+
+  /**
+   * Allocates a data cluster for every guest cluster that has none (QEMU's metadata
+   * preallocation); with {@code zeroFill} writes zeros into them. Used by create.
+   */
+  void preallocate(boolean zeroFill) throws IOException {
+    checkWritable();
+    long clusters = (header.size + clusterSize - 1) >>> clusterBits;
+    for (long c = 0; c < clusters; c++) {
+      int l1Index = (int) (c >>> l2Bits);
+      int l2Index = (int) (c & ((1 << l2Bits) - 1));
+      long l2Offset = l2ForWrite(l1Index);
+      long[] l2 = l2Table(l2Offset);
+      if (kind(l2[l2Index]) == Extent.Kind.UNALLOCATED) {
+        setL2(l2Offset, l2, l2Index, refcounts.allocate(1) | COPIED);
+      }
+    }
+    if (zeroFill) {
+      byte[] zeros = new byte[Math.max(clusterSize, 1 << 20)];
+      for (Extent e : map()) {
+        for (long done = 0; e.kind() == Extent.Kind.DATA && done < e.length(); ) {
+          int n = (int) Math.min(zeros.length, e.length() - done);
+          file.write(e.hostOffset() + done, zeros, 0, n, 0);
+          done += n;
+        }
+      }
+    }
+    commit();
+    long end = refcounts.end() << clusterBits;
+    if (file.size() < end) {
+      file.file.setLength(end);
+    }
+  }
+
+  /** Writes everything dirty, in crash-safe order, then applies queued refcount decrements. */
+  private void commit() throws IOException {
+    refcounts.flush();
+    flushL2();
+    flushL1();
+    refcounts.applyFrees();
+    refcounts.flush();
+    if (l2Cache.size() > MAX_CACHED_TABLES) {
+      l2Cache.clear();
+    }
+    refcounts.trim(MAX_CACHED_TABLES);
+  }
+
+  private void flushL2() throws IOException {
+    while (!dirtyL2.isEmpty()) {
+      long first = dirtyL2.pollFirst();
+      int count = 1;
+      while (dirtyL2.contains(first + ((long) count << clusterBits)) && count < 256) {
+        dirtyL2.remove(first + ((long) count << clusterBits));
+        count++;
+      }
+      byte[] raw = new byte[count << clusterBits];
+      ByteBuffer bb = ByteBuffer.wrap(raw);
+      for (int i = 0; i < count; i++) {
+        bb.asLongBuffer().put(i << l2Bits, l2Cache.get(first + ((long) i << clusterBits)));
+      }
+      file.write(first, raw, 0, raw.length, ACTIVE_L2.mask());
+    }
+  }
+
+  private void flushL1() throws IOException {
+    if (l1DirtyTo < 0) {
+      return;
+    }
+    int from = l1DirtyFrom;
+    int to = l1DirtyTo;
+    byte[] raw = new byte[(to - from + 1) * 8];
+    ByteBuffer bb = ByteBuffer.wrap(raw);
+    for (int i = from; i <= to; i++) {
+      bb.putLong(l1[i]);
+    }
+    file.write(header.l1Offset + from * 8L, raw, 0, raw.length, ACTIVE_L1.mask());
+    l1DirtyFrom = Integer.MAX_VALUE;
+    l1DirtyTo = -1;
+  }
+
+  private void writeHeader() throws IOException {
+    byte[] h = header.encode();
+    file.write(0, h, 0, h.length, MAIN_HEADER.mask());
+  }
+
+  /** A freed cluster holds no metadata any more (QEMU removes it from the checker at refcount 0). */
+  private void clusterFreed(long offset) {
+    l2Cache.remove(offset);
+    dirtyL2.remove(offset);
+    if (file.checker != null) {
+      file.checker.remove(offset, 1, MetadataType.ALL_MASK);
+    }
+  }
+
+  /**
+   * QEMU's qcow2_signal_corruption: set the corrupt bit (version 3) and flush the header, make the
+   * image read-only, and forget in-memory state that never reached the disk.
+   */
+  private MetadataOverlapException signalCorruption(int mask, long offset, long length) throws IOException {
+    corruptEvent = true;
+    boolean marked = header.version >= 3;
+    if (marked) {
+      header.incompatible |= Header.INCOMPAT_CORRUPT;
+      byte[] bits = new byte[8];
+      ByteBuffer.wrap(bits).putLong(header.incompatible);
+      file.writeUnchecked(72, bits, 0, 8);
+      file.channel.force(false);
+    }
+    l2Cache.clear();
+    dirtyL2.clear();
+    l1DirtyFrom = Integer.MAX_VALUE;
+    l1DirtyTo = -1;
+    l1 = readL1();
+    refcounts.reload();
+    return new MetadataOverlapException(mask, offset, marked);
+  }
+
+  /** Writes everything to the file and forces it to the device. */
+  public void flush() throws IOException {
+    checkOpen();
+    if (writable && !corruptEvent) {
+      commit();
+      file.channel.force(true);
+    }
+  }
+
+  @Override
+  public void close() throws IOException {
+    if (closed) {
+      return;
+    }
+    try {
+      if (writable && !corruptEvent) {
+        commit();
+        file.channel.force(true);
+      }
+    } finally {
+      closed = true;
+      try {
+        file.file.close();
+      } finally {
+        if (backing != null) {
+          backing.close();
+        }
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Package-private access for the checker and the CLI (io.qcow2.format.cli goes through these).
+
+  /** The parsed header (live: the engine updates it). */
+  Header header() {
+    return header;
+  }
+
+  /** A copy of the active L1 table, raw entries. */
+  long[] activeL1() {
+    return l1.clone();
+  }
+
+  /** A copy of the refcount table, raw entries. */
+  long[] refcountTable() {
+    return refcounts.table.clone();
+  }
+
+  /** The refcount of the host cluster with index {@code cluster} (through the cache). */
+  long refcount(long cluster) throws IOException {
+    return refcounts.get(cluster);
+  }
+
+  /** Reads a refcount block straight from the file. */
+  byte[] readRefcountBlock(long offset) throws IOException {
+    return refcounts.readBlock(offset);
+  }
+
+  /** Reads an L2 table straight from the file (raw entries), bypassing the cache. */
+  long[] readL2Table(long offset) throws IOException {
+    return readTable(offset, 1 << l2Bits);
+  }
+
+  /** Reads an L1-style table of {@code entries} entries straight from the file. */
+  long[] readTableFromFile(long offset, int entries) throws IOException {
+    return readTable(offset, entries);
+  }
+
+  /** The snapshot table, validated at open. */
+  List<Snapshot> snapshots() {
+    return snapshots;
+  }
+
+  /** The backing image, or null. */
+  GuestImage backing() {
+    return backing;
+  }
+
+  /** Reads raw host bytes (zeros beyond the end of the file). */
+  void readHost(long offset, byte[] buf, int off, int len) throws IOException {
+    file.read(offset, buf, off, len);
+  }
+
+  long fileSize() throws IOException {
+    return file.size();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+
+  private long clustersFor(long bytes) {
+    return (bytes + clusterSize - 1) >>> clusterBits;
+  }
+
+  private boolean aligned(long offset) {
+    return (offset & (clusterSize - 1)) == 0;
+  }
+
+  private void checkRange(long offset, long length) {
+    if (offset < 0 || length < 0 || offset > header.size || length > header.size - offset) {
+      throw new IllegalArgumentException(String.format(
+          "Range [%d, +%d) is outside the image's virtual size %d", offset, length, header.size));
+    }
+  }
+
+  private void checkOpen() throws IOException {
+    if (closed) {
+      throw new IOException("Image is closed: " + path);
+    }
+  }
+
+  private void checkWritable() throws IOException {
+    checkOpen();
+    if (!writable) {
+      throw new ReadOnlyImageException("Image is open read-only: " + path);
+    }
+    if (corruptEvent) {
+      throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
+          + "; repair it with 'qemu-img check -r all'");
+    }
+  }
+
+  /** The engine's live metadata, for strategies that scan. */
+  private final class View implements MetadataView {
+    @Override public long activeL1Offset() { return header.l1Offset; }
+    @Override public int activeL1Size() { return l1.length; }
+    @Override public long activeL1Entry(int index) { return l1[index]; }
+    @Override public long refcountTableOffset() { return header.refcountTableOffset; }
+    @Override public int refcountTableSize() { return refcounts.table.length; }
+    @Override public long refcountTableEntry(int index) { return refcounts.table[index]; }
+    @Override public long snapshotTableOffset() { return snapshots.isEmpty() ? 0 : header.snapshotsOffset; }
+    @Override public long snapshotTableLength() { return snapshotTableLength; }
+    @Override public int snapshotCount() { return snapshots.size(); }
+    @Override public long snapshotL1Offset(int snapshot) { return snapshots.get(snapshot).l1Offset(); }
+    @Override public int snapshotL1Size(int snapshot) { return snapshots.get(snapshot).l1Size(); }
+
+    @Override
+    public String snapshotName(int snapshot) {
+      Snapshot s = snapshots.get(snapshot);
+      return s.id() + " (" + s.name() + ")";
+    }
+
+    @Override
+    public long[] readSnapshotL1Table(int snapshot) throws IOException {
+      return readSnapshotL1(snapshot);
+    }
+
+    @Override
+    public long bitmapDirectoryOffset() {
+      return (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0 ? header.bitmapDirectoryOffset : 0;
+    }
+
+    @Override
+    public long bitmapDirectoryLength() {
+      return (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0 ? header.bitmapDirectorySize : 0;
+    }
+  }
+}

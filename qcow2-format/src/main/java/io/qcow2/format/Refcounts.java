@@ -1,0 +1,370 @@
+package io.qcow2.format;
+
+import io.qcow2.overlap.MetadataType;
+import io.qcow2.overlap.MetadataView;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+
+/**
+ * The refcount table and a write-back cache of refcount blocks; first-fit cluster allocation.
+ *
+ * <p>Ordering (so a crash leaks at worst): {@link #flush()} writes dirty blocks before the table
+ * entries that point at them; the image writes L2 and L1 tables only after {@link #flush()}, and
+ * decrements (queued with {@link #deferFree}) are applied only after the tables no longer point at
+ * the clusters ({@link #applyFrees()}).
+ */
+final class Refcounts {
+  private final HostFile file;
+  private final Header header;
+  private final int clusterBits;
+  private final int order;
+  /** log2 of the entries per refcount block. */
+  private final int blockShift;
+  long[] table;
+  private final Map<Long, byte[]> blocks = new HashMap<>();
+  private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
+  private int dirtyTableFrom = Integer.MAX_VALUE;
+  private int dirtyTableTo = -1;
+  private long lastBlockIndex = -1;
+  private byte[] lastBlock;
+  /** Lowest cluster index that may be free. */
+  private long freeHint = 1;
+  /** Cluster ranges being set up (a new table, a new block) that first-fit must not hand out. */
+  private final List<long[]> reserved = new ArrayList<>();
+  private final List<long[]> pendingFrees = new ArrayList<>();
+  /** Called with a cluster offset whose refcount dropped to zero. */
+  interface FreedListener {
+    void freed(long offset);
+  }
+
+  FreedListener freedListener = offset -> {};
+
+  Refcounts(HostFile file, Header header) throws IOException {
+    this.file = file;
+    this.header = header;
+    this.clusterBits = header.clusterBits;
+    this.order = header.refcountOrder;
+    this.blockShift = clusterBits + 3 - order;
+    this.table = readTable();
+  }
+
+  private long[] readTable() throws IOException {
+    int entries = (int) (((long) header.refcountTableClusters << clusterBits) / 8);
+    byte[] raw = new byte[entries * 8];
+    file.read(header.refcountTableOffset, raw, 0, raw.length);
+    long[] t = new long[entries];
+    ByteBuffer.wrap(raw).asLongBuffer().get(t);
+    return t;
+  }
+
+  /** Forgets every cached block and reloads the table from disk (after a corruption event). */
+  void reload() throws IOException {
+    blocks.clear();
+    dirtyBlocks.clear();
+    dirtyTableFrom = Integer.MAX_VALUE;
+    dirtyTableTo = -1;
+    lastBlockIndex = -1;
+    lastBlock = null;
+    pendingFrees.clear();
+    table = readTable();
+  }
+
+  int order() {
+    return order;
+  }
+
+  /** Entries per refcount block. */
+  long entriesPerBlock() {
+    return 1L << blockShift;
+  }
+
+  /** The refcount of the cluster with index {@code cluster}; 0 where no block covers it. */
+  long get(long cluster) throws IOException {
+    byte[] block = block(cluster >>> blockShift, false);
+    return block == null ? 0 : RefcountEntries.get(block, (int) (cluster & ((1L << blockShift) - 1)), order);
+  }
+
+  /** Sets a refcount, allocating refcount blocks (and growing the table) as needed. */
+  void set(long cluster, long value) throws IOException {
+    long index = cluster >>> blockShift;
+    byte[] block = block(index, value != 0);
+    if (block == null) {
+      return;
+    }
+    RefcountEntries.set(block, (int) (cluster & ((1L << blockShift) - 1)), order, value);
+    dirtyBlocks.add(index);
+  }
+
+  /** Adds {@code delta} (+1 or -1) to the refcounts of clusters {@code [first, first + count)}. */
+  void update(long first, long count, int delta) throws IOException {
+    for (long c = first; c < first + count; c++) {
+      long v = get(c);
+      long nv = v + delta;
+      if (delta < 0 && v == 0) {
+        // Only a corrupt image gets here (a pointer to an unreferenced cluster); leave it at 0.
+        continue;
+      }
+      if (delta > 0 && Long.compareUnsigned(v, RefcountEntries.max(order)) >= 0) {
+        throw new Qcow2Exception(String.format(
+            "Refcount overflow: cluster offset 0x%x already has the maximum refcount %s for %d-bit refcounts",
+            c << clusterBits, Long.toUnsignedString(v), 1 << order));
+      }
+      set(c, nv);
+      if (nv == 0) {
+        if (c < freeHint) {
+          freeHint = c;
+        }
+        freedListener.freed(c << clusterBits);
+      }
+    }
+  }
+
+  /** Queues a decrement of clusters {@code [offset, offset + bytes)} for {@link #applyFrees}. */
+  void deferFree(long offset, long bytes) {
+    long first = offset >>> clusterBits;
+    long last = (offset + bytes - 1) >>> clusterBits;
+    pendingFrees.add(new long[] {first, last - first + 1});
+  }
+
+  void applyFrees() throws IOException {
+    List<long[]> frees = new ArrayList<>(pendingFrees);
+    pendingFrees.clear();
+    for (long[] f : frees) {
+      update(f[0], f[1], -1);
+    }
+  }
+
+  /**
+   * Allocates {@code count} contiguous clusters, first fit from the lowest free cluster, and sets
+   * their refcounts to 1.
+   *
+   * @return the host offset of the first
+   */
+  long allocate(long count) throws IOException {
+    long start = findFree(count);
+    reserve(start, count);
+    for (long c = start; c < start + count; c++) {
+      set(c, 1);
+    }
+    unreserve();
+    return start << clusterBits;
+  }
+
+  private long findFree(long count) throws IOException {
+    long c = freeHint;
+    long firstFree = -1;
+    long runStart = c;
+    long run = 0;
+    while (run < count) {
+      if (c >= Header.MAX_HOST_OFFSET >>> clusterBits) {
+        throw new Qcow2Exception("Image is full: no free clusters below 2^56");
+      }
+      if (isFree(c)) {
+        if (firstFree < 0) {
+          firstFree = c;
+        }
+        if (run == 0) {
+          runStart = c;
+        }
+        run++;
+      } else {
+        run = 0;
+      }
+      c++;
+    }
+    freeHint = firstFree == runStart ? runStart + count : firstFree;
+    return runStart;
+  }
+
+  private boolean isFree(long cluster) throws IOException {
+    for (long[] r : reserved) {
+      if (cluster >= r[0] && cluster < r[0] + r[1]) {
+        return false;
+      }
+    }
+    return cluster != 0 && get(cluster) == 0;
+  }
+
+  private void reserve(long from, long count) {
+    reserved.add(new long[] {from, count});
+  }
+
+  private void unreserve() {
+    reserved.remove(reserved.size() - 1);
+  }
+
+  /** The block with {@code index}, read or created; null if absent and {@code create} is false. */
+  private byte[] block(long index, boolean create) throws IOException {
+    if (index == lastBlockIndex) {
+      return lastBlock;
+    }
+    if (index >= table.length) {
+      if (!create) {
+        return null;
+      }
+      growTable(index + 1);
+    }
+    long entry = table[(int) index];
+    long offset = entry & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
+    byte[] block;
+    if (offset == 0) {
+      if (!create) {
+        return null;
+      }
+      block = allocateBlock(index);
+    } else {
+      block = blocks.get(index);
+      if (block == null) {
+        if ((offset & ((1L << clusterBits) - 1)) != 0 || offset >= Header.MAX_HOST_OFFSET) {
+          throw CorruptImageException.field("refcount table entry " + index, entry,
+              "refcount block offset must be cluster-aligned and below 2^56",
+              header.refcountTableOffset + index * 8);
+        }
+        block = new byte[1 << clusterBits];
+        file.read(offset, block, 0, block.length);
+        blocks.put(index, block);
+      }
+    }
+    lastBlockIndex = index;
+    lastBlock = block;
+    return block;
+  }
+
+  private byte[] allocateBlock(long index) throws IOException {
+    long cluster = findFree(1);
+    byte[] block = new byte[1 << clusterBits];
+    if (cluster >>> blockShift == index) {
+      // The new block describes itself (spec: refcount blocks may cover their own cluster).
+      RefcountEntries.set(block, (int) (cluster & ((1L << blockShift) - 1)), order, 1);
+    } else {
+      reserve(cluster, 1);
+      set(cluster, 1);
+      unreserve();
+    }
+    if (file.checker != null) {
+      file.checker.enter(cluster << clusterBits, 1, MetadataType.REFCOUNT_BLOCK.mask());
+    }
+    blocks.put(index, block);
+    dirtyBlocks.add(index);
+    table[(int) index] = cluster << clusterBits;
+    markTableDirty((int) index);
+    lastBlockIndex = -1;
+    return block;
+  }
+
+  private void markTableDirty(int index) {
+    dirtyTableFrom = Math.min(dirtyTableFrom, index);
+    dirtyTableTo = Math.max(dirtyTableTo, index);
+  }
+
+  /** Moves the refcount table to new clusters with room for at least {@code minEntries}. */
+  private void growTable(long minEntries) throws IOException {
+    int entriesPerCluster = 1 << (clusterBits - 3);
+    long maxClusters = Header.MAX_REFTABLE_BYTES >>> clusterBits;
+    long clusters = Math.max((Math.max(minEntries, table.length * 2L) + entriesPerCluster - 1) / entriesPerCluster, 1);
+    long start;
+    while (true) {
+      if (clusters > maxClusters) {
+        throw new Qcow2Exception(String.format(
+            "Refcount table would need %d clusters, more than the maximum %d (8 MiB)", clusters, maxClusters));
+      }
+      start = findFree(clusters);
+      // The new table must also cover its own clusters and the blocks that describe them.
+      long needed = ((start + clusters + 2 * clusters + 2) >>> blockShift) + 1;
+      if (needed <= clusters * entriesPerCluster) {
+        break;
+      }
+      clusters = (Math.max(needed, clusters * entriesPerCluster * 2L) + entriesPerCluster - 1) / entriesPerCluster;
+    }
+    long oldOffset = header.refcountTableOffset;
+    int oldClusters = header.refcountTableClusters;
+    table = Arrays.copyOf(table, (int) (clusters * entriesPerCluster));
+    lastBlockIndex = -1;
+    reserve(start, clusters);
+    for (long c = start; c < start + clusters; c++) {
+      set(c, 1);
+    }
+    unreserve();
+    flushBlocks();
+    long offset = start << clusterBits;
+    if (file.checker != null) {
+      file.checker.enter(offset, clusters, MetadataType.REFCOUNT_TABLE.mask());
+    }
+    byte[] raw = new byte[table.length * 8];
+    ByteBuffer.wrap(raw).asLongBuffer().put(table);
+    file.write(offset, raw, 0, raw.length, MetadataType.REFCOUNT_TABLE.mask());
+    dirtyTableFrom = Integer.MAX_VALUE;
+    dirtyTableTo = -1;
+    header.refcountTableOffset = offset;
+    header.refcountTableClusters = (int) clusters;
+    byte[] h = header.encode();
+    file.write(0, h, 0, h.length, MetadataType.MAIN_HEADER.mask());
+    if (file.checker != null) {
+      file.checker.remove(oldOffset, oldClusters, MetadataType.REFCOUNT_TABLE.mask());
+    }
+    deferFree(oldOffset, (long) oldClusters << clusterBits);
+  }
+
+  private void flushBlocks() throws IOException {
+    Long index;
+    while ((index = dirtyBlocks.pollFirst()) != null) {
+      byte[] block = blocks.get(index);
+      long offset = table[(int) (long) index] & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
+      file.write(offset, block, 0, block.length, MetadataType.REFCOUNT_BLOCK.mask());
+    }
+  }
+
+  /** Writes dirty refcount blocks, then the dirty part of the table. */
+  void flush() throws IOException {
+    flushBlocks();
+    if (dirtyTableTo >= 0) {
+      int from = dirtyTableFrom;
+      int to = dirtyTableTo;
+      byte[] raw = new byte[(to - from + 1) * 8];
+      ByteBuffer bb = ByteBuffer.wrap(raw);
+      for (int i = from; i <= to; i++) {
+        bb.putLong(table[i]);
+      }
+      file.write(header.refcountTableOffset + from * 8L, raw, 0, raw.length, MetadataType.REFCOUNT_TABLE.mask());
+      dirtyTableFrom = Integer.MAX_VALUE;
+      dirtyTableTo = -1;
+    }
+  }
+
+  /** Drops clean cached blocks when the cache has grown past {@code maxBlocks}. */
+  void trim(int maxBlocks) {
+    if (blocks.size() > maxBlocks && dirtyBlocks.isEmpty()) {
+      blocks.clear();
+      lastBlockIndex = -1;
+      lastBlock = null;
+    }
+  }
+
+  /** Reads a refcount block straight from the file (for checkers): no cache. */
+  byte[] readBlock(long offset) throws IOException {
+    byte[] block = new byte[1 << clusterBits];
+    file.read(offset, block, 0, block.length);
+    return block;
+  }
+
+  /** Lowest cluster index after every cluster with a non-zero refcount. */
+  long end() throws IOException {
+    for (int i = table.length - 1; i >= 0; i--) {
+      if ((table[i] & MetadataView.REFCOUNT_TABLE_OFFSET_MASK) != 0) {
+        long base = (long) i << blockShift;
+        for (long c = base + (1L << blockShift) - 1; c >= base; c--) {
+          if (get(c) != 0) {
+            return c + 1;
+          }
+        }
+      }
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,38 @@
+package io.qcow2.format;
+
+import io.qcow2.overlap.OverlapCheckers;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Open options for tests: every strategy on the class path, the test-map one included. */
+final class TestOptions {
+  private TestOptions() {}
+
+  /** Every strategy name found, sorted. */
+  static List<String> strategies() {
+    return List.copyOf(OverlapCheckers.names());
+  }
+
+  /** The strategy tests use when they do not iterate over all of them. */
+  static String defaultStrategy() {
+    List<String> names = strategies();
+    return names.contains(OverlapCheckers.DEFAULT_STRATEGY) ? OverlapCheckers.DEFAULT_STRATEGY : "test-map";
+  }
+
+  static Map<String, String> open(String strategy) {
+    Map<String, String> options = new HashMap<>();
+    options.put(OverlapCheckers.STRATEGY_OPTION, strategy);
+    return options;
+  }
+
+  static Map<String, String> open() {
+    return open(defaultStrategy());
+  }
+
+  static Map<String, String> openAll(String strategy) {
+    Map<String, String> options = open(strategy);
+    options.put("overlap-check", "all");
+    return options;
+  }
+}
