@@ -142,6 +142,12 @@ public abstract class OverlapChecker {
           "offset %d (0x%x) is negative or not aligned to the cluster size %d",
           offset, offset, 1L << clusterBits));
     }
+    // Without this, an offset beyond 2^56 makes MAX_HOST_OFFSET - offset negative, and the
+    // unsigned shift below turns it into a huge bound that every count passes.
+    if (offset > MAX_HOST_OFFSET) {
+      throw new IllegalArgumentException(String.format(
+          "offset %d (0x%x) is beyond 2^56", offset, offset));
+    }
     if (clusters < 0 || clusters > (MAX_HOST_OFFSET - offset) >>> clusterBits) {
       throw new IllegalArgumentException(String.format(
           "cluster count %d at offset 0x%x is negative or ends beyond 2^56", clusters, offset));
