@@ -153,9 +153,13 @@ final class ReportTable {
     if (Double.isNaN(row.share())) {
       return row.strategy().equals(Strategies.NONE) ? "(baseline)" : "-";
     }
-    String text = String.format(Locale.ROOT, "%.3g %% ± %.2g", 100 * row.share(),
-        100 * row.shareError());
+    String text = String.format(Locale.ROOT, "%.3g %% ± %s", 100 * row.share(),
+        percent(100 * row.shareError()));
     return row.shareClamped() ? text + " (clamped, was < 0)" : text;
+  }
+
+  private static String percent(double value) {
+    return String.format(Locale.ROOT, value >= 10 ? "%.0f %%" : "%.2g %%", value);
   }
 
   static String number(double value) {
