@@ -27,9 +27,11 @@ import java.util.regex.Pattern;
  * <pre>
  * java -cp bench/target/benchmarks.jar io.qcow2.bench.AbReport
  *     [--profile quick|full] [--include REGEX] [--strategies none,legacy,windowed]
- *     [--out DIR] [--results FILE] [--no-memory]
+ *     [--out DIR] [--results FILE] [--no-memory] [--no-qemu]
  * </pre>
  *
+ * Where W1 ran and {@code qemu-img} is installed, the same workload is also timed with qemu-img in
+ * the same run and shown as a clearly labelled outside reference ({@code --no-qemu} skips it).
  * {@code --results} renders a report from an existing JMH JSON file without running anything.
  */
 public final class AbReport {
@@ -39,7 +41,7 @@ public final class AbReport {
 
   /** Parsed command line. */
   record Args(Profile profile, Pattern include, List<String> strategies, Path out, Path results,
-      boolean memory) {
+      boolean memory, boolean qemu) {
     static Args parse(String... args) {
       Profile profile = Profile.QUICK;
       Pattern include = null;
@@ -47,6 +49,7 @@ public final class AbReport {
       Path out = DEFAULT_OUT;
       Path results = null;
       boolean memory = true;
+      boolean qemu = true;
       for (int i = 0; i < args.length; i++) {
         String arg = args[i];
         switch (arg) {
@@ -56,12 +59,13 @@ public final class AbReport {
           case "--out" -> out = Path.of(value(args, ++i, arg));
           case "--results" -> results = Path.of(value(args, ++i, arg));
           case "--no-memory" -> memory = false;
+          case "--no-qemu" -> qemu = false;
           default -> throw new IllegalArgumentException("Unknown option '" + arg + "'; options: "
               + "--profile quick|full, --include REGEX, --strategies a,b, --out DIR, "
-              + "--results FILE, --no-memory");
+              + "--results FILE, --no-memory, --no-qemu");
         }
       }
-      return new Args(profile, include, strategies, out, results, memory);
+      return new Args(profile, include, strategies, out, results, memory, qemu);
     }
   }
 
@@ -90,7 +94,15 @@ public final class AbReport {
     } else if (!args.results().toAbsolutePath().equals(json.toAbsolutePath())) {
       Files.copy(args.results(), json, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
-    List<BenchResult> results = BenchResult.readJmhJson(json);
+    List<BenchResult> results = new ArrayList<>(BenchResult.readJmhJson(json));
+    Path outside = args.out().resolve("ab-report-outside.json");
+    if (args.results() == null && args.qemu()) {
+      List<BenchResult> reference = OutsideReference.measureW1(results);
+      Files.writeString(outside, BenchResult.toJmhLikeJson(reference));
+    }
+    if (Files.exists(outside)) {
+      results.addAll(BenchResult.readJmhJson(outside));
+    }
     List<MemoryRecord> memory = List.of();
     if (args.memory()) {
       System.err.println("measuring memory ...");

@@ -57,6 +57,27 @@ record BenchResult(
     return joiner.toString();
   }
 
+  /**
+   * Writes results in the subset of JMH's JSON format that {@link #parseJmhJson} reads (for scores
+   * measured outside JMH, such as the qemu-img reference).
+   */
+  static String toJmhLikeJson(List<BenchResult> results) {
+    List<Object> runs = new ArrayList<>();
+    for (BenchResult r : results) {
+      Map<String, Object> metric = new java.util.LinkedHashMap<>();
+      metric.put("score", r.score());
+      metric.put("scoreError", Double.isNaN(r.error()) ? "NaN" : r.error());
+      metric.put("scoreUnit", r.unit());
+      Map<String, Object> run = new java.util.LinkedHashMap<>();
+      run.put("benchmark", r.benchmark());
+      run.put("mode", r.mode());
+      run.put("params", new java.util.LinkedHashMap<String, Object>(r.params()));
+      run.put("primaryMetric", metric);
+      runs.add(run);
+    }
+    return Json.write(runs);
+  }
+
   /** Reads a JMH result file written with {@code -rf json}. */
   static List<BenchResult> readJmhJson(Path file) throws IOException {
     return parseJmhJson(Files.readString(file));

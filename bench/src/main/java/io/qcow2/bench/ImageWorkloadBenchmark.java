@@ -53,7 +53,7 @@ import org.openjdk.jmh.annotations.Warmup;
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 2, batchSize = 1)
 @Measurement(iterations = 5, batchSize = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xmx2g"})
+@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
 public class ImageWorkloadBenchmark {
   /** The strategy, as open options, and a scratch directory on tmpfs where there is one. */
   @State(Scope.Benchmark)
@@ -65,20 +65,12 @@ public class ImageWorkloadBenchmark {
 
     @Setup(Level.Trial)
     public void setUp() throws IOException {
-      Path shm = Path.of("/dev/shm");
-      Path parent = Files.isDirectory(shm) && Files.isWritable(shm)
-          ? shm : Path.of(System.getProperty("java.io.tmpdir"));
-      dir = Files.createTempDirectory(parent, "qcow2-bench-");
+      dir = Scratch.newDirectory();
     }
 
     @TearDown(Level.Trial)
     public void tearDown() throws IOException {
-      try (var files = Files.list(dir)) {
-        for (Path p : files.toList()) {
-          Files.deleteIfExists(p);
-        }
-      }
-      Files.deleteIfExists(dir);
+      Scratch.delete(dir);
     }
 
     /** Open options selecting this strategy with the given overlap-check template. */

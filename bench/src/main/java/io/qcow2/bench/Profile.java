@@ -13,7 +13,7 @@ import java.util.Map;
  */
 enum Profile {
   QUICK(
-      new Timing(2, 200, 5, 200, 1), new Timing(3, 0, 5, 0, 1),
+      new Timing(2, 200, 5, 200, 1), new Timing(3, 0, 8, 0, 1),
       Map.of(
           "CheckLatencyBenchmark", Map.of("structures", new String[] {"1000", "10000", "100000"}),
           "EnterRemoveBenchmark", Map.of("structures", new String[] {"100000"}),
@@ -28,7 +28,7 @@ enum Profile {
           MemoryReport.Layout.of(1L << 30, 16),
           MemoryReport.Layout.of(64L << 30, 16))),
   FULL(
-      new Timing(3, 1000, 5, 1000, 2), new Timing(2, 0, 5, 0, 2),
+      new Timing(3, 1000, 5, 1000, 2), new Timing(3, 0, 10, 0, 2),
       Map.of(
           "CheckLatencyBenchmark", Map.of("structures",
               new String[] {"1000", "10000", "100000", "1000000", "10000000"}),
@@ -47,7 +47,7 @@ enum Profile {
           MemoryReport.Layout.of(64L << 30, 16),
           MemoryReport.Layout.of(1L << 40, 16))),
   CI(
-      new Timing(2, 300, 5, 300, 1), new Timing(1, 0, 5, 0, 1),
+      new Timing(2, 300, 5, 300, 1), new Timing(3, 0, 8, 0, 1),
       QUICK.params,
       List.of(MemoryReport.Layout.of(256L << 20, 9), MemoryReport.Layout.of(64L << 30, 16)));
 

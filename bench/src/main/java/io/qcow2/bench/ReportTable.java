@@ -61,7 +61,8 @@ final class ReportTable {
         double share = Double.NaN;
         double shareError = Double.NaN;
         boolean clamped = false;
-        if (macro && none != null && !r.strategy().equals(Strategies.NONE)) {
+        if (macro && none != null && !r.strategy().equals(Strategies.NONE)
+            && !Strategies.isOutside(r.strategy())) {
           double[] s = share(r.score(), err(r), none.score(), err(none));
           share = Math.max(0, s[0]);
           clamped = s[0] < 0;

@@ -20,12 +20,17 @@ final class Strategies {
    */
   static final List<String> PARAM_VALUES = List.of(NONE, "legacy", "windowed");
 
-  /** none first, then legacy, then the rest alphabetically. */
+  /** none first, then legacy, then the rest alphabetically, outside references last. */
   static final Comparator<String> ORDER = Comparator
-      .comparingInt((String s) -> s.equals(NONE) ? 0 : s.equals("legacy") ? 1 : 2)
+      .comparingInt((String s) -> s.equals(NONE) ? 0 : s.equals("legacy") ? 1 : isOutside(s) ? 3 : 2)
       .thenComparing(Comparator.naturalOrder());
 
   private Strategies() {}
+
+  /** Whether the "strategy" is an outside tool measured for reference, not one of ours. */
+  static boolean isOutside(String name) {
+    return name.startsWith(OutsideReference.LABEL_PREFIX);
+  }
 
   /**
    * A checker of strategy {@code name} protecting every metadata type (overlap-check=all), or

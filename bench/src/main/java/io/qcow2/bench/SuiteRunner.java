@@ -1,5 +1,6 @@
 package io.qcow2.bench;
 
+import io.qcow2.overlap.OverlapCheckers;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -33,6 +34,8 @@ final class SuiteRunner {
       "io.qcow2.bench.ImageWorkloadBenchmark.w3RandomWrites",
       "io.qcow2.bench.ImageWorkloadBenchmark.w4SnapshotWrites");
 
+  static final String W4 = "io.qcow2.bench.ImageWorkloadBenchmark.w4SnapshotWrites";
+
   /**
    * What to run.
    *
@@ -65,6 +68,17 @@ final class SuiteRunner {
   static void run(Selection selection, Path outDir, Path json)
       throws IOException, RunnerException {
     List<String> selected = select(selection.include());
+    if (QemuImg.find() == null && selected.remove(W4)) {
+      System.err.println("qemu-img not found: skipping " + W4 + " (its snapshots are made with"
+          + " qemu-img snapshot -c)");
+    }
+    if (selection.strategies() != null) {
+      for (String strategy : selection.strategies()) {
+        if (!strategy.equals(Strategies.NONE)) {
+          OverlapCheckers.load(strategy); // fails fast, listing the strategies found
+        }
+      }
+    }
     if (selected.isEmpty()) {
       throw new IllegalArgumentException("No benchmark matches '" + selection.include()
           + "'; available: " + String.join(", ", BENCHMARKS));

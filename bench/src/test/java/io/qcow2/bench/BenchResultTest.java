@@ -30,6 +30,25 @@ class BenchResultTest {
   }
 
   @Test
+  void jmhLikeJsonRoundTrips() {
+    List<BenchResult> results = BenchResult.parseJmhJson(new FakeResults()
+        .w1("qemu-img 7.2.22 (outside reference, incl. process start)", 412.5, 3.25)
+        .w1("none", 100, Double.NaN)
+        .json());
+    assertEquals(results, BenchResult.parseJmhJson(BenchResult.toJmhLikeJson(results)).stream()
+        .map(r -> new BenchResult(r.benchmark(), r.mode(), r.params(), r.score(), r.error(),
+            r.unit()))
+        .toList());
+  }
+
+  @Test
+  void outsideReferenceLabelNamesTheVersion() {
+    assertEquals("qemu-img 7.2.22 (outside reference, incl. process start)",
+        OutsideReference.label("qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"));
+    assertTrue(Strategies.isOutside(OutsideReference.label("qemu-img version 8.0.0")));
+  }
+
+  @Test
   void rejectsRunsWithoutMetric() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> BenchResult.parseJmhJson("[{\"benchmark\": \"a.B.c\", \"mode\": \"avgt\"}]"));
