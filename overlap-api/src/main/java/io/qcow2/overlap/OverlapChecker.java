@@ -44,7 +44,9 @@ public abstract class OverlapChecker {
 
   /**
    * Records that metadata of {@code types} now occupies {@code clusters} clusters from {@code
-   * offset}. Types that are not enabled are ignored. Entering a type already present is harmless.
+   * offset}. Types that are not enabled are ignored. Entering a type already present is harmless:
+   * the types on a cluster are a set, not a count, so a single {@link #remove} clears a type however
+   * often it was entered.
    *
    * @throws IllegalArgumentException if {@code offset} is negative or not cluster-aligned, {@code
    *     clusters} is negative, the range ends beyond {@link #MAX_HOST_OFFSET}, or {@code types} is
@@ -62,6 +64,7 @@ public abstract class OverlapChecker {
 
   /**
    * Records that the clusters no longer hold metadata of {@code types}; other types there stay.
+   * Removing a type that is not there is harmless.
    *
    * @throws IllegalArgumentException as {@link #enter}
    */

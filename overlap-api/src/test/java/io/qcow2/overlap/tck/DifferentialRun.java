@@ -41,6 +41,31 @@ public final class DifferentialRun {
     }
   }
 
+  /**
+   * What a run did: its first disagreement ({@code null} if none), how many checks and image
+   * changes it made, and how many checks reported each type (indexed by {@link
+   * MetadataType#bit()}), so that tests can see the run was not vacuous.
+   */
+  public record Report(Disagreement disagreement, long checks, long changes, long[] hitsByType) {
+    /** Checks whose answer included {@code type}. */
+    public long hits(MetadataType type) {
+      return hitsByType[type.bit()];
+    }
+
+    @Override
+    public String toString() {
+      StringBuilder out = new StringBuilder();
+      out.append(checks).append(" checks, ").append(changes).append(" image changes, hits:");
+      for (MetadataType type : MetadataType.values()) {
+        out.append(' ').append(type.optionName()).append('=').append(hitsByType[type.bit()]);
+      }
+      if (disagreement != null) {
+        out.append("; ").append(disagreement);
+      }
+      return out.toString();
+    }
+  }
+
   private DifferentialRun() {}
 
   /** {@value #OPERATIONS_PROPERTY}, or {@link #DEFAULT_OPERATIONS}. */
@@ -62,6 +87,17 @@ public final class DifferentialRun {
   public static Disagreement run(
       Function<OverlapCheckerSetup, ? extends OverlapChecker> strategy,
       int clusterBits, int enabledMask, long seed, long operations) {
+    return runWithReport(strategy, clusterBits, enabledMask, seed, operations).disagreement();
+  }
+
+  /**
+   * As {@link #run}, returning what the run did; it stops at the first disagreement.
+   *
+   * @throws IllegalStateException naming the seed and step if the strategy or the image throws
+   */
+  public static Report runWithReport(
+      Function<OverlapCheckerSetup, ? extends OverlapChecker> strategy,
+      int clusterBits, int enabledMask, long seed, long operations) {
     Random random = new Random(seed);
     SimulatedImage image = new SimulatedImage(clusterBits);
     OverlapCheckerSetup setup = new OverlapCheckerSetup(clusterBits, enabledMask, image, Map.of());
@@ -72,6 +108,8 @@ public final class DifferentialRun {
     long clusterSize = 1L << clusterBits;
     String operation = "(image created)";
     long changes = 0;
+    long checks = 0;
+    long[] hits = new long[MetadataType.values().length];
     for (long step = 0; step < operations; step++) {
       long offset = 0;
       long length = 0;
@@ -84,19 +122,41 @@ public final class DifferentialRun {
           continue;
         }
         long top = image.hostClusters();
-        long cluster = random.nextInt(4) == 0
-            ? (long) (random.nextDouble() * (2 * top + (1 << 17)))
-            : (long) (random.nextDouble() * (top + 8));
-        offset = cluster << clusterBits;
-        if (random.nextBoolean()) {
-          offset += random.nextInt((int) clusterSize);
+        int where = random.nextInt(8);
+        long cluster;
+        if (where < 4) {
+          cluster = image.randomClusterNearMetadata(random);
+        } else if (where < 7) {
+          cluster = (long) (random.nextDouble() * (top + 8));
+        } else {
+          cluster = (long) (random.nextDouble() * (2 * top + (1 << 17)));
         }
-        length = randomLength(random, clusterSize);
+        offset = cluster << clusterBits;
+        if (random.nextInt(4) == 0) {
+          // A range that ends on the last byte before the cluster, or on its first byte.
+          length = 1 + (long) (random.nextDouble() * 4 * clusterSize);
+          offset = offset - length + random.nextInt(2);
+          if (offset < 0) {
+            length += offset;
+            offset = 0;
+          }
+        } else {
+          if (random.nextBoolean()) {
+            offset += random.nextInt((int) clusterSize);
+          }
+          length = randomLength(random, clusterSize);
+        }
         int ignored = random.nextBoolean() ? 0 : random.nextInt(MetadataType.ALL_MASK + 1);
         int expected = model.check(offset, length, ignored);
         int actual = checker.check(offset, length, ignored);
+        checks++;
+        for (int left = expected; left != 0; left &= left - 1) {
+          hits[Integer.numberOfTrailingZeros(left)]++;
+        }
         if (expected != actual) {
-          return new Disagreement(seed, step, operation, offset, length, ignored, expected, actual);
+          return new Report(
+              new Disagreement(seed, step, operation, offset, length, ignored, expected, actual),
+              checks, changes, hits);
         }
       } catch (RuntimeException e) {
         throw new IllegalStateException(String.format(
@@ -105,7 +165,7 @@ public final class DifferentialRun {
       }
     }
     image.validate();
-    return null;
+    return new Report(null, checks, changes, hits);
   }
 
   private static long randomLength(Random random, long clusterSize) {

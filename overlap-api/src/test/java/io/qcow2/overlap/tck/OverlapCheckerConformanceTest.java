@@ -69,7 +69,7 @@ public abstract class OverlapCheckerConformanceTest {
   }
 
   /** A layout with a checker for {@code enabledMask} attached. */
-  protected final class Fixture {
+  private final class Fixture {
     final int clusterBits;
     final long clusterSize;
     final MetadataLayout layout;
@@ -363,8 +363,16 @@ public abstract class OverlapCheckerConformanceTest {
   void agreesWithTheReferenceModelOnRandomHistories(int bits, int enabledMask) {
     long seed = DifferentialRun.seedFromProperty();
     long operations = DifferentialRun.operationsFromProperty();
-    DifferentialRun.Disagreement disagreement =
-        DifferentialRun.run(this::create, bits, enabledMask, seed, operations);
-    assertNull(disagreement, () -> "disagreement with the reference model: " + disagreement);
+    DifferentialRun.Report report =
+        DifferentialRun.runWithReport(this::create, bits, enabledMask, seed, operations);
+    System.out.printf("%s differential run, clusterBits %d, enabled [%s], seed %d (-D%s=%d): %s%n",
+        getClass().getSimpleName(), bits, MetadataType.optionNames(enabledMask), seed,
+        DifferentialRun.SEED_PROPERTY, seed, report);
+    assertNull(report.disagreement(),
+        () -> "disagreement with the reference model: " + report.disagreement());
+    for (MetadataType type : MetadataType.fromMask(enabledMask)) {
+      assertTrue(report.hits(type) > 0, () -> "seed " + seed + ": no check hit " + type
+          + ", the run proves nothing about it: " + report);
+    }
   }
 }

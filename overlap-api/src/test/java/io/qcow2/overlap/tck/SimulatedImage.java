@@ -526,6 +526,67 @@ public final class SimulatedImage implements MetadataView {
     throw new IllegalStateException("no L2 table in the active L1 table");
   }
 
+  /**
+   * A cluster at or next to a random metadata structure: its first or last cluster, or the cluster
+   * just before or after it; for checks that probe boundaries.
+   */
+  public long randomClusterNearMetadata(Random random) {
+    long first = 0;
+    long clusters = 1;
+    switch (random.nextInt(9)) {
+      case 1:
+        first = l1Offset >>> clusterBits;
+        clusters = clustersFor(8L * l1.length);
+        break;
+      case 2:
+        if (activeL2Count > 0) {
+          first = l2Cluster(l1[randomUsedL1Index(random)]);
+        }
+        break;
+      case 3:
+        first = refcountTableOffset >>> clusterBits;
+        clusters = clustersFor(8L * refcountTable.length);
+        break;
+      case 4:
+        if (refcountBlocks > 0) {
+          first = refcountTable[random.nextInt(refcountBlocks)] >>> clusterBits;
+        }
+        break;
+      case 5:
+        if (snapshotTableLength > 0) {
+          first = snapshotTableOffset >>> clusterBits;
+          clusters = clustersFor(snapshotTableLength);
+        }
+        break;
+      case 6:
+        if (!snapshots.isEmpty()) {
+          Snapshot snapshot = snapshots.get(random.nextInt(snapshots.size()));
+          first = snapshot.l1Offset >>> clusterBits;
+          clusters = clustersFor(8L * snapshot.l1.length);
+        }
+        break;
+      case 7:
+        if (!snapshots.isEmpty()) {
+          long[] table = snapshots.get(random.nextInt(snapshots.size())).l1;
+          int start = random.nextInt(table.length);
+          for (int i = 0; i < table.length && first == 0; i++) {
+            first = l2Cluster(table[(start + i) % table.length]);
+          }
+        }
+        break;
+      case 8:
+        if (bitmapDirectoryLength > 0) {
+          first = bitmapDirectoryOffset >>> clusterBits;
+          clusters = clustersFor(bitmapDirectoryLength);
+        }
+        break;
+      default:
+        break;
+    }
+    long cluster = random.nextBoolean() ? first : first + clusters - 1;
+    return Math.max(0, cluster + random.nextInt(3) - 1);
+  }
+
   private long l2Cluster(long entry) {
     return (entry & L1_OFFSET_MASK) >>> clusterBits;
   }
