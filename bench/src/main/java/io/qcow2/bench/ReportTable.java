@@ -174,7 +174,8 @@ final class ReportTable {
     if (abs >= 100) {
       return String.format(Locale.ROOT, "%.1f", value);
     }
-    return String.format(Locale.ROOT, "%.3f", value);
+    // Four significant digits, plainly written: 0.002345, 12.35.
+    return new java.math.BigDecimal(value).round(new java.math.MathContext(4)).toPlainString();
   }
 
   static String ratio(double ratio, double error) {

@@ -39,7 +39,6 @@ class BenchmarkSetupTest {
 
   @Test
   void checkLatencyAnswersAgree() {
-    LegacyPresent.assume();
     for (int structures : new int[] {1000, 10000}) {
       for (int writeBytes : new int[] {512, 65536}) {
         assertSameAnswers("CheckLatency " + structures + "/" + writeBytes, strategy -> {
@@ -61,7 +60,6 @@ class BenchmarkSetupTest {
 
   @Test
   void cacheHostileAnswersAgree() {
-    LegacyPresent.assume();
     for (String cache : new String[] {"default", "one-window"}) {
       assertSameAnswers("CacheHostile " + cache, strategy -> {
         CacheHostileBenchmark b = new CacheHostileBenchmark();
@@ -80,7 +78,6 @@ class BenchmarkSetupTest {
 
   @Test
   void enterRemoveLeavesTheSameState() {
-    LegacyPresent.assume();
     assertSameAnswers("EnterRemove", strategy -> {
       EnterRemoveBenchmark b = new EnterRemoveBenchmark();
       b.strategy = strategy;

@@ -56,7 +56,6 @@ class RegressionGateTest {
 
   @Test
   void gateFailsForTheSlowedStrategyAndPassesForTheRealOne() {
-    LegacyPresent.assume();
     double legacy = nsPerCheck("legacy");
     double windowed = nsPerCheck("windowed");
     Baseline measured = new Baseline("test", "test", List.of(

@@ -19,7 +19,6 @@ class StrategyParamTest {
 
   @Test
   void paramValuesAreNoneAndEveryStrategyServiceLoaderFinds() {
-    LegacyPresent.assume();
     Set<String> expected = new TreeSet<>(OverlapCheckers.names());
     // The deliberately slowed strategy exists only on the test class path, for the gate's test.
     assertTrue(expected.remove(SlowedWindowedProvider.NAME), "test provider is registered");
