@@ -47,7 +47,7 @@ enum Profile {
           MemoryReport.Layout.of(64L << 30, 16),
           MemoryReport.Layout.of(1L << 40, 16))),
   CI(
-      new Timing(2, 300, 5, 300, 1), new Timing(3, 0, 8, 0, 1),
+      new Timing(3, 300, 10, 300, 1), new Timing(3, 0, 10, 0, 1),
       QUICK.params,
       List.of(MemoryReport.Layout.of(256L << 20, 9), MemoryReport.Layout.of(64L << 30, 16)));
 

@@ -84,8 +84,11 @@ class RegressionGateTest {
   void planRunsExactlyTheBaselineWorkloads() {
     Baseline baseline = new Baseline("", "", new ArrayList<>(RegressionGate.DEFAULT_METRICS));
     Map<String, Map<String, Set<String>>> plan = RegressionGate.plan(baseline);
-    assertEquals(Set.of("CheckLatencyBenchmark.check", "CacheHostileBenchmark.check"),
+    assertEquals(Set.of("CheckLatencyBenchmark.check", "CacheHostileBenchmark.check",
+        "ImageWorkloadBenchmark.w1CreatePreallocated", "ImageWorkloadBenchmark.w3RandomWrites"),
         plan.keySet());
+    assertEquals(List.of("none", "legacy", "windowed"), new ArrayList<>(
+        plan.get("ImageWorkloadBenchmark.w1CreatePreallocated").get("strategy")));
     Map<String, Set<String>> check = plan.get("CheckLatencyBenchmark.check");
     assertEquals(List.of("legacy", "windowed"), new ArrayList<>(check.get("strategy")));
     assertEquals(Set.of("100000"), check.get("structures"));
