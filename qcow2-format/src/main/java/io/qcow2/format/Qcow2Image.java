@@ -145,6 +145,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
         throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
             + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
       }
+      if (writable && header.bitmapCount > 0) {
+        // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
+        // their clusters (qemu-img check then reports leaks): refuse instead.
+        throw UnsupportedFeatureException.features("persistent dirty bitmaps (" + header.bitmapCount
+            + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
+      }
       Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth);
       if (writable && header.autoclear != 0) {
         // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).

@@ -34,7 +34,7 @@ final class Refcounts {
   private long lastBlockIndex = -1;
   private byte[] lastBlock;
   /** Lowest cluster index that may be free. */
-  private long freeHint = 1;
+  private long freeHint = 0;
   /** Cluster ranges being set up (a new table, a new block) that first-fit must not hand out. */
   private final List<long[]> reserved = new ArrayList<>();
   private final List<long[]> pendingFrees = new ArrayList<>();
@@ -188,7 +188,9 @@ final class Refcounts {
         return false;
       }
     }
-    return cluster != 0 && get(cluster) == 0;
+    // Cluster 0 is not special-cased: with a corrupt refcount for the header, QEMU would hand it
+    // out too, and the overlap check is what stops the write.
+    return get(cluster) == 0;
   }
 
   private void reserve(long from, long count) {

@@ -76,11 +76,6 @@ final class FragmentList {
     return lists[slot].length == 0;
   }
 
-  /** Number of fragments of the window in {@code slot}. */
-  int size(int slot) {
-    return lists[slot].length;
-  }
-
   /** Total number of fragments over all windows. */
   long fragmentCount() {
     return fragmentCount;
@@ -130,9 +125,14 @@ final class FragmentList {
       fragments[n++] = encode(start, i - start, types);
     }
     assert n == count;
-    arrayBytes += Memory.intArray(fragments.length) - Memory.intArray(old.length);
+    arrayBytes += arrayBytes(fragments.length) - arrayBytes(old.length);
     fragmentCount += fragments.length - old.length;
     lists[slot] = fragments;
+  }
+
+  /** Bytes of a list of {@code length} fragments; empty lists share one array. */
+  private static long arrayBytes(int length) {
+    return length == 0 ? 0 : Memory.intArray(length);
   }
 
   int encode(int start, int length, int types) {
@@ -176,7 +176,7 @@ final class FragmentList {
       int[] fragments = lists[slot];
       check(fragments != null, "slot %d has a null list", slot);
       check(slot < slots || fragments.length == 0, "unused slot %d has fragments", slot);
-      bytes += Memory.intArray(fragments.length);
+      bytes += arrayBytes(fragments.length);
       total += fragments.length;
       int end = 0;
       int previousTypes = 0;

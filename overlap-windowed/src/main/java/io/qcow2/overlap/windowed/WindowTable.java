@@ -100,6 +100,42 @@ final class WindowTable {
     }
   }
 
+  /** Receives windows that have a slot; returns {@code false} to stop. */
+  interface SlotVisitor {
+    boolean visit(long window, int slot);
+  }
+
+  /**
+   * Visits every window in {@code [first, last]} that has a slot, in no particular order, until the
+   * visitor returns {@code false}; returns {@code false} if it stopped early. Examines at most
+   * {@link #scanCost()} entries, so ranges with more windows than that are cheaper to visit this
+   * way than window by window.
+   */
+  boolean forEachInRange(long first, long last, SlotVisitor visitor) {
+    long denseEnd = Math.min(last, dense.length - 1L);
+    for (long window = first; window <= denseEnd; window++) {
+      int slot = dense[(int) window];
+      if (slot != 0 && !visitor.visit(window, slot - 1)) {
+        return false;
+      }
+    }
+    if (last >= DENSE_WINDOWS) {
+      for (int i = 0; i < hashSlots.length; i++) {
+        long window = hashKeys[i];
+        if (hashSlots[i] != 0 && window >= first && window <= last
+            && !visitor.visit(window, hashSlots[i] - 1)) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
+  /** Entries {@link #forEachInRange} examines at most. */
+  long scanCost() {
+    return (long) dense.length + hashSlots.length;
+  }
+
   /** Fibonacci hashing: the window indices of one image are consecutive-ish, so mix them well. */
   private static int hash(long window) {
     return (int) ((window * 0x9E37_79B9_7F4A_7C15L) >>> 32);

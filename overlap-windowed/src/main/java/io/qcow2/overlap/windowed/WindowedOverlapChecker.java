@@ -11,7 +11,8 @@ import java.util.Map;
  *
  * <p>{@code enter}, {@code remove} and {@code check} cost O(W) per window the range touches (at most
  * one expansion, one write-back and one pass over the range within the window), whatever the amount
- * of metadata in the image.
+ * of metadata in the image. A {@code check} or {@code remove} whose range spans more windows than
+ * the window table has entries visits only the windows that have slots.
  *
  * <p><b>Not thread-safe.</b> One checker belongs to one open image; the engine serialises every call
  * on it, as QEMU does under the image's lock.
@@ -26,6 +27,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
    *
    * Windows that never held metadata have no slot: check() and remove() skip them without touching
    * the cache. A window whose fragment list is empty and that is not cached is skipped the same way.
+   * Ranges wider than the window table (up to the whole 2^56 space) are walked through the table's
+   * entries instead of window by window, so a hostile check cannot loop 2^47 / W times.
    */
 
   /** Statistics key: fragment lists expanded into per-cluster maps. */
@@ -95,63 +98,91 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected void removeClusters(long first, long count, int types) {
     long end = first + count;
-    for (long cluster = first; cluster < end; ) {
-      long window = cluster >>> windowBits;
-      long windowStart = window << windowBits;
-      int slot = populatedSlot(window);
+    long firstWindow = first >>> windowBits;
+    long lastWindow = (end - 1) >>> windowBits;
+    if (lastWindow - firstWindow >= table.scanCost()) {
+      // A range with more windows than the image has slots (say, all of 2^56): visit the slots.
+      table.forEachInRange(firstWindow, lastWindow, (window, slot) -> {
+        removeFromWindow(window, slot, first, end, types);
+        return true;
+      });
+      return;
+    }
+    for (long window = firstWindow; window <= lastWindow; window++) {
+      int slot = table.find(window);
       if (slot >= 0) {
-        int from = (int) (cluster - windowStart);
-        int to = (int) Math.min(1L << windowBits, end - windowStart);
-        int line = cache.load(slot);
-        short[] map = cache.map(line);
-        boolean changed = false;
-        for (int i = from; i < to; i++) {
-          int old = map[i];
-          if ((old & types) != 0) {
-            map[i] = (short) (old & ~types);
-            changed = true;
-          }
-        }
-        if (changed) {
-          cache.markDirty(line);
-        }
+        removeFromWindow(window, slot, first, end, types);
       }
-      cluster = windowStart + (1L << windowBits);
+    }
+  }
+
+  private void removeFromWindow(long window, int slot, long first, long end, int types) {
+    if (!mayHoldMetadata(slot)) {
+      return;
+    }
+    long windowStart = window << windowBits;
+    int from = (int) (Math.max(first, windowStart) - windowStart);
+    int to = (int) (Math.min(end, windowStart + (1L << windowBits)) - windowStart);
+    int line = cache.load(slot);
+    short[] map = cache.map(line);
+    boolean changed = false;
+    for (int i = from; i < to; i++) {
+      int old = map[i];
+      if ((old & types) != 0) {
+        map[i] = (short) (old & ~types);
+        changed = true;
+      }
+    }
+    if (changed) {
+      cache.markDirty(line);
     }
   }
 
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long end = first + count;
+    long firstWindow = first >>> windowBits;
+    long lastWindow = (end - 1) >>> windowBits;
+    if (lastWindow - firstWindow >= table.scanCost()) {
+      int[] found = {0};
+      table.forEachInRange(firstWindow, lastWindow, (window, slot) -> {
+        found[0] |= checkWindow(window, slot, first, end, wanted);
+        return found[0] != wanted;
+      });
+      return found[0];
+    }
     int found = 0;
-    for (long cluster = first; cluster < end; ) {
-      long window = cluster >>> windowBits;
-      long windowStart = window << windowBits;
-      int slot = populatedSlot(window);
+    for (long window = firstWindow; window <= lastWindow; window++) {
+      int slot = table.find(window);
       if (slot >= 0) {
-        int from = (int) (cluster - windowStart);
-        int to = (int) Math.min(1L << windowBits, end - windowStart);
-        short[] map = cache.map(cache.load(slot));
-        for (int i = from; i < to; i++) {
-          found |= map[i];
-        }
-        found &= wanted;
+        found |= checkWindow(window, slot, first, end, wanted);
         if (found == wanted) {
-          return found;
+          break;
         }
       }
-      cluster = windowStart + (1L << windowBits);
     }
     return found;
   }
 
-  /** The window's slot if it may hold metadata (cached, or a non-empty fragment list), else -1. */
-  private int populatedSlot(long window) {
-    int slot = table.find(window);
-    if (slot >= 0 && !cache.isCached(slot) && fragments.isEmpty(slot)) {
-      return -1;
+  /** The wanted types in the window's part of {@code [first, end)}, loading it only if non-empty. */
+  private int checkWindow(long window, int slot, long first, long end, int wanted) {
+    if (!mayHoldMetadata(slot)) {
+      return 0;
     }
-    return slot;
+    long windowStart = window << windowBits;
+    int from = (int) (Math.max(first, windowStart) - windowStart);
+    int to = (int) (Math.min(end, windowStart + (1L << windowBits)) - windowStart);
+    short[] map = cache.map(cache.load(slot));
+    int found = 0;
+    for (int i = from; i < to; i++) {
+      found |= map[i];
+    }
+    return found & wanted;
+  }
+
+  /** Whether the window may hold metadata: cached, or a non-empty fragment list. */
+  private boolean mayHoldMetadata(int slot) {
+    return cache.isCached(slot) || !fragments.isEmpty(slot);
   }
 
   private int slotOrAdd(long window) {
@@ -175,6 +206,11 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   public long memoryBytes() {
     return Memory.CHECKER + table.memoryBytes() + fragments.memoryBytes() + cache.memoryBytes();
+  }
+
+  /** Bytes of the cache alone (maps and their bookkeeping), for the memory report. */
+  long cacheMemoryBytes() {
+    return cache.memoryBytes();
   }
 
   /** Fragments over all windows, for tests and the memory report. */

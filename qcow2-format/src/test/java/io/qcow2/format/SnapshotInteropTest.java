@@ -1,0 +1,77 @@
+package io.qcow2.format;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * Writes to images with internal snapshots made by {@code qemu-img snapshot -c} copy on write:
+ * the active image changes, every snapshot keeps its data, and {@code qemu-img check} stays clean.
+ */
+class SnapshotInteropTest {
+  @TempDir Path dir;
+
+  @ParameterizedTest(name = "cluster_size={0} compat={1}")
+  @CsvSource({"512, 1.1", "4096, 0.10", "65536, 1.1"})
+  void writesCopyOnWriteAndSnapshotsKeepTheirData(int clusterSize, String compat) throws Exception {
+    QemuTool.requireQemu();
+    Path img = dir.resolve("s.qcow2");
+    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize + ",compat=" + compat,
+        img.toString(), "4M");
+    QemuTool.qemuIo(img, "write -P 0xa1 0 1M", "write -P 0xa2 3M 64k", "write -c -P 0xa3 2M 64k");
+    byte[] snap1 = QemuTool.toRaw(img);
+    QemuTool.ok("qemu-img", "snapshot", "-c", "one", img.toString());
+    QemuTool.qemuIo(img, "write -P 0xb1 512k 4k");
+    byte[] snap2 = QemuTool.toRaw(img);
+    QemuTool.ok("qemu-img", "snapshot", "-c", "two", img.toString());
+
+    byte[] model = snap2.clone();
+    Random random = new Random(clusterSize);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(TestOptions.defaultStrategy()), true)) {
+      assertEquals(2, image.info().snapshotCount());
+      assertEquals("one", image.snapshots().get(0).name());
+      for (int i = 0; i < 200; i++) {
+        int off = random.nextInt(model.length - 1);
+        int len = 1 + random.nextInt(Math.min(model.length - off, 3 * clusterSize));
+        if (i % 7 == 0) {
+          image.writeZeroes(off, len);
+          Arrays.fill(model, off, off + len, (byte) 0);
+        } else if (i % 11 == 0 && !compat.equals("0.10")) {
+          image.discard(off, len);
+          long first = ((long) off + clusterSize - 1) / clusterSize * clusterSize;
+          long end = (long) (off + len) / clusterSize * clusterSize;
+          if (off + len == model.length) {
+            end = model.length;
+          }
+          if (end > first) {
+            Arrays.fill(model, (int) first, (int) end, (byte) 0);
+          }
+        } else {
+          byte[] data = new byte[len];
+          random.nextBytes(data);
+          image.write(off, data, 0, len);
+          System.arraycopy(data, 0, model, off, len);
+        }
+      }
+      byte[] back = new byte[model.length];
+      image.read(0, back, 0, back.length);
+      assertArrayEquals(model, back);
+    }
+    QemuTool.checkClean(img);
+    assertArrayEquals(model, QemuTool.toRaw(img));
+    for (String[] snap : new String[][] {{"one", "1"}, {"two", "2"}}) {
+      Path copy = dir.resolve(snap[0] + ".qcow2");
+      Files.copy(img, copy);
+      QemuTool.ok("qemu-img", "snapshot", "-a", snap[0], copy.toString());
+      assertArrayEquals(snap[1].equals("1") ? snap1 : snap2, QemuTool.toRaw(copy), snap[0]);
+      QemuTool.checkClean(copy);
+    }
+  }
+}

@@ -1,0 +1,192 @@
+package io.qcow2.format;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Hostile header and snapshot fields are refused with a message naming the field, its value and
+ * the limit, in bounded time and memory.
+ */
+class ValidationTest {
+  private static final int CLUSTER = 4096;
+
+  @TempDir Path dir;
+
+  /** A field edit and the words its error must contain. */
+  enum Hostile {
+    L1_SIZE_HUGE("l1_size", "32 MiB") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 36, 0x7fffffff); }
+    },
+    L1_SIZE_TOO_SMALL("l1_size", "too small") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 36, 0); ImageFiles.writeLong(p, 24, 1L << 40); }
+    },
+    L1_OFFSET_BEYOND_EOF("l1_table_offset", "end of the file") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeLong(p, 40, 1L << 40); }
+    },
+    L1_OFFSET_UNALIGNED("l1_table_offset", "multiple of the cluster size") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeLong(p, 40, ImageFiles.readLong(p, 40) + 8); }
+    },
+    REFTABLE_CLUSTERS_HUGE("refcount_table_clusters", "8 MiB") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 56, 0x7fffffff); }
+    },
+    REFTABLE_OFFSET_BEYOND_EOF("refcount_table_offset", "end of the file") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeLong(p, 48, 1L << 45); }
+    },
+    HEADER_LENGTH_SHORT("header_length", "[104,") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 100, 50); }
+    },
+    HEADER_LENGTH_HUGE("header_length", "cluster size") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 100, 0x7ffffff8); }
+    },
+    NB_SNAPSHOTS_HUGE("nb_snapshots", "65536") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 60, 0x7fffffff); ImageFiles.writeLong(p, 64, CLUSTER); }
+    },
+    SNAPSHOTS_BEYOND_EOF("snapshots_offset", "end of the file") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 60, 1000); ImageFiles.writeLong(p, 64, 1L << 40); }
+    },
+    EXTENSION_TOO_LONG("header extension", "exceeds") {
+      @Override void apply(Path p) throws Exception {
+        int headerLength = ImageFiles.readInt(p, 100);
+        ImageFiles.writeInt(p, headerLength, 0x12345678);
+        ImageFiles.writeInt(p, headerLength + 4, 0x10000000);
+      }
+    },
+    CLUSTER_BITS("cluster_bits", "[9, 21]") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 20, 31); }
+    },
+    REFCOUNT_ORDER("refcount_order", "[0, 6]") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 96, 7); }
+    },
+    MAGIC("magic", "not a qcow2 image") {
+      @Override void apply(Path p) throws Exception { ImageFiles.writeInt(p, 0, 0x12345678); }
+    };
+
+    final String field;
+    final String limit;
+
+    Hostile(String field, String limit) {
+      this.field = field;
+      this.limit = limit;
+    }
+
+    abstract void apply(Path p) throws Exception;
+  }
+
+  private Path image() throws Exception {
+    Path img = dir.resolve("v.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 8 << 20, Map.of("cluster_size", "4096"), TestOptions.open())) {
+      image.write(0, new byte[10000], 0, 10000);
+    }
+    return img;
+  }
+
+  @ParameterizedTest
+  @EnumSource(Hostile.class)
+  void hostileHeaderFieldIsRefused(Hostile hostile) throws Exception {
+    Path img = image();
+    hostile.apply(img);
+    CorruptImageException e = assertTimeoutPreemptively(Duration.ofSeconds(5),
+        () -> assertThrows(CorruptImageException.class, () -> Qcow2Image.open(img, TestOptions.open(), false)));
+    assertTrue(e.getMessage().contains(hostile.field), e.getMessage());
+    assertTrue(e.getMessage().contains(hostile.limit), e.getMessage());
+    assertTrue(e.getMessage().contains("file offset"), e.getMessage());
+  }
+
+  @Test
+  void hostileSnapshotEntriesAreRefused() throws Exception {
+    QemuTool.requireQemu();
+    Path img = image();
+    QemuTool.ok("qemu-img", "snapshot", "-c", "s1", img.toString());
+    long table = ImageFiles.readLong(img, 64);
+    Path copy = dir.resolve("copy.qcow2");
+
+    Files.copy(img, copy);
+    ImageFiles.writeInt(copy, table + 8, 0x7fffffff);
+    CorruptImageException e = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(copy, TestOptions.open(), false));
+    assertTrue(e.getMessage().contains("l1_size") && e.getMessage().contains("32 MiB"), e.getMessage());
+
+    Files.copy(img, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    ImageFiles.writeInt(copy, table + 36, 100000);
+    e = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(copy, TestOptions.open(), false));
+    assertTrue(e.getMessage().contains("extra_data_size") && e.getMessage().contains("1024"), e.getMessage());
+
+    Files.copy(img, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    ImageFiles.writeShort(copy, table + 14, 60000);
+    e = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(copy, TestOptions.open(), false));
+    assertTrue(e.getMessage().contains("name_size") && e.getMessage().contains("1023"), e.getMessage());
+
+    Files.copy(img, copy, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+    ImageFiles.writeLong(copy, table, 12345);
+    e = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(copy, TestOptions.open(), false));
+    assertTrue(e.getMessage().contains("l1_table_offset"), e.getMessage());
+  }
+
+  @Test
+  void unsupportedFeaturesAreNamedAsQemuDoes() throws Exception {
+    Path img = image();
+    ImageFiles.writeLong(img, 72, 1L << 2);
+    UnsupportedFeatureException e = assertThrows(UnsupportedFeatureException.class,
+        () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertEquals("Unsupported qcow2 feature(s): external data file", e.getMessage());
+
+    ImageFiles.writeLong(img, 72, 1L << 4);
+    e = assertThrows(UnsupportedFeatureException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertEquals("Unsupported qcow2 feature(s): extended L2 entries", e.getMessage());
+
+    ImageFiles.writeLong(img, 72, 1L << 40);
+    e = assertThrows(UnsupportedFeatureException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertEquals("Unsupported qcow2 feature(s): Unknown incompatible feature: 10000000000", e.getMessage());
+
+    // The feature name table's name wins for a bit it names.
+    int headerLength = ImageFiles.readInt(img, 100);
+    assertEquals(HeaderExtension.FEATURE_NAME_TABLE, ImageFiles.readInt(img, headerLength));
+    ImageFiles.writeByte(img, headerLength + 8 + 1, 40);
+    e = assertThrows(UnsupportedFeatureException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertEquals("Unsupported qcow2 feature(s): dirty bit", e.getMessage());
+
+    ImageFiles.writeLong(img, 72, 1L << 3);
+    ImageFiles.writeByte(img, 104, 1);
+    e = assertThrows(UnsupportedFeatureException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertTrue(e.getMessage().contains("zstd"), e.getMessage());
+  }
+
+  @Test
+  void dirtyImageOpensReadOnlyOnly() throws Exception {
+    Path img = image();
+    ImageFiles.writeLong(img, 72, 1L);
+    CorruptImageException e = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(img, TestOptions.open(), true));
+    assertTrue(e.getMessage().contains("qemu-img check -r all"), e.getMessage());
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
+      assertTrue(image.info().dirty());
+      assertThrows(ReadOnlyImageException.class, () -> image.write(0, new byte[1], 0, 1));
+    }
+  }
+
+  @Test
+  void unknownExtensionsArePreservedAndReported() throws Exception {
+    Path img = image();
+    int headerLength = ImageFiles.readInt(img, 100);
+    // Replace the feature name table by an unknown 8-byte extension followed by the end marker.
+    ImageFiles.writeInt(img, headerLength, 0x0badcafe);
+    ImageFiles.writeInt(img, headerLength + 4, 8);
+    ImageFiles.writeLong(img, headerLength + 8, 0x0102030405060708L);
+    ImageFiles.writeLong(img, headerLength + 16, 0);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      image.write(0, new byte[] {1}, 0, 1);
+      assertEquals(0x0badcafe, image.info().extensions().get(0).type());
+      assertEquals("unknown", image.info().extensions().get(0).name());
+    }
+    assertEquals(0x0102030405060708L, ImageFiles.readLong(img, headerLength + 8));
+  }
+}
