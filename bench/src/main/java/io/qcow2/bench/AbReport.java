@@ -88,9 +88,11 @@ public final class AbReport {
     Instant start = Instant.now();
     Files.createDirectories(args.out());
     Path json = args.out().resolve("ab-report.json");
+    Path warningsFile = args.out().resolve("ab-report-warnings.txt");
     if (args.results() == null) {
-      SuiteRunner.run(new SuiteRunner.Selection(args.profile(), args.include(), args.strategies(),
-          null), args.out(), json);
+      List<String> warnings = SuiteRunner.run(new SuiteRunner.Selection(args.profile(),
+          args.include(), args.strategies(), null), args.out(), json);
+      Files.write(warningsFile, warnings);
     } else if (!args.results().toAbsolutePath().equals(json.toAbsolutePath())) {
       Files.copy(args.results(), json, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
     }
@@ -111,6 +113,9 @@ public final class AbReport {
       Files.writeString(args.out().resolve("ab-report-memory.json"), MemoryReport.toJson(memory));
     }
     List<String> context = context(args, start);
+    if (args.results() == null && Files.exists(warningsFile)) {
+      context.addAll(Files.readAllLines(warningsFile));
+    }
     ReportTable table = ReportTable.of(results);
     StringBuilder text = new StringBuilder();
     context.forEach(line -> text.append(line).append('\n'));

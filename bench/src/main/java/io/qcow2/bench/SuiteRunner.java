@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
 import java.util.regex.Pattern;
 import org.openjdk.jmh.results.format.ResultFormatType;
 import org.openjdk.jmh.runner.Runner;
@@ -61,12 +63,14 @@ final class SuiteRunner {
 
   /**
    * Runs the selection; JMH's log and JSON of each benchmark go to {@code outDir/jmh-Class.method.*},
-   * merged into {@code json}.
+   * merged into {@code json}. Returns one warning per benchmark and strategy that produced no
+   * score (it threw; JMH's log has the stack trace).
    *
    * @throws IllegalArgumentException if the selection matches no benchmark
    */
-  static void run(Selection selection, Path outDir, Path json)
+  static List<String> run(Selection selection, Path outDir, Path json)
       throws IOException, RunnerException {
+    List<String> warnings = new ArrayList<>();
     List<String> selected = select(selection.include());
     if (QemuImg.find() == null && selected.remove(W4)) {
       System.err.println("qemu-img not found: skipping " + W4 + " (its snapshots are made with"
@@ -98,7 +102,9 @@ final class SuiteRunner {
           .forks(timing.forks())
           .warmupIterations(timing.warmupIterations())
           .measurementIterations(timing.iterations())
-          .shouldFailOnError(true)
+          // A strategy that throws (e.g. refuses a write as an overlap) must not hide the others'
+          // results; the missing scores are reported below and in the report's header.
+          .shouldFailOnError(false)
           .output(log.toString())
           .result(part.toString())
           .resultFormat(ResultFormatType.JSON);
@@ -119,9 +125,25 @@ final class SuiteRunner {
       System.err.printf("running %s (log: %s) ...%n", benchmark, log);
       new Runner(options.build()).run();
       System.err.printf("  done in %.1f s%n", (System.nanoTime() - start) / 1e9);
-      parts.add(Files.readString(part));
+      String text = Files.exists(part) ? Files.readString(part) : "[]";
+      parts.add(text);
+      Set<String> found = new TreeSet<>();
+      for (BenchResult r : BenchResult.parseJmhJson(text)) {
+        found.add(r.strategy());
+      }
+      List<String> expected = selection.strategies() != null
+          ? selection.strategies() : Strategies.PARAM_VALUES;
+      for (String strategy : expected) {
+        if (!found.contains(strategy)) {
+          String warning = String.format("FAILED: %s strategy=%s produced no score (see %s)",
+              benchmark.substring(className.length() - simple.length()), strategy, log);
+          System.err.println("  " + warning);
+          warnings.add(warning);
+        }
+      }
     }
     Files.writeString(json, mergeJmhJson(parts));
+    return warnings;
   }
 
   /** Concatenates JMH JSON arrays, keeping JMH's text of every run unchanged. */
