@@ -575,13 +575,71 @@ public final class Qcow2Image implements Closeable, GuestImage {
     while (len > 0) {
       long cluster = guestOffset >>> clusterBits;
       int inCluster = (int) (guestOffset & (clusterSize - 1));
-      int n = Math.min(len, clusterSize - inCluster);
-      writeCluster(cluster, inCluster, buf, off, n);
+      int n = 0;
+      if (inCluster == 0 && len >= 2 * clusterSize) {
+        n = writeFullClusters(cluster, buf, off, len >>> clusterBits) << clusterBits;
+      }
+      if (n == 0) {
+        n = Math.min(len, clusterSize - inCluster);
+        writeCluster(cluster, inCluster, buf, off, n);
+      }
       guestOffset += n;
       off += n;
       len -= n;
     }
     commit();
+  }
+
+  /**
+   * Writes whole clusters within one L2 table with one host write per run: a run of clusters
+   * owned in place at contiguous host offsets, or a run needing new clusters, allocated
+   * contiguously. Returns the clusters written (0: let {@link #writeCluster} do one).
+   */
+  private int writeFullClusters(long cluster, byte[] buf, int off, int maxClusters) throws IOException {
+    int l1Index = (int) (cluster >>> l2Bits);
+    int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
+    long l2Offset = l2ForWrite(l1Index);
+    long[] l2 = l2Table(l2Offset);
+    int limit = Math.min(maxClusters, l2.length - l2Index);
+    long first = l2[l2Index];
+    int k = 0;
+    if (kind(first) == Extent.Kind.DATA && refcounts.get(dataOffset(first, cluster) >>> clusterBits) == 1) {
+      long host = dataOffset(first, cluster);
+      while (k < limit) {
+        long e = l2[l2Index + k];
+        if (kind(e) != Extent.Kind.DATA || (e & L2_OFFSET_MASK) != host + ((long) k << clusterBits)
+            || refcounts.get((host >>> clusterBits) + k) != 1) {
+          break;
+        }
+        k++;
+      }
+      file.write(host, buf, off, k << clusterBits, 0);
+      for (int i = 0; i < k; i++) {
+        long e = l2[l2Index + i];
+        if ((e & COPIED) == 0) {
+          setL2(l2Offset, l2, l2Index + i, e | COPIED);
+        }
+      }
+      return k;
+    }
+    while (k < limit) {
+      long e = l2[l2Index + k];
+      if (kind(e) == Extent.Kind.DATA && refcounts.get(dataOffset(e, cluster + k) >>> clusterBits) == 1) {
+        break;
+      }
+      k++;
+    }
+    if (k < 2) {
+      return 0;
+    }
+    long host = refcounts.allocate(k);
+    file.write(host, buf, off, k << clusterBits, 0);
+    for (int i = 0; i < k; i++) {
+      long old = l2[l2Index + i];
+      setL2(l2Offset, l2, l2Index + i, (host + ((long) i << clusterBits)) | COPIED);
+      freeEntry(old);
+    }
+    return k;
   }
 
   private void writeCluster(long cluster, int inCluster, byte[] buf, int off, int n) throws IOException {

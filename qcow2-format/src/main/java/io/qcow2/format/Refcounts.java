@@ -248,6 +248,13 @@ final class Refcounts {
       reserve(cluster, 1);
       set(cluster, 1);
       unreserve();
+      if ((table[(int) index] & MetadataView.REFCOUNT_TABLE_OFFSET_MASK) != 0) {
+        // Setting that refcount needed a block whose own cluster fell into our range, so the
+        // recursion already created our block: give the cluster back and use that one.
+        set(cluster, 0);
+        freeHint = Math.min(freeHint, cluster);
+        return blocks.get(index);
+      }
     }
     if (file.checker != null) {
       file.checker.enter(cluster << clusterBits, 1, MetadataType.REFCOUNT_BLOCK.mask());

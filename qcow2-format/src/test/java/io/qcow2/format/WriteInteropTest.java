@@ -159,6 +159,35 @@ class WriteInteropTest {
     assertEquals(9, raw[(60 << 20) + 12345]);
   }
 
+  @ParameterizedTest(name = "refcount_bits={0}")
+  @CsvSource({"1", "8", "64"})
+  void manyResizesAndScatteredWritesStayClean(int refcountBits) throws Exception {
+    Path img = dir.resolve("stress.qcow2");
+    Random random = new Random(refcountBits);
+    Map<Long, Byte> written = new HashMap<>();
+    try (Qcow2Image image = Qcow2Image.create(img, 1 << 20,
+        createOptions(512, refcountBits, "1.1", "off"), TestOptions.open())) {
+      for (int i = 1; i <= 60; i++) {
+        image.resize(image.virtualSize() + (long) random.nextInt(8 << 20) + 512);
+        for (int j = 0; j < 20; j++) {
+          long off = (long) (random.nextDouble() * (image.virtualSize() - 1));
+          byte value = (byte) (1 + random.nextInt(255));
+          image.write(off, new byte[] {value}, 0, 1);
+          written.put(off, value);
+        }
+        MetadataInvariants.verify(image);
+      }
+    }
+    QemuTool.checkClean(img);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
+      byte[] one = new byte[1];
+      for (Map.Entry<Long, Byte> w : written.entrySet()) {
+        image.read(w.getKey(), one, 0, 1);
+        assertEquals(w.getValue(), one[0], "offset " + w.getKey());
+      }
+    }
+  }
+
   @Test
   void writesOverBackingFile() throws Exception {
     Path base = dir.resolve("base.qcow2");
