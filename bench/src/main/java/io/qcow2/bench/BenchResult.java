@@ -12,8 +12,8 @@ import java.util.TreeMap;
 
 /**
  * One benchmark score as JMH reports it: which benchmark, with which parameters, the score, its
- * error (the half-width of the 99.9 % confidence interval; NaN when JMH could not compute one) and
- * the unit.
+ * error (the half-width of the 99.9 % confidence interval; NaN when JMH could not compute one), the
+ * unit, and the median of the iterations (JMH's 50th percentile; the score when unknown).
  *
  * @param benchmark the fully qualified benchmark method, e.g. {@code
  *     io.qcow2.bench.CheckLatencyBenchmark.check}
@@ -21,12 +21,18 @@ import java.util.TreeMap;
  */
 record BenchResult(
     String benchmark, String mode, Map<String, String> params, double score, double error,
-    String unit) {
+    String unit, double median) {
   /** The parameter that names the strategy. */
   static final String STRATEGY = "strategy";
 
   BenchResult {
     params = Collections.unmodifiableMap(new TreeMap<>(params));
+  }
+
+  /** A result whose median is not known: taken to be the score. */
+  BenchResult(String benchmark, String mode, Map<String, String> params, double score,
+      double error, String unit) {
+    this(benchmark, mode, params, score, error, unit, score);
   }
 
   /** The strategy this score is for, or {@code "?"} when the benchmark has no strategy param. */
@@ -105,13 +111,20 @@ record BenchResult(
         asMap(rawParams, "params").forEach((k, v) -> params.put(k.toString(), String.valueOf(v)));
       }
       Map<?, ?> metric = asMap(map.get("primaryMetric"), benchmark + " primaryMetric");
+      double score = asDouble(metric.get("score"), benchmark + " score");
+      double median = score;
+      if (metric.get("scorePercentiles") instanceof Map<?, ?> percentiles
+          && percentiles.get("50.0") instanceof Number p50) {
+        median = p50.doubleValue();
+      }
       results.add(new BenchResult(
           benchmark,
           asString(map.get("mode"), "mode"),
           params,
-          asDouble(metric.get("score"), benchmark + " score"),
+          score,
           asDouble(metric.get("scoreError"), benchmark + " scoreError"),
-          asString(metric.get("scoreUnit"), benchmark + " scoreUnit")));
+          asString(metric.get("scoreUnit"), benchmark + " scoreUnit"),
+          median));
     }
     return results;
   }

@@ -6,7 +6,8 @@ import java.util.Locale;
 
 /**
  * The regression gate's verdict: every baseline metric measured again and compared with its
- * tolerance. A comparison on ratios measured in one run, never on absolute times.
+ * tolerance. A comparison on ratios measured in one run, never on absolute times; a ratio is of
+ * the two scores' medians over their iterations, its error propagated from JMH's errors.
  */
 final class GateComparison {
   enum Verdict { OK, REGRESSION, MISSING }
@@ -57,7 +58,8 @@ final class GateComparison {
     if (value == null || reference == null) {
       return null;
     }
-    double ratio = value.score() / reference.score();
+    // Medians: on a shared CI machine one iteration slowed by a neighbour moves a mean, not these.
+    double ratio = value.median() / reference.median();
     double error = ratio * Math.hypot(rel(value), rel(reference));
     return new double[] {ratio, error};
   }

@@ -26,11 +26,12 @@ final class FakeResults {
             "score" : %s,
             "scoreError" : %s,
             "scoreConfidence" : [0, 0],
+            "scorePercentiles" : {"0.0" : %s, "50.0" : %s, "100.0" : %s},
             "scoreUnit" : "%s",
             "rawData" : [[1.0, 2.0]]
           },
           "secondaryMetrics" : {}
-        }""", benchmark, mode, p, score, errorText, unit));
+        }""", benchmark, mode, p, score, errorText, score, score, score, unit));
     return this;
   }
 

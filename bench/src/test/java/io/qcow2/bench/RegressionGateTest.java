@@ -17,6 +17,11 @@ import org.junit.jupiter.api.Test;
  * pass for windowed itself.
  */
 class RegressionGateTest {
+  /**
+   * Generous, because this runs inside the build on a machine other jobs share: the harness is far
+   * shorter than a JMH run. The slowed strategy is about 100x worse, far beyond it.
+   */
+  private static final double TOLERANCE = 4.0;
   private static final String WORKLOAD = "CheckLatencyBenchmark.check structures=10000 writeBytes=512";
 
   /** Best of several rounds of at least 20 ms each, in ns per check. */
@@ -59,7 +64,7 @@ class RegressionGateTest {
     double legacy = nsPerCheck("legacy");
     double windowed = nsPerCheck("windowed");
     Baseline measured = new Baseline("test", "test", List.of(
-        RegressionGate.ratio(WORKLOAD, "windowed", "legacy", 1.0)));
+        RegressionGate.ratio(WORKLOAD, "windowed", "legacy", TOLERANCE)));
     Baseline baseline = GateComparison.compare(measured,
         results(Map.of("legacy", legacy, "windowed", windowed), Map.of()), List.of())
         .updatedBaseline(measured, "test");
@@ -87,7 +92,7 @@ class RegressionGateTest {
     assertEquals(Set.of("CheckLatencyBenchmark.check", "CacheHostileBenchmark.check",
         "ImageWorkloadBenchmark.w1CreatePreallocated", "ImageWorkloadBenchmark.w3RandomWrites"),
         plan.keySet());
-    assertEquals(List.of("none", "legacy", "windowed"), new ArrayList<>(
+    assertEquals(List.of("none", "windowed"), new ArrayList<>(
         plan.get("ImageWorkloadBenchmark.w1CreatePreallocated").get("strategy")));
     Map<String, Set<String>> check = plan.get("CheckLatencyBenchmark.check");
     assertEquals(List.of("legacy", "windowed"), new ArrayList<>(check.get("strategy")));
