@@ -13,14 +13,14 @@ import java.util.Map;
  */
 enum Profile {
   QUICK(
-      new Timing(2, 200, 5, 200, 1), new Timing(3, 0, 8, 0, 1),
+      new Timing(2, 200, 5, 200, 1), new Timing(3, 0, 10, 0, 1),
       Map.of(
           "CheckLatencyBenchmark", Map.of("structures", new String[] {"1000", "10000", "100000"}),
           "EnterRemoveBenchmark", Map.of("structures", new String[] {"100000"}),
           "CacheHostileBenchmark", Map.of("structures", new String[] {"10000"}),
           "ImageWorkloadBenchmark", Map.of(
-              "w1MiB", new String[] {"128"}, "w2MiB", new String[] {"128"},
-              "w3MiB", new String[] {"64"}, "w3Writes", new String[] {"50000"},
+              "w1MiB", new String[] {"512"}, "w2MiB", new String[] {"128"},
+              "w3MiB", new String[] {"64"}, "w3Writes", new String[] {"100000"},
               "w4MiB", new String[] {"32"}, "w4Writes", new String[] {"10000"})),
       List.of(
           MemoryReport.Layout.of(64L << 20, 9),
@@ -35,7 +35,7 @@ enum Profile {
           "EnterRemoveBenchmark", Map.of("structures", new String[] {"100000", "1000000"}),
           "CacheHostileBenchmark", Map.of("structures", new String[] {"10000", "100000"}),
           "ImageWorkloadBenchmark", Map.of(
-              "w1MiB", new String[] {"512"}, "w2MiB", new String[] {"512"},
+              "w1MiB", new String[] {"2048"}, "w2MiB", new String[] {"512"},
               "w3MiB", new String[] {"256"}, "w3Writes", new String[] {"200000"},
               "w4MiB", new String[] {"128"}, "w4Writes", new String[] {"40000"})),
       List.of(
