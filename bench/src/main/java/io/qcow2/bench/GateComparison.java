@@ -89,7 +89,12 @@ final class GateComparison {
     return missing ? 2 : 0;
   }
 
-  /** The baseline with every metric's value replaced by the measured one; tolerances kept. */
+  /**
+   * The baseline with every metric's value replaced by the measured one. A tolerance is kept,
+   * unless the new measurement's relative error reaches it: then it is widened to 1.5 times that
+   * error, rounded up to a multiple of 0.25, so a tolerance is always larger than the error it
+   * was measured with.
+   */
   Baseline updatedBaseline(Baseline old, String machine) {
     List<Baseline.Metric> metrics = new ArrayList<>();
     for (Line line : lines) {
@@ -97,7 +102,14 @@ final class GateComparison {
         throw new IllegalStateException("cannot update the baseline: no measurement for "
             + line.metric().name());
       }
-      metrics.add(line.metric().withValue(line.measured(), line.measuredError()));
+      Baseline.Metric m = line.metric().withValue(line.measured(), line.measuredError());
+      double relativeError = line.measured() == 0 ? 0 : line.measuredError() / line.measured();
+      if (relativeError >= m.tolerance()) {
+        double widened = Math.ceil(1.5 * relativeError * 4) / 4;
+        m = new Baseline.Metric(m.kind(), m.workload(), m.strategy(), m.reference(), m.value(),
+            m.error(), widened);
+      }
+      metrics.add(m);
     }
     return new Baseline(old.comment(), machine, metrics);
   }

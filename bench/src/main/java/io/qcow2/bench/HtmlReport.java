@@ -99,6 +99,8 @@ final class HtmlReport {
           .computeIfAbsent(r.strategy(), k -> new TreeMap<>())
           .put(Double.parseDouble(x), r.score());
     }
+    // A curve needs two points: a benchmark run at one size only is in the table, not charted.
+    curves.values().removeIf(lines -> lines.values().stream().allMatch(points -> points.size() < 2));
     return curves;
   }
 

@@ -72,4 +72,20 @@ class GateComparisonTest {
     assertEquals(42000, updated.metrics().get(1).value());
     assertEquals("here", updated.machine());
   }
+
+  @Test
+  void updateWidensToleranceBelowTheMeasuredError() {
+    // windowed 30 ± 20 against legacy 2000 ± 100: relative error ~0.67, tolerance 0.5.
+    Baseline old = Baseline.parse(baseline().toJson().replace("\"tolerance\": 1", "\"tolerance\": 0.5"));
+    assertEquals(0.5, old.metrics().get(0).tolerance());
+    List<BenchResult> noisy = BenchResult.parseJmhJson(new FakeResults()
+        .check("legacy", 1000, 2000, 100)
+        .check("windowed", 1000, 30, 20)
+        .json());
+    Baseline updated = GateComparison.compare(old, noisy, memory(40000)).updatedBaseline(old, "x");
+    double relative = Math.hypot(20 / 30.0, 100 / 2000.0);
+    assertEquals(Math.ceil(1.5 * relative * 4) / 4, updated.metrics().get(0).tolerance());
+    assertTrue(updated.metrics().get(0).tolerance() > relative);
+    assertEquals(0.1, updated.metrics().get(1).tolerance(), "memory has no error: kept");
+  }
 }

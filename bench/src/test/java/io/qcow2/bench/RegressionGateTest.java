@@ -69,7 +69,14 @@ class RegressionGateTest {
         results(Map.of("legacy", legacy, "windowed", windowed), Map.of()), List.of())
         .updatedBaseline(measured, "test");
 
+    // Windowed again before slowed-windowed runs at all: once the JIT has seen a third checker
+    // class at the benchmark's call site, the call is no longer inlined and every strategy
+    // measured after it in this JVM pays for that (JMH avoids it by forking).
     double legacyAgain = nsPerCheck("legacy");
+    double windowedAgain = nsPerCheck("windowed");
+    GateComparison realGate = GateComparison.compare(baseline,
+        results(Map.of("legacy", legacyAgain, "windowed", windowedAgain), Map.of()), List.of());
+
     double slowed = nsPerCheck(SlowedWindowedProvider.NAME);
     GateComparison slowedGate = GateComparison.compare(baseline, results(
         Map.of("legacy", legacyAgain, SlowedWindowedProvider.NAME, slowed),
@@ -78,10 +85,6 @@ class RegressionGateTest {
     System.out.println("slowed-windowed measured as windowed:\n" + table);
     assertEquals(1, slowedGate.exitCode(), table);
     assertTrue(table.contains("REGRESSION"), table);
-
-    double windowedAgain = nsPerCheck("windowed");
-    GateComparison realGate = GateComparison.compare(baseline,
-        results(Map.of("legacy", legacyAgain, "windowed", windowedAgain), Map.of()), List.of());
     assertEquals(0, realGate.exitCode(), realGate.toText());
   }
 
