@@ -286,6 +286,7 @@ public abstract class OverlapCheckerConformanceTest {
     f.enter(SNAPSHOT_TABLE, 9, 3);
     f.enter(SNAPSHOT_TABLE, 9, 3);
     assertEquals(ACTIVE_L2.mask(), f.clusters(5, 2));
+    assertEquals(SNAPSHOT_TABLE.mask(), f.clusters(9, 3));
     f.remove(ACTIVE_L2, 5, 2);
     f.remove(SNAPSHOT_TABLE, 9, 3);
     assertEquals(0, f.clusters(1, 20));

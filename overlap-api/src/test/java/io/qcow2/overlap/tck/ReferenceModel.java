@@ -3,7 +3,6 @@ package io.qcow2.overlap.tck;
 import io.qcow2.overlap.MetadataView;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
-import java.util.HashMap;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -13,15 +12,16 @@ import java.util.TreeMap;
  * OverlapCheckerConformanceTest}.
  *
  * <p>Type presence on a cluster is a set, not a count: entering a type twice and removing it once
- * leaves the cluster without it. Memory grows by one boxed map entry per metadata cluster (about
- * 80 bytes), so keep images below a few million metadata clusters.
+ * leaves the cluster without it. It holds about 24 bytes per metadata cluster (a primitive hash
+ * map, at most half full).
+ *
+ * <p>Not final only so that tests can derive deliberately broken strategies from it.
  */
 public class ReferenceModel extends OverlapChecker {
-  /** Estimated bytes per map entry: HashMap.Node (32), Long (16), Integer (16), table slot (~16). */
-  private static final long BYTES_PER_CLUSTER = 80;
-  private static final long OBJECT_BYTES = 64;
+  /** This object and the map object, estimated: headers, fields, padding. */
+  private static final long OBJECT_BYTES = 96;
 
-  private final Map<Long, Integer> typesByCluster = new HashMap<>();
+  private final ClusterTypeMap typesByCluster = new ClusterTypeMap();
 
   public ReferenceModel(OverlapCheckerSetup setup) {
     super(setup);
@@ -34,35 +34,45 @@ public class ReferenceModel extends OverlapChecker {
 
   /** The types recorded on {@code cluster}; 0 if none. */
   public final int typesAt(long cluster) {
-    return typesByCluster.getOrDefault(cluster, 0);
+    return typesByCluster.get(cluster);
   }
 
   /** A sorted copy of the non-empty per-cluster masks. */
   public final Map<Long, Integer> clusters() {
-    return new TreeMap<>(typesByCluster);
+    Map<Long, Integer> copy = new TreeMap<>();
+    typesByCluster.forEach(copy::put);
+    return copy;
   }
 
   /** Whether the non-empty per-cluster masks are exactly {@code typesByCluster}. */
   public final boolean hasClusters(Map<Long, Integer> typesByCluster) {
-    return this.typesByCluster.equals(typesByCluster);
+    if (this.typesByCluster.size() != typesByCluster.size()) {
+      return false;
+    }
+    for (Map.Entry<Long, Integer> entry : typesByCluster.entrySet()) {
+      if (this.typesByCluster.get(entry.getKey()) != entry.getValue()) {
+        return false;
+      }
+    }
+    return true;
   }
 
   @Override
   public long memoryBytes() {
-    return OBJECT_BYTES + BYTES_PER_CLUSTER * typesByCluster.size();
+    return OBJECT_BYTES + typesByCluster.arrayBytes();
   }
 
   @Override
   protected void enterClusters(long first, long count, int types) {
     for (long cluster = first; cluster < first + count; cluster++) {
-      typesByCluster.merge(cluster, types, (old, added) -> old | added);
+      typesByCluster.or(cluster, types);
     }
   }
 
   @Override
   protected void removeClusters(long first, long count, int types) {
     for (long cluster = first; cluster < first + count; cluster++) {
-      typesByCluster.computeIfPresent(cluster, (key, old) -> (old & ~types) == 0 ? null : old & ~types);
+      typesByCluster.andNot(cluster, types);
     }
   }
 
@@ -71,15 +81,10 @@ public class ReferenceModel extends OverlapChecker {
     int found = 0;
     if (count <= typesByCluster.size()) {
       for (long cluster = first; cluster < first + count; cluster++) {
-        found |= typesByCluster.getOrDefault(cluster, 0);
+        found |= typesByCluster.get(cluster);
       }
     } else {
-      for (Map.Entry<Long, Integer> entry : typesByCluster.entrySet()) {
-        long cluster = entry.getKey();
-        if (cluster >= first && cluster - first < count) {
-          found |= entry.getValue();
-        }
-      }
+      found = typesByCluster.unionInRange(first, count);
     }
     return found & wanted;
   }

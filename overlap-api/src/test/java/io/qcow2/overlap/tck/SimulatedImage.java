@@ -124,6 +124,9 @@ public final class SimulatedImage implements MetadataView {
     }
     SimulatedImage image = new SimulatedImage(clusterBits, false);
     image.growL1(Math.max(l2Tables, 16));
+    if (l2Tables == 0) {
+      return image;
+    }
     long first = image.allocate(l2Tables);
     for (int i = 0; i < l2Tables; i++) {
       image.l1[i] = ((first + i) << clusterBits) | COPIED;

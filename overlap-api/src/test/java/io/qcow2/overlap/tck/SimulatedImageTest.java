@@ -177,6 +177,13 @@ class SimulatedImageTest {
   }
 
   @Test
+  void emptyLargeLayoutIsValid() {
+    SimulatedImage image = SimulatedImage.withL2Tables(16, 0);
+    assertEquals(0, image.activeL2Count());
+    image.validate();
+  }
+
+  @Test
   void bitmapDirectoryIsWrittenAndDropped() {
     SimulatedImage image = new SimulatedImage(9);
     image.writeBitmapDirectory(1000);
