@@ -79,6 +79,11 @@ final class BitmapCache {
     assert slotLine[slot] == NONE;
   }
 
+  /** Whether slots {@code [0, slots)} are all registered. */
+  boolean covers(int slots) {
+    return slots <= slotLine.length;
+  }
+
   boolean isCached(int slot) {
     return slotLine[slot] != NONE;
   }

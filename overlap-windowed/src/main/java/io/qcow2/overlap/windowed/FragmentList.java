@@ -31,14 +31,12 @@ final class FragmentList {
   /** Bits of a fragment holding the type mask. */
   static final int TYPE_BITS = 9;
   private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
-  private static final int[] NONE = new int[0];
 
-  private final int windowBits;
   private final int windowSize;
   private final int startShift;
   private final int lengthMask;
   private final int maxRun;
-  /** Fragments by window slot; {@code NONE} for a window without metadata. */
+  /** Fragments by window slot; {@code null} for a window without metadata. */
   private int[][] lists = new int[0][];
   private int slots;
   /** Bytes of all fragment arrays, for {@link #memoryBytes()}. */
@@ -48,7 +46,6 @@ final class FragmentList {
   FragmentList(int windowBits) {
     assert TYPE_BITS == MetadataType.values().length;
     assert windowBits >= 0 && windowBits <= 16 : windowBits;
-    this.windowBits = windowBits;
     this.windowSize = 1 << windowBits;
     this.startShift = Integer.SIZE - windowBits;
     int lengthBits = Integer.SIZE - TYPE_BITS - windowBits;
@@ -61,19 +58,22 @@ final class FragmentList {
     return maxRun;
   }
 
-  /** Makes room for slots {@code [0, slots)}; new slots have no fragments. */
+  /** Registers {@code slot}, the next slot number; it starts without fragments. */
   void addSlot(int slot) {
     assert slot == slots : slot + " != " + slots;
     if (slot == lists.length) {
-      int[][] grown = Arrays.copyOf(lists, Math.max(4, lists.length * 2));
-      Arrays.fill(grown, lists.length, grown.length, NONE);
-      lists = grown;
+      lists = Arrays.copyOf(lists, Math.max(4, lists.length * 2));
     }
     slots++;
   }
 
+  /** Number of slots registered with {@link #addSlot}. */
+  int slots() {
+    return slots;
+  }
+
   boolean isEmpty(int slot) {
-    return lists[slot].length == 0;
+    return lists[slot] == null;
   }
 
   /** Total number of fragments over all windows. */
@@ -85,7 +85,11 @@ final class FragmentList {
   void expand(int slot, short[] map) {
     assert map.length == windowSize;
     Arrays.fill(map, (short) 0);
-    for (int fragment : lists[slot]) {
+    int[] fragments = lists[slot];
+    if (fragments == null) {
+      return;
+    }
+    for (int fragment : fragments) {
       int start = start(fragment);
       Arrays.fill(map, start, start + length(fragment), (short) types(fragment));
     }
@@ -110,7 +114,14 @@ final class FragmentList {
       count++;
     }
     int[] old = lists[slot];
-    int[] fragments = count == old.length ? old : count == 0 ? NONE : new int[count];
+    int oldCount = old == null ? 0 : old.length;
+    if (count == 0) {
+      arrayBytes -= arrayBytes(oldCount);
+      fragmentCount -= oldCount;
+      lists[slot] = null;
+      return;
+    }
+    int[] fragments = count == oldCount ? old : new int[count];
     int n = 0;
     for (int i = 0; i < windowSize; ) {
       int types = map[i];
@@ -125,12 +136,12 @@ final class FragmentList {
       fragments[n++] = encode(start, i - start, types);
     }
     assert n == count;
-    arrayBytes += arrayBytes(fragments.length) - arrayBytes(old.length);
-    fragmentCount += fragments.length - old.length;
+    arrayBytes += arrayBytes(count) - arrayBytes(oldCount);
+    fragmentCount += count - oldCount;
     lists[slot] = fragments;
   }
 
-  /** Bytes of a list of {@code length} fragments; empty lists share one array. */
+  /** Bytes of a list of {@code length} fragments; an empty list is {@code null}. */
   private static long arrayBytes(int length) {
     return length == 0 ? 0 : Memory.intArray(length);
   }
@@ -155,7 +166,7 @@ final class FragmentList {
 
   /** The window's fragments, for tests. */
   int[] fragments(int slot) {
-    return lists[slot].clone();
+    return lists[slot] == null ? new int[0] : lists[slot].clone();
   }
 
   /** Bytes held: the array of lists and every fragment array. */
@@ -174,8 +185,11 @@ final class FragmentList {
     check(slots <= lists.length, "slots %d > capacity %d", slots, lists.length);
     for (int slot = 0; slot < lists.length; slot++) {
       int[] fragments = lists[slot];
-      check(fragments != null, "slot %d has a null list", slot);
-      check(slot < slots || fragments.length == 0, "unused slot %d has fragments", slot);
+      if (fragments == null) {
+        continue;
+      }
+      check(fragments.length > 0, "slot %d has an empty array, not null", slot);
+      check(slot < slots, "unused slot %d has fragments", slot);
       bytes += arrayBytes(fragments.length);
       total += fragments.length;
       int end = 0;

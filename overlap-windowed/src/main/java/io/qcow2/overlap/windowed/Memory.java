@@ -11,12 +11,12 @@ final class Memory {
 
   /** {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own fields. */
   static final long CHECKER = 64;
-  /** {@link FragmentList}: header, 6 ints, 2 longs, 1 reference. */
+  /** {@link FragmentList}: header, 5 ints, 2 longs, 1 reference. */
   static final long FRAGMENT_LIST = 56;
-  /** {@link WindowTable}: header, 4 ints, 3 references. */
-  static final long WINDOW_TABLE = 40;
-  /** {@link BitmapCache}: header, 8 ints, 3 longs, 7 references. */
-  static final long BITMAP_CACHE = 96;
+  /** {@link WindowTable}: header, 2 ints, 3 references. */
+  static final long WINDOW_TABLE = 32;
+  /** {@link BitmapCache}: header, 5 ints, 3 longs, 7 references. */
+  static final long BITMAP_CACHE = 88;
 
   private Memory() {}
 

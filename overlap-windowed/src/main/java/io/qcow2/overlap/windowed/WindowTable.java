@@ -17,15 +17,17 @@ final class WindowTable {
   /** Windows with an index below this are looked up by array index: 2^18 windows, 1 MiB at most. */
   static final long DENSE_WINDOWS = 1L << 18;
 
-  private static final int[] NO_INTS = new int[0];
-  private static final long[] NO_LONGS = new long[0];
+  // Distinct empty arrays, so that each is one object of the graph memoryBytes() describes.
+  private static final int[] NO_DENSE = new int[0];
+  private static final long[] NO_KEYS = new long[0];
+  private static final int[] NO_SLOTS = new int[0];
   private static final int MIN_HASH_CAPACITY = 16;
 
   /** By window index below DENSE_WINDOWS: slot + 1, or 0 for none. */
-  private int[] dense = NO_INTS;
+  private int[] dense = NO_DENSE;
   /** Hash table for the other windows: keys, and slot + 1 (0 marks a free entry). */
-  private long[] hashKeys = NO_LONGS;
-  private int[] hashSlots = NO_INTS;
+  private long[] hashKeys = NO_KEYS;
+  private int[] hashSlots = NO_SLOTS;
   private int hashSize;
   private int slots;
 

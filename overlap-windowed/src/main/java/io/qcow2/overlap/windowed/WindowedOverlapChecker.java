@@ -238,5 +238,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
     table.validate();
     fragments.validate();
     cache.validate();
+    FragmentList.check(fragments.slots() == table.slots(), "fragment lists for %d slots, table has %d",
+        fragments.slots(), table.slots());
+    FragmentList.check(cache.covers(table.slots()), "cache does not cover %d slots", table.slots());
   }
 }

@@ -10,16 +10,7 @@ import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerProvider;
 import io.qcow2.overlap.OverlapCheckerSetup;
 import io.qcow2.overlap.OverlapCheckers;
-import java.io.IOException;
-import java.io.InputStream;
-import java.lang.module.ModuleDescriptor;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
 import java.util.Map;
-import java.util.Set;
-import java.util.TreeSet;
-import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -81,25 +72,5 @@ class WindowedOverlapCheckerProviderTest {
     checker.enter(0, 100, MetadataType.ACTIVE_L2.mask());
     assertTrue(checker.memoryBytes() < 4096, "memory " + checker.memoryBytes());
     ((WindowedOverlapChecker) checker).validate();
-  }
-
-  /** module-info.java and META-INF/services must declare the same providers. */
-  @Test
-  void moduleInfoAndServiceFileAgree() throws IOException {
-    Path classes = Path.of("target", "classes");
-    Set<String> fromModule;
-    try (InputStream in = Files.newInputStream(classes.resolve("module-info.class"))) {
-      fromModule = ModuleDescriptor.read(in).provides().stream()
-          .filter(p -> p.service().equals(OverlapCheckerProvider.class.getName()))
-          .flatMap(p -> p.providers().stream())
-          .collect(Collectors.toCollection(TreeSet::new));
-    }
-    List<String> lines = Files.readAllLines(
-        classes.resolve("META-INF/services/" + OverlapCheckerProvider.class.getName()));
-    Set<String> fromServices = lines.stream().map(String::trim)
-        .filter(l -> !l.isEmpty() && !l.startsWith("#"))
-        .collect(Collectors.toCollection(TreeSet::new));
-    assertEquals(Set.of(WindowedOverlapCheckerProvider.class.getName()), fromModule);
-    assertEquals(fromModule, fromServices);
   }
 }
