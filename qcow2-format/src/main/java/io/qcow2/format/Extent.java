@@ -6,8 +6,9 @@ package io.qcow2.format;
  * @param guestOffset first guest byte
  * @param length bytes in the run
  * @param kind how the run reads
- * @param hostOffset host offset of the first byte for {@link Kind#DATA} (and allocated {@link
- *     Kind#ZERO}) runs in this image, -1 otherwise
+ * @param hostOffset for {@link Kind#DATA}, the host offset of the first byte (in the backing
+ *     file's own file when {@code fromBacking}); for {@link Kind#COMPRESSED}, the offset of the
+ *     compressed bytes; -1 for {@link Kind#ZERO} and {@link Kind#UNALLOCATED}
  * @param fromBacking whether the bytes come from the backing chain
  */
 public record Extent(long guestOffset, long length, Kind kind, long hostOffset, boolean fromBacking) {

@@ -21,6 +21,8 @@ final class HostFile {
   final FileChannel channel;
   OverlapChecker checker;
   OverlapHandler handler;
+  /** Writes left before a simulated crash (tests only); every write counts one. */
+  long writesBeforeCrash = Long.MAX_VALUE;
 
   HostFile(RandomAccessFile file) {
     this.file = file;
@@ -56,6 +58,9 @@ final class HostFile {
 
   /** Writes without a check: only for the corrupt bit, which must reach the disk regardless. */
   void writeUnchecked(long offset, byte[] buf, int off, int len) throws IOException {
+    if (writesBeforeCrash-- <= 0) {
+      throw new IOException("simulated crash before a write at 0x" + Long.toHexString(offset));
+    }
     ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
     while (bb.hasRemaining()) {
       channel.write(bb, offset + (bb.position() - off));

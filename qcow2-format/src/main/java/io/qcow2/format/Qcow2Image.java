@@ -539,6 +539,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long cluster = guestOffset >>> clusterBits;
     int inCluster = (int) (guestOffset & (clusterSize - 1));
     long length = Math.min(maxLength, clusterSize - inCluster);
+    int l1Index = (int) (cluster >>> l2Bits);
+    if (l1Index >= l1.length || l2Offset(l1Index) == 0) {
+      // No L2 table: the whole range it would map is unallocated here.
+      long rangeEnd = (long) (l1Index + 1) << (l2Bits + clusterBits);
+      length = Math.min(maxLength, rangeEnd - guestOffset);
+    }
     long entry = l2Entry(cluster);
     Extent.Kind kind = kind(entry);
     switch (kind) {
@@ -805,7 +811,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long first = (offset + clusterSize - 1) >>> clusterBits;
     long last = end == header.size ? (end + clusterSize - 1) >>> clusterBits : end >>> clusterBits;
     for (long c = first; c < last; c++) {
-      replaceEntry(c, backing != null && header.version >= 3 ? ZERO_FLAG : 0);
+      // As QEMU's discard_in_l2_slice: v3 keeps the cluster reading as zeros with the zero flag
+      // where it was allocated or a backing file would show through; otherwise unallocated.
+      long old = l2Entry(c);
+      boolean allocated = kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
+      replaceEntry(c, header.version >= 3 && (backing != null || allocated) ? ZERO_FLAG : 0);
     }
     commit();
   }
@@ -1086,6 +1096,25 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return file.size();
   }
 
+  /** Tests: the {@code n + 1}th host write from now fails as if the process died before it. */
+  void crashAfterWrites(long n) {
+    file.writesBeforeCrash = n;
+  }
+
+  /** Tests: closes the file without writing anything back, as a dying process would. */
+  void abandon() throws IOException {
+    closed = true;
+    file.file.close();
+    if (backing != null) {
+      backing.close();
+    }
+  }
+
+  /** Tests: host writes done so far through {@link #crashAfterWrites} accounting. */
+  long writesLeft() {
+    return file.writesBeforeCrash;
+  }
+
   // ---------------------------------------------------------------------------------------------
 
   private long clustersFor(long bytes) {
@@ -1126,7 +1155,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     @Override public int activeL1Size() { return l1.length; }
     @Override public long activeL1Entry(int index) { return l1[index]; }
     @Override public long refcountTableOffset() { return header.refcountTableOffset; }
-    @Override public int refcountTableSize() { return refcounts.table.length; }
+    // From the header, not the array: while the table grows the array is already larger, but the
+    // on-disk table (and what the header says) is still the old one.
+    @Override public int refcountTableSize() { return (header.refcountTableClusters << clusterBits) / 8; }
     @Override public long refcountTableEntry(int index) { return refcounts.table[index]; }
     @Override public long snapshotTableOffset() { return snapshots.isEmpty() ? 0 : header.snapshotsOffset; }
     @Override public long snapshotTableLength() { return snapshotTableLength; }

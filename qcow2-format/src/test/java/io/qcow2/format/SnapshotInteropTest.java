@@ -3,13 +3,21 @@ package io.qcow2.format;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import io.qcow2.overlap.MetadataType;
+import io.qcow2.overlap.OverlapChecker;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Random;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Writes to images with internal snapshots made by {@code qemu-img snapshot -c} copy on write:
@@ -18,9 +26,20 @@ import org.junit.jupiter.params.provider.CsvSource;
 class SnapshotInteropTest {
   @TempDir Path dir;
 
-  @ParameterizedTest(name = "cluster_size={0} compat={1}")
-  @CsvSource({"512, 1.1", "4096, 0.10", "65536, 1.1"})
-  void writesCopyOnWriteAndSnapshotsKeepTheirData(int clusterSize, String compat) throws Exception {
+  static Stream<Arguments> cases() {
+    List<Arguments> cases = new ArrayList<>();
+    for (String strategy : TestOptions.strategies()) {
+      cases.add(Arguments.of(512, "1.1", strategy));
+      cases.add(Arguments.of(4096, "0.10", strategy));
+      cases.add(Arguments.of(65536, "1.1", strategy));
+    }
+    return cases.stream();
+  }
+
+  @ParameterizedTest(name = "cluster_size={0} compat={1} strategy={2}")
+  @MethodSource("cases")
+  void writesCopyOnWriteAndSnapshotsKeepTheirData(int clusterSize, String compat, String strategy)
+      throws Exception {
     QemuTool.requireQemu();
     Path img = dir.resolve("s.qcow2");
     QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize + ",compat=" + compat,
@@ -34,9 +53,21 @@ class SnapshotInteropTest {
 
     byte[] model = snap2.clone();
     Random random = new Random(clusterSize);
-    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(TestOptions.defaultStrategy()), true)) {
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(strategy), true)) {
       assertEquals(2, image.info().snapshotCount());
       assertEquals("one", image.snapshots().get(0).name());
+      // Mode all: snapshot L1 tables and their L2 tables are protected too.
+      OverlapChecker checker = image.overlapChecker().orElseThrow();
+      for (Snapshot s : image.snapshots()) {
+        assertTrue((checker.check(s.l1Offset(), 1, 0) & MetadataType.INACTIVE_L1.mask()) != 0);
+        for (long e : image.readTableFromFile(s.l1Offset(), s.l1Size())) {
+          long l2 = e & Qcow2Image.L1_OFFSET_MASK;
+          if (l2 != 0) {
+            assertTrue((checker.check(l2, 1, 0) & MetadataType.INACTIVE_L2.mask()) != 0);
+          }
+        }
+      }
+      MetadataInvariants.verify(image);
       for (int i = 0; i < 200; i++) {
         int off = random.nextInt(model.length - 1);
         int len = 1 + random.nextInt(Math.min(model.length - off, 3 * clusterSize));
@@ -63,6 +94,7 @@ class SnapshotInteropTest {
       byte[] back = new byte[model.length];
       image.read(0, back, 0, back.length);
       assertArrayEquals(model, back);
+      MetadataInvariants.verify(image);
     }
     QemuTool.checkClean(img);
     assertArrayEquals(model, QemuTool.toRaw(img));

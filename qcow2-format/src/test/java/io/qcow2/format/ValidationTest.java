@@ -174,6 +174,32 @@ class ValidationTest {
   }
 
   @Test
+  void unknownAutoclearBitsAreClearedOnWritableOpen() throws Exception {
+    Path img = image();
+    ImageFiles.writeLong(img, 88, 1L << 5);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
+      assertEquals(1L << 5, image.info().autoclearFeatures());
+    }
+    assertEquals(1L << 5, ImageFiles.readLong(img, 88));
+    Qcow2Image.open(img, TestOptions.open(), true).close();
+    assertEquals(0, ImageFiles.readLong(img, 88));
+  }
+
+  @Test
+  void badOpenOptionsListWhatIsAllowed() throws Exception {
+    Path img = image();
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> Qcow2Image.open(img, Map.of("overlap-strategy", "no-such"), false));
+    assertTrue(e.getMessage().contains("no-such") && e.getMessage().contains("available"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> Qcow2Image.open(img, Map.of("overlap-check", "most"), false));
+    assertTrue(e.getMessage().contains("none, constant, cached, all"), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class,
+        () -> Qcow2Image.open(img, Map.of("lazy-refcounts", "on"), false));
+    assertTrue(e.getMessage().contains("overlap-strategy"), e.getMessage());
+  }
+
+  @Test
   void unknownExtensionsArePreservedAndReported() throws Exception {
     Path img = image();
     int headerLength = ImageFiles.readInt(img, 100);
