@@ -42,6 +42,7 @@ public final class RegressionGate {
       ratio("CheckLatencyBenchmark.check structures=100000 writeBytes=65536", "windowed", "legacy", 1.0),
       ratio("CacheHostileBenchmark.check cache=default structures=10000", "windowed", "legacy", 2.0),
       ratio("ImageWorkloadBenchmark.w1CreatePreallocated w1MiB=512", "windowed", "none", 2.0),
+      ratio("ImageWorkloadBenchmark.w1CreatePreallocated w1MiB=512", "windowed", "legacy", 1.0),
       ratio("ImageWorkloadBenchmark.w3RandomWrites w3MiB=64 w3Writes=100000", "windowed", "legacy", 2.0),
       memory("256MiB/512B", "windowed", 0.10),
       memory("64GiB/64KiB", "windowed", 0.10),
