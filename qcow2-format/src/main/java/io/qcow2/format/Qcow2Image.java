@@ -24,7 +24,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -61,7 +60,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   static final long COMPRESSED = 1L << 62;
   static final long ZERO_FLAG = 1L;
   private static final int MAX_BACKING_DEPTH = 16;
-  private static final int MAX_CACHED_TABLES = 4096;
+  /** Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations. */
+  private static final long CACHE_BYTES = 64L << 20;
+  private int maxCachedTables;
 
   private final Path path;
   private final HostFile file;
@@ -99,6 +100,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         : List.copyOf(Snapshot.readTable(file.channel, header.snapshotsOffset, header.snapshotCount, clusterBits));
     this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.channel);
     this.l1 = readL1();
+    this.maxCachedTables = (int) Math.max(16, CACHE_BYTES >>> clusterBits);
     this.refcounts = new Refcounts(file, header);
     refcounts.freedListener = this::clusterFreed;
     this.file.handler = this::signalCorruption;
@@ -133,6 +135,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throws IOException {
     Objects.requireNonNull(path, "path");
     checkOpenOptions(options);
+    if (!java.nio.file.Files.isRegularFile(path)) {
+      // RandomAccessFile "rw" would create it.
+      throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such image file");
+    }
     RandomAccessFile raf = new RandomAccessFile(path.toFile(), writable ? "rw" : "r");
     try {
       Header header = Header.read(raf.getChannel());
@@ -152,6 +158,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
             + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
       }
       Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth);
+      if (writable) {
+        try {
+          image.refcounts.checkDistinctBlocks();
+        } catch (CorruptImageException e) {
+          image.close();
+          throw e;
+        }
+      }
       if (writable && header.autoclear != 0) {
         // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
         image.header.autoclear = 0;
@@ -444,6 +458,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long[] l2Table(long offset) throws IOException {
     long[] table = l2Cache.get(offset);
     if (table == null) {
+      if (l2Cache.size() >= maxCachedTables() && dirtyL2.isEmpty()) {
+        // Only clean tables are dropped, so every table an operation changes stays cached.
+        l2Cache.clear();
+      }
       table = readTable(offset, 1 << l2Bits);
       l2Cache.put(offset, table);
     }
@@ -609,12 +627,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int limit = Math.min(maxClusters, l2.length - l2Index);
     long first = l2[l2Index];
     int k = 0;
-    if (kind(first) == Extent.Kind.DATA && refcounts.get(dataOffset(first, cluster) >>> clusterBits) == 1) {
+    if (kind(first) == Extent.Kind.DATA && owned(dataOffset(first, cluster))) {
       long host = dataOffset(first, cluster);
       while (k < limit) {
         long e = l2[l2Index + k];
         if (kind(e) != Extent.Kind.DATA || (e & L2_OFFSET_MASK) != host + ((long) k << clusterBits)
-            || refcounts.get((host >>> clusterBits) + k) != 1) {
+            || !owned(host + ((long) k << clusterBits))) {
           break;
         }
         k++;
@@ -630,7 +648,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     while (k < limit) {
       long e = l2[l2Index + k];
-      if (kind(e) == Extent.Kind.DATA && refcounts.get(dataOffset(e, cluster + k) >>> clusterBits) == 1) {
+      if (kind(e) == Extent.Kind.DATA && owned(dataOffset(e, cluster + k))) {
         break;
       }
       k++;
@@ -657,7 +675,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     Extent.Kind kind = kind(entry);
     if (kind == Extent.Kind.DATA) {
       long host = dataOffset(entry, cluster);
-      if (refcounts.get(host >>> clusterBits) == 1) {
+      if (owned(host)) {
         file.write(host + inCluster, buf, off, n, 0);
         if ((entry & COPIED) == 0) {
           setL2(l2Offset, l2, l2Index, entry | COPIED);
@@ -720,6 +738,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  /**
+   * Whether this image alone references the cluster at {@code offset}, so it may be written in
+   * place: refcount 1, or 0 on a corrupt image (as QEMU, which trusts COPIED there, writes in place
+   * and lets the overlap check catch an allocation that lands on the cluster).
+   */
+  private boolean owned(long offset) throws IOException {
+    return Long.compareUnsigned(refcounts.get(offset >>> clusterBits), 1) <= 0;
+  }
+
   private void setL2(long l2Offset, long[] l2, int index, long entry) {
     l2[index] = entry;
     dirtyL2.add(l2Offset);
@@ -732,8 +759,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long l2ForWrite(int l1Index) throws IOException {
     long l2Offset = l2Offset(l1Index);
     if (l2Offset != 0) {
-      long refcount = refcounts.get(l2Offset >>> clusterBits);
-      if (refcount == 1) {
+      if (owned(l2Offset)) {
         if ((l1[l1Index] & COPIED) == 0) {
           setL1(l1Index, l2Offset | COPIED);
         }
@@ -932,10 +958,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     flushL1();
     refcounts.applyFrees();
     refcounts.flush();
-    if (l2Cache.size() > MAX_CACHED_TABLES) {
+    if (l2Cache.size() > maxCachedTables()) {
       l2Cache.clear();
     }
-    refcounts.trim(MAX_CACHED_TABLES);
+    refcounts.trim(maxCachedTables());
   }
 
   private void flushL2() throws IOException {
@@ -998,6 +1024,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
       ByteBuffer.wrap(bits).putLong(header.incompatible);
       file.writeUnchecked(72, bits, 0, 8);
       file.channel.force(false);
+    }
+    // Back to what the disk says: the header's table fields, the L1 table, the refcount table.
+    byte[] onDisk = new byte[Header.V3_MIN_LENGTH];
+    file.read(0, onDisk, 0, onDisk.length);
+    ByteBuffer h = ByteBuffer.wrap(onDisk);
+    int l1Size = h.getInt(36);
+    int reftableClusters = h.getInt(56);
+    if (l1Size >= 0 && l1Size <= Header.MAX_L1_BYTES / 8
+        && reftableClusters > 0 && reftableClusters <= Header.MAX_REFTABLE_BYTES >>> clusterBits) {
+      header.size = h.getLong(24);
+      header.l1Size = l1Size;
+      header.l1Offset = h.getLong(40);
+      header.refcountTableOffset = h.getLong(48);
+      header.refcountTableClusters = reftableClusters;
     }
     l2Cache.clear();
     dirtyL2.clear();
@@ -1116,6 +1156,16 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   // ---------------------------------------------------------------------------------------------
+
+  private int maxCachedTables() {
+    return maxCachedTables;
+  }
+
+  /** Tests: caches of at most {@code tables} L2 tables and as many refcount blocks. */
+  void limitCaches(int tables) {
+    maxCachedTables = tables;
+    refcounts.maxCachedBlocks = tables;
+  }
 
   private long clustersFor(long bytes) {
     return (bytes + clusterSize - 1) >>> clusterBits;

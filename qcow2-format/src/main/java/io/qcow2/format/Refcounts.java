@@ -44,6 +44,8 @@ final class Refcounts {
   }
 
   FreedListener freedListener = offset -> {};
+  /** Clean blocks kept before the cache is emptied: 64 MiB worth. */
+  int maxCachedBlocks;
 
   Refcounts(HostFile file, Header header) throws IOException {
     this.file = file;
@@ -51,6 +53,7 @@ final class Refcounts {
     this.clusterBits = header.clusterBits;
     this.order = header.refcountOrder;
     this.blockShift = clusterBits + 3 - order;
+    this.maxCachedBlocks = (int) Math.max(16, (64L << 20) >>> clusterBits);
     this.table = readTable();
   }
 
@@ -73,6 +76,30 @@ final class Refcounts {
     lastBlock = null;
     pendingFrees.clear();
     table = readTable();
+  }
+
+  /**
+   * Fails if two refcount table entries name the same block: such a table makes the allocator scan
+   * refcounts the file does not hold, so writable opens refuse it (qemu-img check reports it too).
+   */
+  void checkDistinctBlocks() throws CorruptImageException {
+    long[] offsets = new long[table.length];
+    int n = 0;
+    for (long e : table) {
+      long offset = e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
+      if (offset != 0) {
+        offsets[n++] = offset;
+      }
+    }
+    Arrays.sort(offsets, 0, n);
+    for (int i = 1; i < n; i++) {
+      if (offsets[i] == offsets[i - 1]) {
+        throw new CorruptImageException(String.format(
+            "Invalid refcount table at file offset 0x%x: two entries point at refcount block 0x%x; "
+                + "the image cannot be opened read/write. Repair it with 'qemu-img check -r all'",
+            header.refcountTableOffset, offsets[i]));
+      }
+    }
   }
 
   int order() {
@@ -223,6 +250,12 @@ final class Refcounts {
     } else {
       block = blocks.get(index);
       if (block == null) {
+        if (blocks.size() >= maxCachedBlocks && dirtyBlocks.isEmpty()) {
+          // Only clean blocks are dropped; the memo goes too, so a dirtied block is always cached.
+          blocks.clear();
+          lastBlockIndex = -1;
+          lastBlock = null;
+        }
         if ((offset & ((1L << clusterBits) - 1)) != 0 || offset >= Header.MAX_HOST_OFFSET) {
           throw CorruptImageException.field("refcount table entry " + index, entry,
               "refcount block offset must be cluster-aligned and below 2^56",

@@ -133,6 +133,49 @@ class CorruptionTest {
     assertTrue(QemuTool.ok("qemu-img", "info", img.toString()).contains("corrupt: true"));
   }
 
+  static Stream<Arguments> clearedRefcounts() {
+    List<Arguments> cases = new ArrayList<>();
+    for (String strategy : TestOptions.strategies()) {
+      for (MetadataType type : new MetadataType[] {MetadataType.ACTIVE_L1, MetadataType.ACTIVE_L2,
+          MetadataType.REFCOUNT_TABLE, MetadataType.REFCOUNT_BLOCK}) {
+        cases.add(Arguments.of(strategy, type));
+      }
+    }
+    return cases.stream();
+  }
+
+  /** As iotest 060: a metadata cluster's refcount is cleared, so allocation hands it out. */
+  @ParameterizedTest(name = "{0}: refcount of {1} cleared")
+  @MethodSource("clearedRefcounts")
+  void allocationOverMetadataWithClearedRefcountIsRefused(String strategy, MetadataType type) throws Exception {
+    QemuTool.requireQemu();
+    Path img = dir.resolve("rc.qcow2");
+    try (Qcow2Image image = Qcow2Image.create(img, 4 << 20, Map.of("cluster_size", "4096"), TestOptions.open(strategy))) {
+      image.write(0, new byte[CLUSTER], 0, CLUSTER);
+    }
+    long l1Offset = ImageFiles.readLong(img, 40);
+    long reftable = ImageFiles.readLong(img, 48);
+    long refblock = ImageFiles.readLong(img, reftable);
+    long target;
+    switch (type) {
+      case ACTIVE_L1: target = l1Offset; break;
+      case ACTIVE_L2: target = ImageFiles.readLong(img, l1Offset) & Qcow2Image.L1_OFFSET_MASK; break;
+      case REFCOUNT_TABLE: target = reftable; break;
+      default: target = refblock; break;
+    }
+    ImageFiles.writeShort(img, refblock + 2 * (target / CLUSTER), 0);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(strategy), true)) {
+      MetadataOverlapException e = assertThrows(MetadataOverlapException.class,
+          () -> image.write(5 * CLUSTER, new byte[] {9}, 0, 1));
+      assertEquals(type.mask(), Integer.lowestOneBit(e.typeMask()), e.getMessage());
+      assertEquals(target, e.hostOffset());
+      byte[] back = new byte[CLUSTER];
+      image.read(0, back, 0, CLUSTER);
+      assertArrayEquals(new byte[CLUSTER], back);
+    }
+    assertTrue(QemuTool.ok("qemu-img", "info", img.toString()).contains("corrupt: true"));
+  }
+
   static Stream<String> strategies() {
     return TestOptions.strategies().stream();
   }

@@ -40,6 +40,20 @@ class RandomizedWriteTest {
     run(512, 16, "1.1", strategy);
   }
 
+  /** With caches of two tables every operation evicts: what is cached must never matter. */
+  @ParameterizedTest(name = "cluster_size={0}, tiny caches")
+  @CsvSource({"512", "4096"})
+  void randomOperationsWithTinyCaches(int clusterSize) throws Exception {
+    tinyCaches = true;
+    try {
+      run(clusterSize, 16, "1.1", TestOptions.defaultStrategy());
+    } finally {
+      tinyCaches = false;
+    }
+  }
+
+  private boolean tinyCaches;
+
   private void run(int clusterSize, int refcountBits, String compat, String strategy) throws Exception {
     QemuTool.requireQemu();
     long seed = SEED ^ clusterSize ^ ((long) refcountBits << 32);
@@ -53,6 +67,9 @@ class RandomizedWriteTest {
     create.put("compat", compat);
     int step = 0;
     try (Qcow2Image image = Qcow2Image.create(img, size, create, TestOptions.open(strategy))) {
+      if (tinyCaches) {
+        image.limitCaches(2);
+      }
       for (step = 0; step < OPS; step++) {
         int off = random.nextInt(size);
         int maxLen = random.nextInt(10) == 0 ? 4 * clusterSize + 1 : clusterSize + 100;
@@ -96,6 +113,71 @@ class RandomizedWriteTest {
     }
     QemuTool.checkClean(img);
     assertArrayEquals(model, QemuTool.toRaw(img), message(seed, OPS));
+  }
+
+  /** Over a qemu-made backing file, with occasional growth beyond the backing file's size. */
+  @ParameterizedTest(name = "cluster_size={0} over backing, compat={1}")
+  @CsvSource({"512, 1.1", "65536, 1.1", "4096, 0.10"})
+  void randomOperationsOverBackingFileMatchModel(int clusterSize, String compat) throws Exception {
+    QemuTool.requireQemu();
+    long seed = SEED ^ 0x5eed ^ clusterSize;
+    Random random = new Random(seed);
+    Path base = dir.resolve("base.qcow2");
+    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", base.toString(), "1M");
+    QemuTool.qemuIo(base, "write -P 0x5a 0 1M");
+    byte[] model = new byte[1 << 20];
+    Arrays.fill(model, (byte) 0x5a);
+    Path img = dir.resolve("over.qcow2");
+    Map<String, String> create = new HashMap<>();
+    create.put("cluster_size", Integer.toString(clusterSize));
+    create.put("compat", compat);
+    create.put("backing_file", "base.qcow2");
+    create.put("backing_fmt", "qcow2");
+    int step = 0;
+    int ops = OPS / 2;
+    try (Qcow2Image image = Qcow2Image.create(img, -1, create, TestOptions.open())) {
+      for (step = 0; step < ops; step++) {
+        int size = model.length;
+        if (random.nextInt(200) == 0 && size < (6 << 20)) {
+          int grown = size + 512 * (1 + random.nextInt(2048));
+          image.resize(grown);
+          model = Arrays.copyOf(model, grown);
+          continue;
+        }
+        int off = random.nextInt(size);
+        int len = Math.min(size - off, 1 + random.nextInt(random.nextInt(10) == 0 ? 4 * clusterSize : clusterSize + 100));
+        int op = random.nextInt(10);
+        if (op < 7) {
+          byte[] data = new byte[len];
+          random.nextBytes(data);
+          image.write(off, data, 0, len);
+          System.arraycopy(data, 0, model, off, len);
+        } else if (op < 9 || compat.equals("0.10")) {
+          image.writeZeroes(off, len);
+          Arrays.fill(model, off, off + len, (byte) 0);
+        } else {
+          image.discard(off, len);
+          long first = ((long) off + clusterSize - 1) / clusterSize * clusterSize;
+          long end = off + len == size ? size : (long) (off + len) / clusterSize * clusterSize;
+          if (end > first) {
+            Arrays.fill(model, (int) first, (int) end, (byte) 0);
+          }
+        }
+        byte[] back = new byte[len];
+        image.read(off, back, 0, len);
+        assertArrayEquals(Arrays.copyOfRange(model, off, off + len), back, message(seed, step));
+        if (step % 500 == 0) {
+          MetadataInvariants.verify(image);
+          byte[] all = new byte[model.length];
+          image.read(0, all, 0, all.length);
+          assertArrayEquals(model, all, message(seed, step));
+        }
+      }
+    } catch (AssertionError | Exception e) {
+      throw new AssertionError(message(seed, step) + ": " + e, e);
+    }
+    QemuTool.checkClean(img);
+    assertArrayEquals(model, QemuTool.toRaw(img), message(seed, ops));
   }
 
   private static String message(long seed, int step) {

@@ -174,6 +174,23 @@ class ValidationTest {
   }
 
   @Test
+  void duplicateRefcountBlocksAreRefusedForWriting() throws Exception {
+    Path img = image();
+    long reftable = ImageFiles.readLong(img, 48);
+    ImageFiles.writeLong(img, reftable + 8, ImageFiles.readLong(img, reftable));
+    CorruptImageException e = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(img, TestOptions.open(), true));
+    assertTrue(e.getMessage().contains("refcount block") && e.getMessage().contains("qemu-img check -r all"), e.getMessage());
+    Qcow2Image.open(img, TestOptions.open(), false).close();
+  }
+
+  @Test
+  void openingAMissingFileDoesNotCreateIt() {
+    Path missing = dir.resolve("missing.qcow2");
+    assertThrows(java.nio.file.NoSuchFileException.class, () -> Qcow2Image.open(missing, TestOptions.open(), true));
+    assertTrue(Files.notExists(missing));
+  }
+
+  @Test
   void unknownAutoclearBitsAreClearedOnWritableOpen() throws Exception {
     Path img = image();
     ImageFiles.writeLong(img, 88, 1L << 5);
