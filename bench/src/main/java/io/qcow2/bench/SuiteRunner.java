@@ -76,11 +76,13 @@ final class SuiteRunner {
       System.err.println("qemu-img not found: skipping " + W4 + " (its snapshots are made with"
           + " qemu-img snapshot -c)");
     }
-    if (selection.strategies() != null) {
-      for (String strategy : selection.strategies()) {
-        if (!strategy.equals(Strategies.NONE)) {
-          OverlapCheckers.load(strategy); // fails fast, listing the strategies found
-        }
+    // A benchmarks.jar shaded without ServicesResourceTransformer keeps one strategy's services
+    // file only: fail here rather than measure a missing strategy.
+    List<String> wanted = selection.strategies() != null
+        ? selection.strategies() : Strategies.PARAM_VALUES;
+    for (String strategy : wanted) {
+      if (!strategy.equals(Strategies.NONE)) {
+        OverlapCheckers.load(strategy); // fails fast, listing the strategies found
       }
     }
     if (selected.isEmpty()) {

@@ -55,6 +55,21 @@ class GateComparisonTest {
   }
 
   @Test
+  void ratiosUseMediansNotMeans() {
+    // One windowed iteration slowed by a neighbour pulls the mean to 60, the median stays at 20.
+    String json = new FakeResults()
+        .check("legacy", 1000, 2000, 100)
+        .check("windowed", 1000, 60, 1)
+        .json()
+        .replaceFirst("\"50.0\" : 60.0", "\"50.0\" : 20.0");
+    List<BenchResult> results = BenchResult.parseJmhJson(json);
+    assertEquals(20.0, results.get(1).median());
+    GateComparison gate = GateComparison.compare(baseline(), results, memory(40000));
+    assertEquals(0.01, gate.lines().get(0).measured(), 1e-12);
+    assertEquals(0, gate.exitCode(), gate.toText());
+  }
+
+  @Test
   void missingMeasurementIsAnError() {
     GateComparison gate = GateComparison.compare(baseline(), results(20), List.of());
     assertEquals(2, gate.exitCode());
