@@ -1,0 +1,265 @@
+package io.qcow2.bench;
+
+import io.qcow2.format.Qcow2Image;
+import io.qcow2.overlap.OverlapCheckOptions;
+import io.qcow2.overlap.OverlapCheckers;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import org.openjdk.jmh.annotations.Benchmark;
+import org.openjdk.jmh.annotations.BenchmarkMode;
+import org.openjdk.jmh.annotations.Fork;
+import org.openjdk.jmh.annotations.Level;
+import org.openjdk.jmh.annotations.Measurement;
+import org.openjdk.jmh.annotations.Mode;
+import org.openjdk.jmh.annotations.OutputTimeUnit;
+import org.openjdk.jmh.annotations.Param;
+import org.openjdk.jmh.annotations.Scope;
+import org.openjdk.jmh.annotations.Setup;
+import org.openjdk.jmh.annotations.State;
+import org.openjdk.jmh.annotations.TearDown;
+import org.openjdk.jmh.annotations.Warmup;
+
+/**
+ * The series' macro workloads, scaled to run in seconds, through the qcow2 engine on real files
+ * (in {@code /dev/shm} when it exists, as the series used tmpfs; else {@code java.io.tmpdir}). Each
+ * operation is one whole workload, timed once (single shot); the report sets every strategy's time
+ * against {@code none} (overlap-check=none: no checker at all) of the same run to get the share of
+ * time spent in overlap checking.
+ *
+ * <ul>
+ *   <li>W1 {@link #w1CreatePreallocated}: {@code create} with preallocation=metadata and 512-byte
+ *       clusters, {@code w1MiB} of guest size (series: 2 GiB with qemu-img);
+ *   <li>W2 {@link #w2SequentialWrites}: sequential 64 KiB guest writes over a fresh image with the
+ *       default 64 KiB clusters, {@code w2MiB} of them (series: a dd loop in a guest);
+ *   <li>W3 {@link #w3RandomWrites}: {@code w3Writes} random 512-byte writes into a
+ *       metadata-preallocated image of {@code w3MiB} with 512-byte clusters (series: O_DIRECT
+ *       random writes in a guest);
+ *   <li>W4 {@link #w4SnapshotWrites}: {@code w4Writes} random 4 KiB writes with overlap-check=all
+ *       into a 4 KiB-cluster image of {@code w4MiB} that has {@code w4Snapshots} internal snapshots
+ *       made by {@code qemu-img snapshot -c}; the writes copy shared clusters and L2 tables, and the
+ *       legacy strategy rereads every snapshot's L1 table from the file on every check.
+ * </ul>
+ *
+ * W1-W3 use QEMU's default overlap-check=cached. Run: {@code java -jar bench/target/benchmarks.jar
+ * ImageWorkloadBenchmark -p w1MiB=256}.
+ */
+@BenchmarkMode(Mode.SingleShotTime)
+@OutputTimeUnit(TimeUnit.MILLISECONDS)
+@Warmup(iterations = 2, batchSize = 1)
+@Measurement(iterations = 5, batchSize = 1)
+@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+public class ImageWorkloadBenchmark {
+  /** The strategy, as open options, and a scratch directory on tmpfs where there is one. */
+  @State(Scope.Benchmark)
+  public static class Strategy {
+    @Param({"none", "legacy", "windowed"})
+    public String strategy;
+
+    Path dir;
+
+    @Setup(Level.Trial)
+    public void setUp() throws IOException {
+      dir = Scratch.newDirectory();
+    }
+
+    @TearDown(Level.Trial)
+    public void tearDown() throws IOException {
+      Scratch.delete(dir);
+    }
+
+    /** Open options selecting this strategy with the given overlap-check template. */
+    Map<String, String> openOptions(String template) {
+      Map<String, String> options = new HashMap<>();
+      if (strategy.equals(Strategies.NONE)) {
+        options.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
+      } else {
+        options.put(OverlapCheckOptions.OVERLAP_CHECK, template);
+        options.put(OverlapCheckers.STRATEGY_OPTION, strategy);
+      }
+      return options;
+    }
+  }
+
+  /** W1's image size. */
+  @State(Scope.Benchmark)
+  public static class W1 {
+    @Param({"64"})
+    public int w1MiB;
+
+    Path file;
+
+    @Setup(Level.Iteration)
+    public void setUp(Strategy s) throws IOException {
+      file = s.dir.resolve("w1.qcow2");
+      Files.deleteIfExists(file);
+    }
+  }
+
+  /** W1: create a metadata-preallocated image with 512-byte clusters; returns its file size. */
+  @Benchmark
+  public long w1CreatePreallocated(Strategy s, W1 w) throws IOException {
+    try (Qcow2Image image = Qcow2Image.create(w.file, (long) w.w1MiB << 20,
+        Map.of("cluster_size", "512", "preallocation", "metadata"), s.openOptions("cached"))) {
+      image.flush();
+    }
+    return Files.size(w.file);
+  }
+
+  /** W2's amount of data, written to a fresh image each iteration. */
+  @State(Scope.Benchmark)
+  public static class W2 {
+    @Param({"64"})
+    public int w2MiB;
+
+    Qcow2Image image;
+    final byte[] chunk = new byte[64 << 10];
+
+    @Setup(Level.Iteration)
+    public void setUp(Strategy s) throws IOException {
+      Path file = s.dir.resolve("w2.qcow2");
+      Files.deleteIfExists(file);
+      Qcow2Image.create(file, (long) w2MiB << 20, Map.of(), Map.of()).close();
+      image = Qcow2Image.open(file, s.openOptions("cached"), true);
+      new SplittableRandom(2).nextBytes(chunk);
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDown() throws IOException {
+      image.close();
+    }
+  }
+
+  /** W2: sequential 64 KiB writes over the whole fresh image, then a flush. */
+  @Benchmark
+  public long w2SequentialWrites(W2 w) throws IOException {
+    long size = (long) w.w2MiB << 20;
+    for (long offset = 0; offset < size; offset += w.chunk.length) {
+      w.image.write(offset, w.chunk, 0, w.chunk.length);
+    }
+    w.image.flush();
+    return size;
+  }
+
+  /** W3's preallocated image (made once) and its random targets. */
+  @State(Scope.Benchmark)
+  public static class W3 {
+    @Param({"64"})
+    public int w3MiB;
+
+    @Param({"20000"})
+    public int w3Writes;
+
+    Path file;
+    long[] targets;
+    Qcow2Image image;
+    final byte[] sector = new byte[512];
+
+    @Setup(Level.Trial)
+    public void setUpTrial(Strategy s) throws IOException {
+      file = s.dir.resolve("w3.qcow2");
+      Qcow2Image.create(file, (long) w3MiB << 20,
+          Map.of("cluster_size", "512", "preallocation", "metadata"), Map.of()).close();
+      SplittableRandom random = new SplittableRandom(3);
+      targets = new long[w3Writes];
+      long sectors = (long) w3MiB << 11;
+      for (int i = 0; i < w3Writes; i++) {
+        targets[i] = random.nextLong(sectors) << 9;
+      }
+      random.nextBytes(sector);
+    }
+
+    @Setup(Level.Iteration)
+    public void setUp(Strategy s) throws IOException {
+      image = Qcow2Image.open(file, s.openOptions("cached"), true);
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDown() throws IOException {
+      image.close();
+    }
+  }
+
+  /** W3: random 512-byte writes into the preallocated image, then a flush. */
+  @Benchmark
+  public long w3RandomWrites(W3 w) throws IOException {
+    long sum = 0;
+    for (long target : w.targets) {
+      w.image.write(target, w.sector, 0, w.sector.length);
+      sum += target;
+    }
+    w.image.flush();
+    return sum;
+  }
+
+  /** W4's image with internal snapshots (made once with qemu-img), copied fresh each iteration. */
+  @State(Scope.Benchmark)
+  public static class W4 {
+    @Param({"32"})
+    public int w4MiB;
+
+    @Param({"4"})
+    public int w4Snapshots;
+
+    @Param({"5000"})
+    public int w4Writes;
+
+    Path pristine;
+    Path file;
+    long[] targets;
+    Qcow2Image image;
+    final byte[] block = new byte[4096];
+
+    @Setup(Level.Trial)
+    public void setUpTrial(Strategy s) throws IOException, InterruptedException {
+      pristine = s.dir.resolve("w4-pristine.qcow2");
+      file = s.dir.resolve("w4.qcow2");
+      long size = (long) w4MiB << 20;
+      byte[] data = new byte[256 << 10];
+      new SplittableRandom(4).nextBytes(data);
+      try (Qcow2Image image = Qcow2Image.create(pristine, size, Map.of("cluster_size", "4096"),
+          Map.of())) {
+        for (long offset = 0; offset < size; offset += data.length) {
+          image.write(offset, data, 0, (int) Math.min(data.length, size - offset));
+        }
+      }
+      for (int i = 1; i <= w4Snapshots; i++) {
+        QemuImg.run("snapshot", "-c", "snap" + i, pristine.toString());
+      }
+      SplittableRandom random = new SplittableRandom(44);
+      targets = new long[w4Writes];
+      for (int i = 0; i < w4Writes; i++) {
+        targets[i] = random.nextLong(size >>> 12) << 12;
+      }
+      random.nextBytes(block);
+    }
+
+    @Setup(Level.Iteration)
+    public void setUp(Strategy s) throws IOException {
+      Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
+      image = Qcow2Image.open(file, s.openOptions("all"), true);
+    }
+
+    @TearDown(Level.Iteration)
+    public void tearDown() throws IOException {
+      image.close();
+    }
+  }
+
+  /** W4: random 4 KiB writes with overlap-check=all into the image with snapshots, then a flush. */
+  @Benchmark
+  public long w4SnapshotWrites(W4 w) throws IOException {
+    long sum = 0;
+    for (long target : w.targets) {
+      w.image.write(target, w.block, 0, w.block.length);
+      sum += target;
+    }
+    w.image.flush();
+    return sum;
+  }
+}
