@@ -20,6 +20,7 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -84,7 +85,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final TreeSet<Long> dirtyL2 = new TreeSet<>();
   private boolean corruptEvent;
   private boolean closed;
-  private long cachedCompressedEntry = -1;
+  /** The last inflated cluster and its L2 entry; {@code cachedCompressed == null} means none. */
+  private long cachedCompressedEntry;
   private byte[] cachedCompressed;
 
   private Qcow2Image(Path path, RandomAccessFile raf, Header header, boolean writable,
@@ -213,28 +215,41 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     Path backingPath = resolveBacking(path, header.backingFile);
     String format = header.backingFormat;
-    if (format == null) {
-      format = probeFormat(backingPath);
-    }
-    switch (format) {
-      case "qcow2":
-        Map<String, String> backingOptions = new HashMap<>();
-        backingOptions.put(OverlapCheckers.STRATEGY_OPTION, strategyName);
-        backingOptions.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
-        return open(backingPath, backingOptions, false, depth + 1);
-      case "raw":
-        return new RawImage(backingPath);
-      default:
-        throw UnsupportedFeatureException.features("backing file format '" + format + "' (only qcow2 and raw)");
+    try {
+      if (format == null) {
+        format = probeFormat(backingPath);
+      }
+      switch (format) {
+        case "qcow2":
+          Map<String, String> backingOptions = new HashMap<>();
+          backingOptions.put(OverlapCheckers.STRATEGY_OPTION, strategyName);
+          backingOptions.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
+          return open(backingPath, backingOptions, false, depth + 1);
+        case "raw":
+          return new RawImage(backingPath);
+        default:
+          throw UnsupportedFeatureException.features("backing file format '" + format + "' (only qcow2 and raw)");
+      }
+    } catch (Qcow2Exception e) {
+      throw e;
+    } catch (IOException e) {
+      // QEMU: "Could not open backing file: ..."; a missing or unreadable file is the image's fault.
+      throw new Qcow2Exception(String.format("Could not open backing file '%s' of %s: %s",
+          header.backingFile, path, e), e);
     }
   }
 
   /** Resolves a backing file name as QEMU does: relative names against the image's directory. */
-  static Path resolveBacking(Path image, String name) throws UnsupportedFeatureException {
+  static Path resolveBacking(Path image, String name) throws Qcow2Exception {
     if (name.startsWith("json:") || name.contains("://")) {
       throw UnsupportedFeatureException.features("backing file name '" + name + "' (protocols and json: are not supported)");
     }
-    Path p = Path.of(name);
+    Path p;
+    try {
+      p = Path.of(name);
+    } catch (InvalidPathException e) {
+      throw new CorruptImageException("Invalid backing file name '" + name + "': " + e.getReason());
+    }
     if (p.isAbsolute()) {
       return p;
     }
@@ -273,7 +288,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checker.enter(header.refcountTableOffset, header.refcountTableClusters, REFCOUNT_TABLE.mask());
     for (long e : refcounts.table) {
       long off = e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
-      if (off != 0 && aligned(off) && off < Header.MAX_HOST_OFFSET) {
+      if (off != 0 && aligned(off) && Long.compareUnsigned(off, Header.MAX_HOST_OFFSET) < 0) {
         checker.enter(off, 1, REFCOUNT_BLOCK.mask());
       }
     }
@@ -478,7 +493,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Inflates a compressed cluster (raw deflate, spec "Compressed Clusters Descriptor"). */
   private byte[] decompress(long entry, long cluster) throws IOException {
-    if (entry == cachedCompressedEntry) {
+    if (cachedCompressed != null && entry == cachedCompressedEntry) {
       return cachedCompressed;
     }
     int shift = 62 - (clusterBits - 8);
@@ -725,7 +740,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         long[] range = compressedRange(entry);
         refcounts.deferFree(range[0], range[1]);
         if (entry == cachedCompressedEntry) {
-          cachedCompressedEntry = -1;
+          cachedCompressed = null;
         }
         break;
       }
@@ -1247,7 +1262,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   void syncForSnapshots() throws IOException {
     commit();
     l2Cache.clear();
-    cachedCompressedEntry = -1;
+    cachedCompressed = null;
   }
 
   HostFile hostFile() {

@@ -256,7 +256,8 @@ final class Refcounts {
           lastBlockIndex = -1;
           lastBlock = null;
         }
-        if ((offset & ((1L << clusterBits) - 1)) != 0 || offset >= Header.MAX_HOST_OFFSET) {
+        if ((offset & ((1L << clusterBits) - 1)) != 0
+            || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
           throw CorruptImageException.field("refcount table entry " + index, entry,
               "refcount block offset must be cluster-aligned and below 2^56",
               header.refcountTableOffset + index * 8);

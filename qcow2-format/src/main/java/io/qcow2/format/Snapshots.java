@@ -479,7 +479,7 @@ final class Snapshots {
   }
 
   private void checkAligned(long offset, String what) throws CorruptImageException {
-    if ((offset & (clusterSize - 1)) != 0 || offset >= Header.MAX_HOST_OFFSET) {
+    if ((offset & (clusterSize - 1)) != 0 || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
       throw new CorruptImageException(String.format(
           "%s offset 0x%x is not aligned to the cluster size %d", what, offset, clusterSize));
     }

@@ -18,7 +18,6 @@ import java.util.Optional;
 import java.util.Random;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -64,14 +63,8 @@ class MutationFuzzTest {
   /**
    * The engine: open with every overlap check on, read the guest (up to {@link #MAX_READ}), ask
    * the checker about every cluster of the file.
-   *
-   * <p>Off by default until the engine handles the cases it found (enable with {@code
-   * -Dfuzz.engine=true}): refcount table entries with high bits set reach {@code
-   * OverlapChecker.enter} unvalidated (IllegalArgumentException from Qcow2Image.enterMetadata),
-   * and an all-ones L2 entry makes {@code Qcow2Image.read} throw NullPointerException.
    */
   @Test
-  @EnabledIfSystemProperty(named = "fuzz.engine", matches = "true")
   void openAndReadEndInTypedErrorOrSuccess() throws IOException {
     fuzz("open+read", MutationFuzzTest::openAndRead);
   }
