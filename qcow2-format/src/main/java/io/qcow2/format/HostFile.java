@@ -23,10 +23,37 @@ final class HostFile {
   OverlapHandler handler;
   /** Writes left before a simulated crash (tests only); every write counts one. */
   long writesBeforeCrash = Long.MAX_VALUE;
+  /** The file's length, kept up to date by our own writes (no other writer changes it). */
+  private long end;
 
-  HostFile(RandomAccessFile file) {
+  private final long clusterSize;
+
+  HostFile(RandomAccessFile file, long clusterSize) throws IOException {
     this.file = file;
     this.channel = file.getChannel();
+    this.clusterSize = clusterSize;
+    this.end = channel.size();
+  }
+
+  /**
+   * Checks that a structure a table entry points at lies inside the file (up to the end of the
+   * cluster holding its last byte) before it is written in place: a pointer past the end is
+   * corruption, and following it would grow a sparse file without bound (an entry can point up to
+   * 2^56).
+   *
+   * @throws CorruptImageException naming the entry ({@code what} and {@code index}) otherwise
+   */
+  void checkInside(long offset, long length, String what, long index) throws CorruptImageException {
+    if (offset + length > ((end + clusterSize - 1) & -clusterSize)) {
+      throw new CorruptImageException(String.format(
+          "%s %d points at host offset 0x%x (%d bytes), beyond the end of the image file (%d bytes)",
+          what, index, offset, length, end));
+    }
+  }
+
+  void setLength(long length) throws IOException {
+    file.setLength(length);
+    end = length;
   }
 
   /** Reads {@code len} bytes at {@code offset}; bytes beyond the end of the file read as zero. */
@@ -65,6 +92,7 @@ final class HostFile {
     while (bb.hasRemaining()) {
       channel.write(bb, offset + (bb.position() - off));
     }
+    end = Math.max(end, offset + len);
   }
 
   long size() throws IOException {

@@ -92,7 +92,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private Qcow2Image(Path path, RandomAccessFile raf, Header header, boolean writable,
       Map<String, String> options, int depth) throws IOException {
     this.path = path;
-    this.file = new HostFile(raf);
+    this.file = new HostFile(raf, header.clusterSize);
     this.header = header;
     this.writable = writable;
     this.clusterBits = header.clusterBits;
@@ -652,6 +652,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         }
         k++;
       }
+      file.checkInside(host, (long) k << clusterBits, "L2 entry of guest cluster", cluster);
       file.write(host, buf, off, k << clusterBits, 0);
       for (int i = 0; i < k; i++) {
         long e = l2[l2Index + i];
@@ -691,6 +692,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (kind == Extent.Kind.DATA) {
       long host = dataOffset(entry, cluster);
       if (owned(host)) {
+        file.checkInside(host, inCluster + n, "L2 entry of guest cluster", cluster);
         file.write(host + inCluster, buf, off, n, 0);
         if ((entry & COPIED) == 0) {
           setL2(l2Offset, l2, l2Index, entry | COPIED);
@@ -775,6 +777,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long l2Offset = l2Offset(l1Index);
     if (l2Offset != 0) {
       if (owned(l2Offset)) {
+        if (!l2Cache.containsKey(l2Offset)) {  // a cached table may be new and not written yet
+          file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
+        }
         if ((l1[l1Index] & COPIED) == 0) {
           setL1(l1Index, l2Offset | COPIED);
         }
@@ -962,7 +967,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     commit();
     long end = refcounts.end() << clusterBits;
     if (file.size() < end) {
-      file.file.setLength(end);
+      file.setLength(end);
     }
   }
 

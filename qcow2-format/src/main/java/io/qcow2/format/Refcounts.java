@@ -262,6 +262,7 @@ final class Refcounts {
               "refcount block offset must be cluster-aligned and below 2^56",
               header.refcountTableOffset + index * 8);
         }
+        file.checkInside(offset, 1L << clusterBits, "refcount table entry", index);
         block = new byte[1 << clusterBits];
         file.read(offset, block, 0, block.length);
         blocks.put(index, block);

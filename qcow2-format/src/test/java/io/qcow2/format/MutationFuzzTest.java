@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.Paths;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -67,6 +68,16 @@ class MutationFuzzTest {
   @Test
   void openAndReadEndInTypedErrorOrSuccess() throws IOException {
     fuzz("open+read", MutationFuzzTest::openAndRead);
+  }
+
+  /**
+   * The write path: open for writing with every overlap check on, then write, zero and discard a
+   * few guest ranges. A corrupt image may be refused, a write may be stopped by a check (the image
+   * is then marked corrupt): both are typed errors; nothing else may escape.
+   */
+  @Test
+  void openForWriteAndWriteEndInTypedErrorOrSuccess() throws IOException {
+    fuzz("open+write", MutationFuzzTest::openAndWrite);
   }
 
   /**
@@ -201,6 +212,41 @@ class MutationFuzzTest {
           checker.get().check(offset, clusterSize, 0);
         }
       }
+    }
+    return false;
+  }
+
+  private static boolean openAndWrite(Path image) throws IOException {
+    long sizeBefore = Files.size(image);
+    try {
+      return writeSome(image);
+    } finally {
+      long grown = Files.size(image) - sizeBefore;
+      if (grown > MAX_GROWTH) {
+        throw new AssertionError("image file grew by " + grown + " bytes");
+      }
+    }
+  }
+
+  /** The writes below need a few clusters and tables; a pointer followed past the end needs more. */
+  private static final long MAX_GROWTH = 16L << 20;
+
+  private static boolean writeSome(Path image) throws IOException {
+    try (Qcow2Image opened = Qcow2Image.open(image, Map.of("overlap-check", "all"), true)) {
+      long size = opened.virtualSize();
+      int cluster = opened.clusterSize();
+      byte[] data = new byte[cluster + 1024];
+      Arrays.fill(data, (byte) 0x5a);
+      for (long offset : new long[] {0, size / 2, size - data.length}) {
+        if (offset >= 0 && offset + data.length <= size) {
+          opened.write(offset, data, 0, data.length);
+        }
+      }
+      if (size >= 2L * cluster) {
+        opened.writeZeroes(cluster, cluster);
+        opened.discard(0, cluster);
+      }
+      opened.flush();
     }
     return false;
   }
