@@ -1,0 +1,15 @@
+/**
+ * JMH benchmarks of the overlap-check strategies, the A/B report and the regression gate. Runs as
+ * JMH's uber-jar ({@code bench/target/benchmarks.jar}); JMH instantiates the generated benchmark
+ * classes reflectively, hence the open package.
+ */
+open module io.qcow2.bench {
+  requires io.qcow2.overlap;
+  requires io.qcow2.format;
+  requires overlap.api; // the conformance suite's test-jar (SimulatedImage, ReferenceModel)
+  requires jmh.core;
+  requires jol.core;
+  requires java.management;
+
+  uses io.qcow2.overlap.OverlapCheckerProvider;
+}
