@@ -72,7 +72,7 @@ class MutationFuzzTest {
 
   /**
    * The write path: open for writing with every overlap check on, then write, zero and discard a
-   * few guest ranges. A corrupt image may be refused, a write may be stopped by a check (the image
+   * few guest ranges, and create, apply and delete internal snapshots. A corrupt image may be refused, a write may be stopped by a check (the image
    * is then marked corrupt): both are typed errors; nothing else may escape.
    */
   @Test
@@ -246,6 +246,11 @@ class MutationFuzzTest {
         opened.writeZeroes(cluster, cluster);
         opened.discard(0, cluster);
       }
+      opened.createSnapshot("fuzz");
+      opened.write(0, data, 0, Math.min(data.length, (int) Math.min(size, data.length)));
+      List<SnapshotInfo> snapshots = opened.listSnapshots();
+      opened.applySnapshot(snapshots.get(0).id());
+      opened.deleteSnapshot("fuzz");
       opened.flush();
     }
     return false;
