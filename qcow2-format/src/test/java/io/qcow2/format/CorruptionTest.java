@@ -44,9 +44,9 @@ class CorruptionTest {
   @ParameterizedTest(name = "{0}: L2 entry -> {1}")
   @MethodSource("cases")
   void writeThroughL2EntryPointingAtMetadataIsRefused(String strategy, Target target) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("c.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER, img.toString(), "4M");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER, img.toString(), "4M");
     byte[] before = new byte[3 * CLUSTER];
     Arrays.fill(before, (byte) 0x3c);
     try (Qcow2Image image = Qcow2Image.create(img, 4 << 20, Map.of("cluster_size", "4096"), TestOptions.open(strategy))) {
@@ -54,7 +54,7 @@ class CorruptionTest {
       image.write(1 << 20, before, 0, before.length);
     }
     if (target == Target.SNAPSHOT_TABLE) {
-      QemuTool.ok("qemu-img", "snapshot", "-c", "snap1", img.toString());
+      QemuTools.runMerged("qemu-img", "snapshot", "-c", "snap1", img.toString());
     }
     long l1Offset = ImageFiles.readLong(img, 40);
     long l2Offset = ImageFiles.readLong(img, l1Offset) & Qcow2Image.L1_OFFSET_MASK;
@@ -98,7 +98,7 @@ class CorruptionTest {
       image.read(1 << 20, back, 0, back.length);
       assertArrayEquals(before, back);
     }
-    String info = QemuTool.ok("qemu-img", "info", img.toString());
+    String info = QemuTools.runMerged("qemu-img", "info", img.toString());
     assertTrue(info.contains("corrupt: true"), info);
     CorruptImageException reopen = assertThrows(CorruptImageException.class,
         () -> Qcow2Image.open(img, TestOptions.open(strategy), true));
@@ -114,10 +114,10 @@ class CorruptionTest {
   @ParameterizedTest(name = "{0}: L1 entry -> L1 table")
   @MethodSource("strategies")
   void writeThroughL1EntryPointingAtL1IsRefused(String strategy) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("l1.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER, img.toString(), "4M");
-    QemuTool.qemuIo(img, "write -P 0x11 0 4k", "write -P 0x22 2M 4k");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER, img.toString(), "4M");
+    QemuTools.ioMerged(img, "write -P 0x11 0 4k", "write -P 0x22 2M 4k");
     long l1Offset = ImageFiles.readLong(img, 40);
     ImageFiles.writeLong(img, l1Offset, l1Offset | Qcow2Image.COPIED);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(strategy), true)) {
@@ -130,7 +130,7 @@ class CorruptionTest {
       image.read(2 << 20, back, 0, CLUSTER);
       assertEquals(0x22, back[100]);
     }
-    assertTrue(QemuTool.ok("qemu-img", "info", img.toString()).contains("corrupt: true"));
+    assertTrue(QemuTools.runMerged("qemu-img", "info", img.toString()).contains("corrupt: true"));
   }
 
   static Stream<Arguments> clearedRefcounts() {
@@ -148,7 +148,7 @@ class CorruptionTest {
   @ParameterizedTest(name = "{0}: refcount of {1} cleared")
   @MethodSource("clearedRefcounts")
   void allocationOverMetadataWithClearedRefcountIsRefused(String strategy, MetadataType type) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("rc.qcow2");
     try (Qcow2Image image = Qcow2Image.create(img, 4 << 20, Map.of("cluster_size", "4096"), TestOptions.open(strategy))) {
       image.write(0, new byte[CLUSTER], 0, CLUSTER);
@@ -173,7 +173,7 @@ class CorruptionTest {
       image.read(0, back, 0, CLUSTER);
       assertArrayEquals(new byte[CLUSTER], back);
     }
-    assertTrue(QemuTool.ok("qemu-img", "info", img.toString()).contains("corrupt: true"));
+    assertTrue(QemuTools.runMerged("qemu-img", "info", img.toString()).contains("corrupt: true"));
   }
 
   static Stream<String> strategies() {
@@ -182,7 +182,7 @@ class CorruptionTest {
 
   @Test
   void checksOffAllowsTheWriteAndModeNoneHasNoChecker() throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("none.qcow2");
     Qcow2Image.create(img, 1 << 20, Map.of("cluster_size", "4096"), TestOptions.open()).close();
     Map<String, String> none = TestOptions.open();
@@ -202,7 +202,7 @@ class CorruptionTest {
 
   @Test
   void compatV2IsRefusedButNotMarked() throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("v2.qcow2");
     try (Qcow2Image image = Qcow2Image.create(img, 1 << 20,
         Map.of("cluster_size", "4096", "compat", "0.10"), TestOptions.open())) {

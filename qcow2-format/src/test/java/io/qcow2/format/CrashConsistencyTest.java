@@ -25,13 +25,13 @@ class CrashConsistencyTest {
   @ParameterizedTest(name = "cluster_size={0} refcount_bits={1}")
   @CsvSource({"512, 16", "512, 64", "4096, 1"})
   void aCrashBeforeAnyWriteLeaksAtWorst(int clusterSize, int refcountBits) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path base = dir.resolve("base.qcow2");
     Qcow2Image.create(base, 1 << 20, Map.of("cluster_size", Integer.toString(clusterSize),
         "refcount_bits", Integer.toString(refcountBits)), TestOptions.open()).close();
     if (refcountBits > 1) {
-      QemuTool.qemuIo(base, "write -P 0x61 0 64k");
-      QemuTool.ok("qemu-img", "snapshot", "-c", "s", base.toString());
+      QemuTools.ioMerged(base, "write -P 0x61 0 64k");
+      QemuTools.runMerged("qemu-img", "snapshot", "-c", "s", base.toString());
     }
     Path img = dir.resolve("crash.qcow2");
     Files.copy(base, img);
@@ -44,7 +44,7 @@ class CrashConsistencyTest {
       System.out.printf("cluster_size=%d refcount_bits=%d: %d host writes, refcount table %s%n",
           clusterSize, refcountBits, total, reftable == image.info().refcountTableOffset() ? "stayed" : "moved");
     }
-    QemuTool.checkClean(img);
+    QemuTools.checkClean(img);
     assertTrue(total > 20, "workload too small: " + total + " writes");
     long step = Math.max(1, total / 120);
     for (long n = 0; n < total; n += step) {
@@ -59,9 +59,9 @@ class CrashConsistencyTest {
       } finally {
         image.abandon();
       }
-      QemuTool.Result r = QemuTool.run("qemu-img", "check", img.toString());
-      if ((r.exitCode() != 0 && r.exitCode() != 3) || r.out().contains("ERROR")) {
-        fail("crash before write " + n + " of " + total + ": qemu-img check exit " + r.exitCode() + "\n" + r.out());
+      QemuTools.Output r = QemuTools.execMerged("qemu-img", "check", img.toString());
+      if ((r.exitCode() != 0 && r.exitCode() != 3) || r.stdout().contains("ERROR")) {
+        fail("crash before write " + n + " of " + total + ": qemu-img check exit " + r.exitCode() + "\n" + r.stdout());
       }
     }
   }

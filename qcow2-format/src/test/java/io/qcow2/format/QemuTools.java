@@ -1,5 +1,6 @@
 package io.qcow2.format;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.IOException;
@@ -21,9 +22,18 @@ import org.junit.jupiter.api.Assumptions;
 /**
  * Runs qemu-img and qemu-io for tests. When they are missing the calling test is skipped, or fails
  * when the environment variable {@code CI} is {@code true}: CI must never pass by skipping.
+ *
+ * <p>Two families: {@link #exec}, {@link #run} and {@link #io} keep stdout and stderr apart (and
+ * {@code io} fails on any stderr); the {@code *Merged} methods, {@link #checkClean} and {@link
+ * #readRaw} read them merged, as a terminal shows them, and skip the test themselves when qemu is
+ * missing. Both drain the process so it cannot block on a full pipe.
  */
 public final class QemuTools {
   private static final long TIMEOUT_SECONDS = 120;
+  /** {@code -Dqemu-img=PATH} and {@code -Dqemu-io=PATH} override the programs found on the PATH. */
+  private static final Map<String, String> PROGRAMS = Map.of(
+      "qemu-img", System.getProperty("qemu-img", "qemu-img"),
+      "qemu-io", System.getProperty("qemu-io", "qemu-io"));
   private static Boolean available;
 
   private QemuTools() {}
@@ -54,7 +64,23 @@ public final class QemuTools {
 
   /** Runs {@code command} and returns its output, whatever its exit status. */
   public static Output exec(String... command) throws IOException {
-    ProcessBuilder builder = new ProcessBuilder(command);
+    return exec(false, command);
+  }
+
+  /**
+   * Runs {@code command} with its stderr merged into its stdout, as a terminal shows them, and
+   * returns the exit status and that text as {@code stdout} ({@code stderr} is empty). Skips (or, on
+   * CI, fails) the calling test unless qemu-img and qemu-io run.
+   */
+  public static Output execMerged(String... command) throws IOException {
+    assumeAvailable();
+    return exec(true, command);
+  }
+
+  private static Output exec(boolean mergeStderr, String... command) throws IOException {
+    List<String> program = new ArrayList<>(List.of(command));
+    program.set(0, PROGRAMS.getOrDefault(command[0], command[0]));
+    ProcessBuilder builder = new ProcessBuilder(program).redirectErrorStream(mergeStderr);
     Process process = builder.start();
     process.getOutputStream().close();
     CompletableFuture<String> stdout = drain(process.getInputStream());
@@ -92,6 +118,16 @@ public final class QemuTools {
     return output.stdout();
   }
 
+  /**
+   * Runs {@code command} like {@link #execMerged}, failing the test unless it exits with 0; returns
+   * its stdout and stderr merged.
+   */
+  public static String runMerged(String... command) throws IOException {
+    Output output = execMerged(command);
+    assertEquals(0, output.exitCode(), () -> String.join(" ", command) + " failed:\n" + output.stdout());
+    return output.stdout();
+  }
+
   /** {@code qemu-img create -f qcow2 -o OPTIONS IMAGE SIZE}; options may be empty. */
   public static Path create(Path image, String options, String size) throws IOException {
     List<String> command = new ArrayList<>(List.of("qemu-img", "create", "-q", "-f", "qcow2"));
@@ -118,6 +154,24 @@ public final class QemuTools {
     }
   }
 
+  /**
+   * Runs each qemu-io command on the image, in order, letting qemu-io probe the format; fails the
+   * test unless qemu-io exits with 0 and its merged stdout and stderr mention neither "failed" nor
+   * "error". Unlike {@link #io}, other text on stderr is accepted.
+   */
+  public static void ioMerged(Path image, String... commands) throws IOException {
+    List<String> command = new ArrayList<>(List.of("qemu-io"));
+    for (String c : commands) {
+      command.add("-c");
+      command.add(c);
+    }
+    command.add(image.toString());
+    String out = runMerged(command.toArray(String[]::new));
+    if (out.contains("failed") || out.contains("error")) {
+      fail("qemu-io " + command + ":\n" + out);
+    }
+  }
+
   /** {@code qemu-img snapshot -c NAME IMAGE}. */
   public static void snapshot(Path image, String name) throws IOException {
     run("qemu-img", "snapshot", "-c", name, image.toString());
@@ -127,6 +181,26 @@ public final class QemuTools {
   public static Path convertToRaw(Path image, Path out) throws IOException {
     run("qemu-img", "convert", "-O", "raw", image.toString(), out.toString());
     return out;
+  }
+
+  /**
+   * The guest content as {@code qemu-img convert -O raw} sees it; the raw file is written next to
+   * the image and deleted.
+   */
+  public static byte[] readRaw(Path image) throws IOException {
+    Path raw = image.resolveSibling(image.getFileName() + ".raw");
+    runMerged("qemu-img", "convert", "-O", "raw", image.toString(), raw.toString());
+    byte[] data = Files.readAllBytes(raw);
+    Files.delete(raw);
+    return data;
+  }
+
+  /** {@code qemu-img check} must report a clean image: exit 0, no leaks, no errors. */
+  public static void checkClean(Path image) throws IOException {
+    Output output = execMerged("qemu-img", "check", image.toString());
+    if (output.exitCode() != 0 || output.stdout().contains("leaked") || output.stdout().contains("ERROR")) {
+      fail("qemu-img check " + image + " exit " + output.exitCode() + ":\n" + output.stdout());
+    }
   }
 
   /** {@code qemu-img check --output=json}: the exit status and every integer field of the report. */

@@ -38,7 +38,7 @@ class RandomizedSnapshotTest {
       "512, 1.1, test-agree, 16", "4096, 1.1, test-agree, 2"})
   void randomSnapshotOperationsMatchModel(int clusterSize, String compat, String strategy,
       int refcountBits) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     long seed = SEED ^ clusterSize ^ compat.hashCode() ^ refcountBits;
     Random random = new Random(seed);
     int size = clusterSize == 512 ? 192 << 10 : 1 << 20;
@@ -150,8 +150,8 @@ class RandomizedSnapshotTest {
     System.out.printf("cluster_size=%d compat=%s strategy=%s refcount_bits=%d: %d steps, %d"
         + " snapshots left, %d operations refused for refcount overflow%n", clusterSize, compat,
         strategy, refcountBits, OPS, snapshots.size(), refusals);
-    QemuTool.checkClean(img);
-    assertArrayEquals(model, QemuTool.toRaw(img), "seed " + seed + ": qemu-img reads the active state");
+    QemuTools.checkClean(img);
+    assertArrayEquals(model, QemuTools.readRaw(img), "seed " + seed + ": qemu-img reads the active state");
     for (Map.Entry<String, byte[]> s : snapshots.entrySet()) {
       // qemu-img convert -l reads a snapshot at the image's current virtual size, not the
       // snapshot's: compare the common part; anything beyond the snapshot's size reads as zeros.

@@ -55,7 +55,7 @@ class RandomizedWriteTest {
   private boolean tinyCaches;
 
   private void run(int clusterSize, int refcountBits, String compat, String strategy) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     long seed = SEED ^ clusterSize ^ ((long) refcountBits << 32);
     Random random = new Random(seed);
     int size = clusterSize == 512 ? (2 << 20) + 1536 : 12 << 20;
@@ -111,20 +111,20 @@ class RandomizedWriteTest {
     } catch (AssertionError | Exception e) {
       throw new AssertionError(message(seed, step) + ": " + e, e);
     }
-    QemuTool.checkClean(img);
-    assertArrayEquals(model, QemuTool.toRaw(img), message(seed, OPS));
+    QemuTools.checkClean(img);
+    assertArrayEquals(model, QemuTools.readRaw(img), message(seed, OPS));
   }
 
   /** Over a qemu-made backing file, with occasional growth beyond the backing file's size. */
   @ParameterizedTest(name = "cluster_size={0} over backing, compat={1}")
   @CsvSource({"512, 1.1", "65536, 1.1", "4096, 0.10"})
   void randomOperationsOverBackingFileMatchModel(int clusterSize, String compat) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     long seed = SEED ^ 0x5eed ^ clusterSize;
     Random random = new Random(seed);
     Path base = dir.resolve("base.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", base.toString(), "1M");
-    QemuTool.qemuIo(base, "write -P 0x5a 0 1M");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", base.toString(), "1M");
+    QemuTools.ioMerged(base, "write -P 0x5a 0 1M");
     byte[] model = new byte[1 << 20];
     Arrays.fill(model, (byte) 0x5a);
     Path img = dir.resolve("over.qcow2");
@@ -176,8 +176,8 @@ class RandomizedWriteTest {
     } catch (AssertionError | Exception e) {
       throw new AssertionError(message(seed, step) + ": " + e, e);
     }
-    QemuTool.checkClean(img);
-    assertArrayEquals(model, QemuTool.toRaw(img), message(seed, ops));
+    QemuTools.checkClean(img);
+    assertArrayEquals(model, QemuTools.readRaw(img), message(seed, ops));
   }
 
   private static String message(long seed, int step) {

@@ -20,7 +20,7 @@ class ReadInteropTest {
 
   @BeforeEach
   void qemu() {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
   }
 
   static byte[] readAll(Qcow2Image image) throws Exception {
@@ -35,12 +35,12 @@ class ReadInteropTest {
       "2097152, 8, 1.1", "1024, 2, 1.1", "8192, 32, 1.1"})
   void readsQemuWrittenImages(int clusterSize, int refcountBits, String compat) throws Exception {
     Path img = dir.resolve("a.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o",
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o",
         "cluster_size=" + clusterSize + ",refcount_bits=" + refcountBits + ",compat=" + compat,
         img.toString(), "5M");
-    QemuTool.qemuIo(img, "write -P 0xab 0 64k", "write -P 0x12 1000 3000", "write -P 0x34 4190000 300000",
+    QemuTools.ioMerged(img, "write -P 0xab 0 64k", "write -P 0x12 1000 3000", "write -P 0x34 4190000 300000",
         "write -z 8192 20000", "write -P 0x55 2M 1k", "discard 2M 1k");
-    byte[] expected = QemuTool.toRaw(img);
+    byte[] expected = QemuTools.readRaw(img);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
       assertEquals(5 << 20, image.virtualSize());
       assertEquals(clusterSize, image.clusterSize());
@@ -63,14 +63,14 @@ class ReadInteropTest {
     Path base = sub.resolve("base.qcow2");
     Path mid = sub.resolve("mid.qcow2");
     Path top = sub.resolve("top.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", base.toString(), "3M");
-    QemuTool.qemuIo(base, "write -P 0x11 0 1M", "write -P 0x22 2M 512k");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2",
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", base.toString(), "3M");
+    QemuTools.ioMerged(base, "write -P 0x11 0 1M", "write -P 0x22 2M 512k");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2",
         "-o", "cluster_size=512", mid.toString(), "4M");
-    QemuTool.qemuIo(mid, "write -P 0x33 512k 1000", "write -z 2100k 10k");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", top.toString());
-    QemuTool.qemuIo(top, "write -P 0x44 3000 5000");
-    byte[] expected = QemuTool.toRaw(top);
+    QemuTools.ioMerged(mid, "write -P 0x33 512k 1000", "write -z 2100k 10k");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2", top.toString());
+    QemuTools.ioMerged(top, "write -P 0x44 3000 5000");
+    byte[] expected = QemuTools.readRaw(top);
     try (Qcow2Image image = Qcow2Image.open(top, TestOptions.open(), false)) {
       assertEquals("mid.qcow2", image.info().backingFile());
       assertEquals("qcow2", image.info().backingFormat());
@@ -87,10 +87,10 @@ class ReadInteropTest {
     new java.util.Random(1).nextBytes(pattern);
     Files.write(base, pattern);
     Path top = dir.resolve("top.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top.toString(), "2M");
-    QemuTool.qemuIo(top, "write -P 0x44 3000 5000");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", top.toString(), "2M");
+    QemuTools.ioMerged(top, "write -P 0x44 3000 5000");
     try (Qcow2Image image = Qcow2Image.open(top, TestOptions.open(), false)) {
-      assertArrayEquals(QemuTool.toRaw(top), readAll(image));
+      assertArrayEquals(QemuTools.readRaw(top), readAll(image));
     }
   }
 
@@ -99,12 +99,12 @@ class ReadInteropTest {
   void readsCompressedImages(int clusterSize) throws Exception {
     Path src = dir.resolve("src.qcow2");
     Path img = dir.resolve("c.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, src.toString(), "6M");
-    QemuTool.qemuIo(src, "write -P 0xab 0 100k", "write -P 0x01 1M 3M", "write -P 0x77 5000000 7");
-    QemuTool.ok("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=" + clusterSize,
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize, src.toString(), "6M");
+    QemuTools.ioMerged(src, "write -P 0xab 0 100k", "write -P 0x01 1M 3M", "write -P 0x77 5000000 7");
+    QemuTools.runMerged("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=" + clusterSize,
         src.toString(), img.toString());
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
-      assertArrayEquals(QemuTool.toRaw(img), readAll(image));
+      assertArrayEquals(QemuTools.readRaw(img), readAll(image));
       assertTrue(image.map().stream().anyMatch(e -> e.kind() == Extent.Kind.COMPRESSED));
     }
   }
@@ -112,8 +112,8 @@ class ReadInteropTest {
   @Test
   void mapMergesContiguousExtents() throws Exception {
     Path img = dir.resolve("m.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "4M");
-    QemuTool.qemuIo(img, "write -P 1 0 256k", "write -z 1M 128k");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", img.toString(), "4M");
+    QemuTools.ioMerged(img, "write -P 1 0 256k", "write -z 1M 128k");
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
       List<Extent> map = image.map();
       assertEquals(Extent.Kind.DATA, map.get(0).kind());

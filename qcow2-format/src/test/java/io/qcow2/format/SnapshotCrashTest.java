@@ -25,7 +25,7 @@ class SnapshotCrashTest {
   @ParameterizedTest(name = "cluster_size={0}")
   @CsvSource({"512", "65536"})
   void aCrashDuringSnapshotOperationsLeaksAtWorst(int clusterSize) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path base = dir.resolve("base.qcow2");
     try (Qcow2Image image = Qcow2Image.create(base, 1 << 20,
         Map.of("cluster_size", Integer.toString(clusterSize)), TestOptions.open())) {
@@ -40,7 +40,7 @@ class SnapshotCrashTest {
       workload(image);
       total = Long.MAX_VALUE - image.writesLeft();
     }
-    QemuTool.checkClean(img);
+    QemuTools.checkClean(img);
     assertTrue(total > 20, "workload too small: " + total + " writes");
     int copiedWindows = 0;
     for (long n = 0; n < total; n++) {
@@ -55,19 +55,19 @@ class SnapshotCrashTest {
       } finally {
         image.abandon();
       }
-      QemuTool.Result r = QemuTool.run("qemu-img", "check", img.toString());
-      boolean onlyCopiedFlags = r.out().lines().filter(l -> l.startsWith("ERROR"))
+      QemuTools.Output r = QemuTools.execMerged("qemu-img", "check", img.toString());
+      boolean onlyCopiedFlags = r.stdout().lines().filter(l -> l.startsWith("ERROR"))
           .allMatch(l -> l.startsWith("ERROR OFLAG_COPIED"));
       if ((r.exitCode() != 0 && r.exitCode() != 3 && r.exitCode() != 2) || !onlyCopiedFlags) {
         fail("crash before write " + n + " of " + total + ": qemu-img check exit " + r.exitCode()
-            + "\n" + r.out());
+            + "\n" + r.stdout());
       }
       if (r.exitCode() == 2) {
         copiedWindows++;
         // QEMU's window too: COPIED is rewritten in place, so it disagrees with the refcount for a
         // moment whatever the order; check -r all repairs it (the flag only speeds up writes).
-        QemuTool.run("qemu-img", "check", "-r", "all", img.toString());
-        QemuTool.checkClean(img);
+        QemuTools.execMerged("qemu-img", "check", "-r", "all", img.toString());
+        QemuTools.checkClean(img);
       }
     }
     System.out.printf("cluster_size=%d: %d host writes, %d crash points left COPIED out of step%n",

@@ -40,16 +40,16 @@ class SnapshotInteropTest {
   @MethodSource("cases")
   void writesCopyOnWriteAndSnapshotsKeepTheirData(int clusterSize, String compat, String strategy)
       throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("s.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize + ",compat=" + compat,
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize + ",compat=" + compat,
         img.toString(), "4M");
-    QemuTool.qemuIo(img, "write -P 0xa1 0 1M", "write -P 0xa2 3M 64k", "write -c -P 0xa3 2M 64k");
-    byte[] snap1 = QemuTool.toRaw(img);
-    QemuTool.ok("qemu-img", "snapshot", "-c", "one", img.toString());
-    QemuTool.qemuIo(img, "write -P 0xb1 512k 4k");
-    byte[] snap2 = QemuTool.toRaw(img);
-    QemuTool.ok("qemu-img", "snapshot", "-c", "two", img.toString());
+    QemuTools.ioMerged(img, "write -P 0xa1 0 1M", "write -P 0xa2 3M 64k", "write -c -P 0xa3 2M 64k");
+    byte[] snap1 = QemuTools.readRaw(img);
+    QemuTools.runMerged("qemu-img", "snapshot", "-c", "one", img.toString());
+    QemuTools.ioMerged(img, "write -P 0xb1 512k 4k");
+    byte[] snap2 = QemuTools.readRaw(img);
+    QemuTools.runMerged("qemu-img", "snapshot", "-c", "two", img.toString());
 
     byte[] model = snap2.clone();
     Random random = new Random(clusterSize);
@@ -96,14 +96,14 @@ class SnapshotInteropTest {
       assertArrayEquals(model, back);
       MetadataInvariants.verify(image);
     }
-    QemuTool.checkClean(img);
-    assertArrayEquals(model, QemuTool.toRaw(img));
+    QemuTools.checkClean(img);
+    assertArrayEquals(model, QemuTools.readRaw(img));
     for (String[] snap : new String[][] {{"one", "1"}, {"two", "2"}}) {
       Path copy = dir.resolve(snap[0] + ".qcow2");
       Files.copy(img, copy);
-      QemuTool.ok("qemu-img", "snapshot", "-a", snap[0], copy.toString());
-      assertArrayEquals(snap[1].equals("1") ? snap1 : snap2, QemuTool.toRaw(copy), snap[0]);
-      QemuTool.checkClean(copy);
+      QemuTools.runMerged("qemu-img", "snapshot", "-a", snap[0], copy.toString());
+      assertArrayEquals(snap[1].equals("1") ? snap1 : snap2, QemuTools.readRaw(copy), snap[0]);
+      QemuTools.checkClean(copy);
     }
   }
 }

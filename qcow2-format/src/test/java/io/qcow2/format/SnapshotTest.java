@@ -68,7 +68,7 @@ class SnapshotTest {
   @ParameterizedTest(name = "cluster_size={0} compat={1}")
   @CsvSource({"65536, 1.1", "512, 1.1", "4096, 0.10"})
   void createApplyDeleteKeepsDataAndCheckerExact(int clusterSize, String compat) throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("s.qcow2");
     byte[] a = pattern(1);
     byte[] b = pattern(2);
@@ -99,15 +99,15 @@ class SnapshotTest {
       OverlapAgreement.assertAgree(image, "after delete one");
       assertArrayEquals(c, readAll(image));
     }
-    QemuTool.checkClean(img);
-    String listed = QemuTool.ok("qemu-img", "snapshot", "-l", img.toString());
+    QemuTools.checkClean(img);
+    String listed = QemuTools.runMerged("qemu-img", "snapshot", "-l", img.toString());
     assertTrue(listed.contains("two") && !listed.contains("one"), listed);
     assertArrayEquals(b, snapshotToRaw(img, "two"));
-    assertArrayEquals(c, QemuTool.toRaw(img));
+    assertArrayEquals(c, QemuTools.readRaw(img));
     // qemu-img applies our snapshot.
-    QemuTool.ok("qemu-img", "snapshot", "-a", "two", img.toString());
-    QemuTool.checkClean(img);
-    assertArrayEquals(b, QemuTool.toRaw(img));
+    QemuTools.runMerged("qemu-img", "snapshot", "-a", "two", img.toString());
+    QemuTools.checkClean(img);
+    assertArrayEquals(b, QemuTools.readRaw(img));
     // Reopen: the checker built at open agrees too; delete the last one.
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll("windowed"), true)) {
       OverlapAgreement.assertAgree(image, "after reopen");
@@ -116,13 +116,13 @@ class SnapshotTest {
       assertEquals(List.of(), image.listSnapshots());
       assertArrayEquals(b, readAll(image));
     }
-    QemuTool.checkClean(img);
+    QemuTools.checkClean(img);
   }
 
   /** The guest content of an internal snapshot, as qemu-img reads it (the image is not changed). */
   static byte[] snapshotToRaw(Path img, String name) throws Exception {
     Path raw = img.resolveSibling("snap-" + name + ".raw");
-    QemuTool.ok("qemu-img", "convert", "-f", "qcow2", "-O", "raw", "-l", "snapshot.name=" + name,
+    QemuTools.runMerged("qemu-img", "convert", "-f", "qcow2", "-O", "raw", "-l", "snapshot.name=" + name,
         img.toString(), raw.toString());
     byte[] data = Files.readAllBytes(raw);
     Files.delete(raw);
@@ -131,17 +131,17 @@ class SnapshotTest {
 
   @Test
   void snapshotsMadeByQemuAreListedAppliedAndDeleted() throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("q.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", img.toString(), "2M");
-    QemuTool.qemuIo(img, "write -P 0x11 0 1M");
-    QemuTool.ok("qemu-img", "snapshot", "-c", "q1", img.toString());
-    QemuTool.qemuIo(img, "write -P 0x22 512k 1M", "write -z 1536k 64k");
-    QemuTool.ok("qemu-img", "snapshot", "-c", "q2", img.toString());
-    QemuTool.qemuIo(img, "write -P 0x33 0 64k", "discard 128k 64k");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", img.toString(), "2M");
+    QemuTools.ioMerged(img, "write -P 0x11 0 1M");
+    QemuTools.runMerged("qemu-img", "snapshot", "-c", "q1", img.toString());
+    QemuTools.ioMerged(img, "write -P 0x22 512k 1M", "write -z 1536k 64k");
+    QemuTools.runMerged("qemu-img", "snapshot", "-c", "q2", img.toString());
+    QemuTools.ioMerged(img, "write -P 0x33 0 64k", "discard 128k 64k");
     byte[] q1 = snapshotToRaw(img, "q1");
     byte[] q2 = snapshotToRaw(img, "q2");
-    byte[] now = QemuTool.toRaw(img);
+    byte[] now = QemuTools.readRaw(img);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll("windowed"), true)) {
       OverlapAgreement.assertAgree(image, "qemu image at open");
       List<SnapshotInfo> list = image.listSnapshots();
@@ -159,16 +159,16 @@ class SnapshotTest {
       image.write(0, new byte[70000], 0, 70000);
       OverlapAgreement.assertAgree(image, "after write");
     }
-    QemuTool.checkClean(img);
-    String listed = QemuTool.ok("qemu-img", "snapshot", "-l", img.toString());
+    QemuTools.checkClean(img);
+    String listed = QemuTools.runMerged("qemu-img", "snapshot", "-l", img.toString());
     assertTrue(listed.contains("q1") && listed.contains("ours") && !listed.contains("q2"), listed);
     assertArrayEquals(q1, snapshotToRaw(img, "ours"));
     assertArrayEquals(q1, snapshotToRaw(img, "q1"));
-    QemuTool.ok("qemu-img", "snapshot", "-d", "q1", img.toString());
-    QemuTool.checkClean(img);
-    QemuTool.ok("qemu-img", "snapshot", "-d", "ours", img.toString());
-    QemuTool.checkClean(img);
-    assertEquals("", QemuTool.ok("qemu-img", "snapshot", "-l", img.toString()));
+    QemuTools.runMerged("qemu-img", "snapshot", "-d", "q1", img.toString());
+    QemuTools.checkClean(img);
+    QemuTools.runMerged("qemu-img", "snapshot", "-d", "ours", img.toString());
+    QemuTools.checkClean(img);
+    assertEquals("", QemuTools.runMerged("qemu-img", "snapshot", "-l", img.toString()));
     assertTrue(q2.length == 2 << 20);
   }
 
@@ -231,19 +231,19 @@ class SnapshotTest {
    */
   @Test
   void compressedZeroAllocatedAndBackedClusters() throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path backing = dir.resolve("backing.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", backing.toString(), "2M");
-    QemuTool.qemuIo(backing, "write -P 0x77 1M 1M");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", backing.toString(), "2M");
+    QemuTools.ioMerged(backing, "write -P 0x77 1M 1M");
     Path plain = dir.resolve("plain.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", plain.toString(), "2M");
-    QemuTool.qemuIo(plain, "write -P 0x31 0 256k", "write -P 0x32 512k 64k");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", plain.toString(), "2M");
+    QemuTools.ioMerged(plain, "write -P 0x31 0 256k", "write -P 0x32 512k 64k");
     Path img = dir.resolve("c.qcow2");
-    QemuTool.ok("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096,backing_file="
+    QemuTools.runMerged("qemu-img", "convert", "-c", "-O", "qcow2", "-o", "cluster_size=4096,backing_file="
         + backing + ",backing_fmt=qcow2", "-B", backing.toString(), plain.toString(), img.toString());
     // Preallocated zero clusters: zero an allocated range without unmapping it.
-    QemuTool.qemuIo(img, "write -P 0x33 768k 64k", "write -z 768k 32k");
-    byte[] before = QemuTool.toRaw(img);
+    QemuTools.ioMerged(img, "write -P 0x33 768k 64k", "write -z 768k 32k");
+    byte[] before = QemuTools.readRaw(img);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll("windowed"), true)) {
       image.createSnapshot("c");
       OverlapAgreement.assertAgree(image, "after create");
@@ -260,12 +260,12 @@ class SnapshotTest {
       Arrays.fill(expected, 0, 100, (byte) 0);
       assertArrayEquals(expected, readAll(image));
     }
-    QemuTool.checkClean(img);
+    QemuTools.checkClean(img);
   }
 
   @Test
   void applyRestoresTheSnapshotsDiskSize() throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = dir.resolve("r.qcow2");
     try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, create(512, "1.1"),
         TestOptions.openAll("windowed"))) {
@@ -285,8 +285,8 @@ class SnapshotTest {
       assertArrayEquals(new byte[] {4, 5, 6}, tail);
       image.applySnapshot("small");
     }
-    QemuTool.checkClean(img);
-    assertTrue(QemuTool.ok("qemu-img", "info", img.toString()).contains("1 MiB"));
+    QemuTools.checkClean(img);
+    assertTrue(QemuTools.runMerged("qemu-img", "info", img.toString()).contains("1 MiB"));
   }
 
   @Test

@@ -105,9 +105,9 @@ class ValidationTest {
 
   @Test
   void hostileSnapshotEntriesAreRefused() throws Exception {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
     Path img = image();
-    QemuTool.ok("qemu-img", "snapshot", "-c", "s1", img.toString());
+    QemuTools.runMerged("qemu-img", "snapshot", "-c", "s1", img.toString());
     long table = ImageFiles.readLong(img, 64);
     Path copy = dir.resolve("copy.qcow2");
 

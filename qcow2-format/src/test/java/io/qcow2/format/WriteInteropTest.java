@@ -22,7 +22,7 @@ class WriteInteropTest {
 
   @BeforeEach
   void qemu() {
-    QemuTool.requireQemu();
+    QemuTools.assumeAvailable();
   }
 
   static Map<String, String> createOptions(int clusterSize, int refcountBits, String compat, String prealloc) {
@@ -67,8 +67,8 @@ class WriteInteropTest {
       image.read(0, back, 0, back.length);
       assertArrayEquals(model, back);
     }
-    QemuTool.checkClean(img);
-    assertArrayEquals(model, QemuTool.toRaw(img));
+    QemuTools.checkClean(img);
+    assertArrayEquals(model, QemuTools.readRaw(img));
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
       byte[] back = new byte[(int) size];
       image.read(0, back, 0, back.length);
@@ -82,10 +82,10 @@ class WriteInteropTest {
     Path ours = dir.resolve("ours.qcow2");
     Path theirs = dir.resolve("theirs.qcow2");
     Qcow2Image.create(ours, 3 << 20, createOptions(clusterSize, 16, "1.1", "metadata"), TestOptions.open()).close();
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o",
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o",
         "preallocation=metadata,cluster_size=" + clusterSize, theirs.toString(), "3M");
-    QemuTool.checkClean(ours);
-    String check = QemuTool.ok("qemu-img", "check", ours.toString());
+    QemuTools.checkClean(ours);
+    String check = QemuTools.runMerged("qemu-img", "check", ours.toString());
     assertTrue(check.contains("100.00% allocated"), check);
     try (Qcow2Image image = Qcow2Image.open(ours, TestOptions.open(), false)) {
       assertTrue(image.map().stream().allMatch(e -> e.kind() == Extent.Kind.DATA), () -> {
@@ -96,15 +96,15 @@ class WriteInteropTest {
         }
       });
     }
-    assertArrayEquals(new byte[3 << 20], QemuTool.toRaw(ours));
+    assertArrayEquals(new byte[3 << 20], QemuTools.readRaw(ours));
   }
 
   @Test
   void qemuIoAndWeInterleave() throws Exception {
     Path img = dir.resolve("mix.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", img.toString(), "8M");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096", img.toString(), "8M");
     byte[] model = new byte[8 << 20];
-    QemuTool.qemuIo(img, "write -P 0xab 0 64k");
+    QemuTools.ioMerged(img, "write -P 0xab 0 64k");
     Arrays.fill(model, 0, 64 << 10, (byte) 0xab);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
       byte[] data = new byte[100000];
@@ -114,8 +114,8 @@ class WriteInteropTest {
       image.write(5 << 20, data, 0, 5000);
       System.arraycopy(data, 0, model, 5 << 20, 5000);
     }
-    QemuTool.checkClean(img);
-    QemuTool.qemuIo(img, "write -P 0xcd 32k 1M", "write -z 6M 100k", "discard 7M 1M");
+    QemuTools.checkClean(img);
+    QemuTools.ioMerged(img, "write -P 0xcd 32k 1M", "write -z 6M 100k", "discard 7M 1M");
     Arrays.fill(model, 32 << 10, (32 << 10) + (1 << 20), (byte) 0xcd);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
       byte[] data = new byte[3000];
@@ -126,10 +126,10 @@ class WriteInteropTest {
       Arrays.fill(model, 40000, 50000, (byte) 0);
       image.resize(12 << 20);
     }
-    QemuTool.checkClean(img);
+    QemuTools.checkClean(img);
     byte[] grown = Arrays.copyOf(model, 12 << 20);
-    assertArrayEquals(grown, QemuTool.toRaw(img));
-    QemuTool.qemuIo(img, "write -P 0x99 11M 4k");
+    assertArrayEquals(grown, QemuTools.readRaw(img));
+    QemuTools.ioMerged(img, "write -P 0x99 11M 4k");
     Arrays.fill(grown, 11 << 20, (11 << 20) + 4096, (byte) 0x99);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
       byte[] back = new byte[12 << 20];
@@ -153,8 +153,8 @@ class WriteInteropTest {
       Arrays.fill(data, (byte) 9);
       image.write(60L << 20, data, 0, data.length);
     }
-    QemuTool.checkClean(img);
-    byte[] raw = QemuTool.toRaw(img);
+    QemuTools.checkClean(img);
+    byte[] raw = QemuTools.readRaw(img);
     assertEquals(5, raw[0]);
     assertEquals(9, raw[(60 << 20) + 12345]);
   }
@@ -178,7 +178,7 @@ class WriteInteropTest {
         MetadataInvariants.verify(image);
       }
     }
-    QemuTool.checkClean(img);
+    QemuTools.checkClean(img);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
       byte[] one = new byte[1];
       for (Map.Entry<Long, Byte> w : written.entrySet()) {
@@ -191,8 +191,8 @@ class WriteInteropTest {
   @Test
   void writesOverBackingFile() throws Exception {
     Path base = dir.resolve("base.qcow2");
-    QemuTool.ok("qemu-img", "create", "-f", "qcow2", base.toString(), "2M");
-    QemuTool.qemuIo(base, "write -P 0x5a 0 2M");
+    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", base.toString(), "2M");
+    QemuTools.ioMerged(base, "write -P 0x5a 0 2M");
     Path top = dir.resolve("top.qcow2");
     Map<String, String> opts = new HashMap<>();
     opts.put("backing_file", "base.qcow2");
@@ -211,8 +211,8 @@ class WriteInteropTest {
       image.discard(65536, 65536);
       Arrays.fill(model, 65536, 131072, (byte) 0);
     }
-    QemuTool.checkClean(top);
-    assertArrayEquals(model, QemuTool.toRaw(top));
+    QemuTools.checkClean(top);
+    assertArrayEquals(model, QemuTools.readRaw(top));
   }
 
   @Test
