@@ -89,11 +89,7 @@ class RandomizedWriteTest {
           Arrays.fill(model, off, off + len, (byte) 0);
         } else {
           image.discard(off, len);
-          long first = ((long) off + clusterSize - 1) / clusterSize * clusterSize;
-          long end = off + len == size ? size : (long) (off + len) / clusterSize * clusterSize;
-          if (end > first) {
-            Arrays.fill(model, (int) first, (int) end, (byte) 0);
-          }
+          discardInModel(model, off, len, clusterSize);
         }
         byte[] back = new byte[len];
         image.read(off, back, 0, len);
@@ -157,11 +153,7 @@ class RandomizedWriteTest {
           Arrays.fill(model, off, off + len, (byte) 0);
         } else {
           image.discard(off, len);
-          long first = ((long) off + clusterSize - 1) / clusterSize * clusterSize;
-          long end = off + len == size ? size : (long) (off + len) / clusterSize * clusterSize;
-          if (end > first) {
-            Arrays.fill(model, (int) first, (int) end, (byte) 0);
-          }
+          discardInModel(model, off, len, clusterSize);
         }
         byte[] back = new byte[len];
         image.read(off, back, 0, len);
@@ -182,5 +174,18 @@ class RandomizedWriteTest {
 
   private static String message(long seed, int step) {
     return "seed " + seed + " (base -Dqcow2.random.seed=" + SEED + "), step " + step;
+  }
+
+  /**
+   * What a discard does to the guest view: the whole clusters inside the range read as zeros (a
+   * range ending at the end of the image covers its last, partial cluster); partial clusters keep
+   * their data.
+   */
+  private static void discardInModel(byte[] model, int off, int len, int clusterSize) {
+    long first = ((long) off + clusterSize - 1) / clusterSize * clusterSize;
+    long end = off + len == model.length ? model.length : (long) (off + len) / clusterSize * clusterSize;
+    if (end > first) {
+      Arrays.fill(model, (int) first, (int) end, (byte) 0);
+    }
   }
 }
