@@ -95,9 +95,11 @@ final class FragmentList {
     }
   }
 
-  /** Replaces the window's fragments with the runs of {@code map}: one pass to count, one to fill. */
-  void rebuild(int slot, short[] map) {
-    assert map.length == windowSize;
+  /**
+   * The number of runs in {@code map} (maximal stretches of equal non-zero masks, cut at {@link
+   * #maxRun}); encodes them into {@code out} when it is not null.
+   */
+  private int runs(short[] map, int[] out) {
     int count = 0;
     for (int i = 0; i < windowSize; ) {
       int types = map[i];
@@ -111,8 +113,18 @@ final class FragmentList {
       do {
         i++;
       } while (i < windowSize && map[i] == types && i - start < maxRun);
+      if (out != null) {
+        out[count] = encode(start, i - start, types);
+      }
       count++;
     }
+    return count;
+  }
+
+  /** Replaces the window's fragments with the runs of {@code map}: one pass to count, one to fill. */
+  void rebuild(int slot, short[] map) {
+    assert map.length == windowSize;
+    int count = runs(map, null);
     int[] old = lists[slot];
     int oldCount = old == null ? 0 : old.length;
     if (count == 0) {
@@ -122,19 +134,7 @@ final class FragmentList {
       return;
     }
     int[] fragments = count == oldCount ? old : new int[count];
-    int n = 0;
-    for (int i = 0; i < windowSize; ) {
-      int types = map[i];
-      if (types == 0) {
-        i++;
-        continue;
-      }
-      int start = i;
-      do {
-        i++;
-      } while (i < windowSize && map[i] == types && i - start < maxRun);
-      fragments[n++] = encode(start, i - start, types);
-    }
+    int n = runs(map, fragments);
     assert n == count;
     arrayBytes += arrayBytes(count) - arrayBytes(oldCount);
     fragmentCount += count - oldCount;
