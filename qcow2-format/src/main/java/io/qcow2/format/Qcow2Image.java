@@ -14,7 +14,6 @@ import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
 import io.qcow2.overlap.OverlapCheckOptions;
 import io.qcow2.overlap.OverlapChecker;
-import io.qcow2.overlap.OverlapCheckerSetup;
 import io.qcow2.overlap.OverlapCheckers;
 import java.io.Closeable;
 import java.io.IOException;
@@ -43,8 +42,10 @@ import java.util.zip.Inflater;
  * open image refuses further writes, as QEMU's {@code qcow2_signal_corruption} does.
  *
  * <p>Open options use QEMU's names: {@code overlap-check}, {@code overlap-check.template}, {@code
- * overlap-check.<type>}, plus {@code overlap-strategy}, {@code overlap-cache-size} and {@code
- * overlap-window-size}. Unknown keys are rejected.
+ * overlap-check.<type>}, plus {@code overlap-strategy} and the options the selected strategy
+ * declares (e.g. windowed's {@code overlap-window-size}). Unknown keys are rejected, naming what the
+ * selected strategy accepts. Strategies are found on the class path and the strategy path
+ * ({@link OverlapCheckers#STRATEGY_PATH_PROPERTY}).
  *
  * <p><b>Not thread-safe</b>: one caller at a time.
  */
@@ -182,15 +183,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   private static void checkOpenOptions(Map<String, String> options) {
     Objects.requireNonNull(options, "options");
-    for (String key : options.keySet()) {
-      if (!OverlapCheckOptions.isOverlapCheckKey(key) && !key.equals(OverlapCheckers.STRATEGY_OPTION)
-          && !key.equals(OverlapCheckerSetup.CACHE_SIZE) && !key.equals(OverlapCheckerSetup.WINDOW_SIZE)) {
-        throw new IllegalArgumentException(String.format(
-            "Unknown qcow2 open option '%s'; allowed: overlap-check, overlap-check.template, "
-                + "overlap-check.<type>, %s, %s, %s", key, OverlapCheckers.STRATEGY_OPTION,
-            OverlapCheckerSetup.CACHE_SIZE, OverlapCheckerSetup.WINDOW_SIZE));
-      }
-    }
+    // The engine reads no open option of its own beside the overlap checks'.
+    OverlapCheckers.checkOptionNames(options);
   }
 
   /**
