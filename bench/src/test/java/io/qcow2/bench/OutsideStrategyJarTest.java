@@ -18,6 +18,7 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -172,6 +173,21 @@ class OutsideStrategyJarTest {
     assertTrue(wanted.containsAll(List.of(Strategies.NONE, "legacy", "windowed", NAME)),
         wanted.toString());
     assertTrue(Strategies.create(NAME, 16, MetadataView.EMPTY, Map.of()) != null);
+  }
+
+  /** One short forked JMH run: the fork finds the loaded strategy through the strategy path. */
+  @Test
+  void aForkedBenchmarkRunMeasuresTheLoadedStrategy() throws Exception {
+    System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, strategies.toString());
+    Path json = tmp.resolve("jmh.json");
+    List<String> warnings = SuiteRunner.run(new SuiteRunner.Selection(Profile.QUICK,
+        Pattern.compile("CheckLatencyBenchmark"), List.of(NAME),
+        Map.of("structures", new String[] {"1000"}, "writeBytes", new String[] {"512"})),
+        tmp.resolve("jmh"), json);
+    assertEquals(List.of(), warnings);
+    List<BenchResult> results = BenchResult.readJmhJson(json);
+    assertEquals(1, results.size(), results.toString());
+    assertEquals(NAME, results.get(0).strategy());
   }
 
   private static long readLong(FileChannel file, long offset) throws IOException {

@@ -14,6 +14,7 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.engine.discovery.DiscoverySelectors;
+import org.junit.platform.engine.support.descriptor.MethodSource;
 import org.junit.platform.launcher.Launcher;
 import org.junit.platform.launcher.LauncherDiscoveryRequest;
 import org.junit.platform.launcher.TestExecutionListener;
@@ -199,12 +200,11 @@ public final class ConformanceKit implements Callable<Integer> {
         out.flush();
       }
 
+      /** A parameterised test's invocation is named after its method, e.g. "method(int) [1] ...". */
       private String describe(TestIdentifier test) {
         Optional<TestIdentifier> parent = plan.getParent(test);
-        if (parent.isPresent() && parent.get().isContainer() && plan.getParent(parent.get())
-            .map(TestIdentifier::isContainer).orElse(false)
-            && !parent.get().getSource().map(s -> s.toString().contains("ClassSource"))
-                .orElse(false)) {
+        if (parent.isPresent()
+            && parent.get().getSource().filter(MethodSource.class::isInstance).isPresent()) {
           return parent.get().getDisplayName() + " " + test.getDisplayName();
         }
         return test.getDisplayName();
