@@ -141,7 +141,8 @@ public final class ConformanceKit implements Callable<Integer> {
     Tally tally = runSuite(provider);
     for (ResourceProbes.Outcome probe : ResourceProbes.run(provider::create,
         Duration.ofSeconds(probeSeconds))) {
-      out.printf("probe %s: %s%n", probe.name(), String.join(", ", probe.figures()));
+      out.printf("probe %s: %s%n", probe.name(), probe.figures().isEmpty()
+          ? "(no phase completed)" : String.join(", ", probe.figures()));
       probe.warnings().forEach(w -> out.printf("WARNING: probe %s: %s%n", probe.name(), w));
       if (probe.failures().isEmpty()) {
         tally.passed++;

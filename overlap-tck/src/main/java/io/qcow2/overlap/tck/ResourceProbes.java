@@ -38,12 +38,16 @@ final class ResourceProbes {
     void run(Probe probe);
   }
 
-  /** The figures a probe thread publishes as it goes; read after the join or the abandonment. */
+  /**
+   * The figures a probe thread publishes as it goes, read after the join or the abandonment; once
+   * closed, an abandoned thread's later findings are dropped.
+   */
   private static final class Probe {
     final String name;
     final List<String> figures = new ArrayList<>();
     final List<String> warnings = new ArrayList<>();
     final List<String> failures = new ArrayList<>();
+    private boolean closed;
 
     Probe(String name) {
       this.name = name;
@@ -51,7 +55,10 @@ final class ResourceProbes {
 
     /** Times {@code phase}, publishing its figure and a warning if it was slow. */
     synchronized void figure(String phase, long nanos) {
-      String figure = String.format("%s %.1f ms", phase, nanos / 1e6);
+      if (closed) {
+        return;
+      }
+      String figure = String.format("%s %.3f ms", phase, nanos / 1e6);
       figures.add(figure);
       if (nanos > SLOW_PHASE.toNanos()) {
         warnings.add("slow: " + figure + " (over " + SLOW_PHASE.toMillis() + " ms)");
@@ -59,6 +66,9 @@ final class ResourceProbes {
     }
 
     synchronized void memory(OverlapChecker checker) {
+      if (closed) {
+        return;
+      }
       long bytes = checker.memoryBytes();
       figures.add("memoryBytes " + bytes);
       if (bytes > LARGE_MEMORY) {
@@ -67,6 +77,9 @@ final class ResourceProbes {
     }
 
     synchronized void expect(String what, int expected, int actual) {
+      if (closed) {
+        return;
+      }
       if (expected != actual) {
         failures.add(String.format("%s expected [%s] but was [%s]", what,
             MetadataType.describe(expected), MetadataType.describe(actual)));
@@ -74,14 +87,25 @@ final class ResourceProbes {
     }
 
     synchronized void failed(String what) {
+      if (closed) {
+        return;
+      }
       failures.add(what);
     }
 
     synchronized void warned(String what) {
+      if (closed) {
+        return;
+      }
       warnings.add(what);
     }
 
-    synchronized Outcome outcome() {
+    /** The outcome so far, with {@code warning} added if not null; nothing is recorded after. */
+    synchronized Outcome close(String warning) {
+      if (warning != null) {
+        warnings.add(warning);
+      }
+      closed = true;
       return new Outcome(name, List.copyOf(figures), List.copyOf(warnings), List.copyOf(failures));
     }
   }
@@ -104,11 +128,14 @@ final class ResourceProbes {
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    if (thread.isAlive()) {
-      probe.warned(String.format("not finished after %d s; abandoned (the figures above are the "
-          + "phases it completed)", limit.toSeconds()));
+    if (!thread.isAlive()) {
+      return probe.close(null);
     }
-    return probe.outcome();
+    Outcome outcome = probe.close(String.format("not finished after %d s; abandoned (the figures "
+        + "above are the phases it completed)", limit.toSeconds()));
+    // A strategy that honours interrupts stops here; one that does not runs on as a daemon.
+    thread.interrupt();
+    return outcome;
   }
 
   /** enter(0, 2^47 clusters) at 512 B clusters, i.e. up to 2^56, then checks and the remove. */

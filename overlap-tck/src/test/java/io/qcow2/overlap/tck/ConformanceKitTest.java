@@ -82,6 +82,18 @@ class ConformanceKitTest {
   }
 
   @Test
+  void aCorrectButSlowStrategyPassesWithAWarningInsteadOfHangingTheKit() throws Exception {
+    Path strategies = Files.createDirectory(dir.resolve("strategies"));
+    OutsideStrategies.interval(strategies, "outside-sleepy", false, true);
+    Run run = kit("--strategy-path", strategies.toString(), "--strategy", "outside-sleepy",
+        "--operations", "5000", "--probe-seconds", "2", "--failure-dir", dir.toString());
+    assertEquals(0, run.status(), run.out() + run.err());
+    assertEquals(0, run.failed(), run.out());
+    assertTrue(run.out().contains("WARNING: probe huge range: not finished after 2 s"), run.out());
+    assertTrue(run.out().contains("probe many structures: entering"), run.out());
+  }
+
+  @Test
   void anUnknownStrategyIsAUsageErrorListingTheNames() {
     Run run = kit("--strategy", "no-such-strategy");
     assertEquals(ConformanceKit.EXIT_USAGE, run.status());

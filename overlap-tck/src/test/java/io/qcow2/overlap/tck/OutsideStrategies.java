@@ -18,11 +18,35 @@ final class OutsideStrategies {
    * multi-cluster checks miss their last cluster.
    */
   static Path interval(Path dir, String name, boolean broken) throws IOException {
+    return interval(dir, name, broken, false);
+  }
+
+  /**
+   * As {@link #interval(Path, String, boolean)}; {@code sleepy}: entering more than 2^40 clusters
+   * sleeps until interrupted (correct, but too slow for the kit's probes, without burning a CPU).
+   */
+  static Path interval(Path dir, String name, boolean broken, boolean sleepy) throws IOException {
     String source;
     try (InputStream in = OutsideStrategies.class.getResourceAsStream("IntervalProvider.java.txt")) {
       source = new String(in.readAllBytes(), StandardCharsets.UTF_8);
     }
     source = source.replace("@NAME@", name).replace("@BROKEN@", Boolean.toString(broken));
+    if (sleepy) {
+      String enter = "protected void enterClusters(long first, long count, int types) {";
+      if (!source.contains(enter)) {
+        throw new IllegalStateException("the interval source changed: no '" + enter + "'");
+      }
+      source = source.replace(enter, enter + """
+
+                if (count > (1L << 40)) {
+                  try {
+                    Thread.sleep(Long.MAX_VALUE);
+                  } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return;
+                  }
+                }""");
+    }
     return StrategyJar.build(dir.resolve(name + ".jar"), Map.of(INTERVAL_PROVIDER, source),
         List.of(INTERVAL_PROVIDER));
   }
