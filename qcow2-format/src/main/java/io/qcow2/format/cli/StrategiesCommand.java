@@ -50,7 +50,7 @@ final class StrategiesCommand implements Callable<Integer> {
       strategy.put("name", name);
       strategy.put("origin", OverlapCheckers.origin(name).map(Path::toString).orElse(""));
       strategy.put("loaded", OverlapCheckers.isFromStrategyPath(name));
-      strategy.put("default", name.equals(OverlapCheckers.DEFAULT_STRATEGY));
+      strategy.put("selected-by-default", name.equals(OverlapCheckers.DEFAULT_STRATEGY));
       List<Map<String, Object>> options = new ArrayList<>();
       for (StrategyOption option : OverlapCheckers.load(name).options()) {
         Map<String, Object> described = new LinkedHashMap<>();
