@@ -136,6 +136,7 @@ public final class ImageCheck {
     if (maxMessages < 0) {
       throw new IllegalArgumentException("maxMessages must be >= 0: " + maxMessages);
     }
+    Qcow2Image.checkRegularFile(image);
     try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
       Checker checker = new Checker(channel, maxMessages, trackTypes);
       CheckResult result = checker.run();
