@@ -15,11 +15,17 @@ public sealed class CorruptImageException extends Qcow2Exception permits Metadat
     super(message);
   }
 
-  /** "{@code field} {@code value} {@code limit} (read at file offset 0x...)"; numbers in hex. */
+  /**
+   * "{@code field} {@code value} {@code limit} (read at file offset 0x...)"; a number is shown in
+   * decimal and hex, or in unsigned hex alone when its top bit is set (an entry with COPIED set is
+   * not a negative number).
+   */
   static CorruptImageException field(String field, Object value, String limit, long fileOffset) {
-    // Unsigned hex: an entry with bit 63 (COPIED) set is not a negative number.
-    String shown = value instanceof Long || value instanceof Integer
-        ? String.format("0x%x", value) : String.valueOf(value);
+    String shown = String.valueOf(value);
+    if (value instanceof Long || value instanceof Integer) {
+      long v = ((Number) value).longValue();
+      shown = v < 0 ? String.format("0x%x", value) : String.format("%d (0x%x)", value, value);
+    }
     return new CorruptImageException(String.format(
         "Invalid %s %s: %s (read at file offset 0x%x)", field, shown, limit, fileOffset));
   }

@@ -25,6 +25,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -61,8 +62,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
   static final long COMPRESSED = 1L << 62;
   static final long ZERO_FLAG = 1L;
   private static final int MAX_BACKING_DEPTH = 16;
-  /** Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations. */
-  private static final long CACHE_BYTES = 64L << 20;
+  /**
+   * Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations: 64 MiB,
+   * or an eighth of the heap when that is less (so that {@code -Xmx64m} still leaves room).
+   */
+  static final long CACHE_BYTES = Math.min(64L << 20, Runtime.getRuntime().maxMemory() / 8);
   private int maxCachedTables;
 
   private final Path path;
@@ -88,6 +92,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private int l1DirtyFrom = Integer.MAX_VALUE;
   private int l1DirtyTo = -1;
   private final Map<Long, long[]> l2Cache = new HashMap<>();
+  /** The bytes of the L2 table being read into the cache (one buffer, reused). */
+  private byte[] l2ReadBuffer;
   private final TreeSet<Long> dirtyL2 = new TreeSet<>();
   private boolean corruptEvent;
   private boolean closed;
@@ -551,10 +557,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long[] table = l2Cache.get(offset);
     if (table == null) {
       if (l2Cache.size() >= maxCachedTables() && dirtyL2.isEmpty()) {
-        // Only clean tables are dropped, so every table an operation changes stays cached.
-        l2Cache.clear();
+        // Only clean tables are dropped, so every table an operation changes stays cached. One
+        // goes and its array takes the new table: a scan of a large image (map, a long read)
+        // allocates nothing per table, so the heap stays at the cache's size.
+        Iterator<long[]> oldest = l2Cache.values().iterator();
+        table = oldest.next();
+        oldest.remove();
+      } else {
+        table = new long[1 << l2Bits];
       }
-      table = readTable(offset, 1 << l2Bits);
+      if (l2ReadBuffer == null) {
+        l2ReadBuffer = new byte[clusterSize];
+      }
+      file.read(offset, l2ReadBuffer, 0, clusterSize);
+      ByteBuffer.wrap(l2ReadBuffer).asLongBuffer().get(table);
       l2Cache.put(offset, table);
     }
     return table;
@@ -657,6 +673,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     long entry = l2Entry(cluster);
     Extent.Kind kind = kind(entry);
+    if (kind != Extent.Kind.COMPRESSED && length < maxLength && l1Index < l1.length && l2Offset(l1Index) != 0) {
+      length = runLength(cluster, entry, inCluster, maxLength);
+    }
     switch (kind) {
       case DATA:
         return new Extent(guestOffset, length, kind, allocatedOffset(entry, cluster) + inCluster, false);
@@ -673,6 +692,37 @@ public final class Qcow2Image implements Closeable, GuestImage {
         }
         return new Extent(guestOffset, length, Extent.Kind.UNALLOCATED, -1, false);
     }
+  }
+
+  /**
+   * Bytes from {@code inCluster} of guest cluster {@code cluster} (whose entry is {@code entry},
+   * not compressed) to the end of the run of entries in the same L2 table that read alike: data
+   * at contiguous host offsets, zero, or unallocated; at most {@code maxLength}. One extent per run
+   * keeps {@code map} of a large image to a few objects per run instead of per cluster. Entries
+   * after the first are compared, not followed, so a corrupt one ends the run and is reported
+   * (with its corruption event) only when asked for itself.
+   */
+  private long runLength(long cluster, long entry, int inCluster, long maxLength) throws IOException {
+    long[] l2 = l2Table(l2Offset((int) (cluster >>> l2Bits)));
+    Extent.Kind kind = kind(entry);
+    long host = entry & L2_OFFSET_MASK;
+    long length = clusterSize - inCluster;
+    for (int i = (int) (cluster & ((1 << l2Bits) - 1)) + 1; i < l2.length && length < maxLength; i++) {
+      long e = l2[i];
+      if (kind(e) != kind) {
+        break;
+      }
+      if (kind == Extent.Kind.DATA) {
+        host += clusterSize;
+        if ((e & L2_OFFSET_MASK) != host) {
+          break;
+        }
+      } else if (kind == Extent.Kind.ZERO && !aligned(e & L2_OFFSET_MASK)) {
+        break;
+      }
+      length += clusterSize;
+    }
+    return Math.min(length, maxLength);
   }
 
   // ---------------------------------------------------------------------------------------------

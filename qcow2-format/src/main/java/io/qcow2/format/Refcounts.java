@@ -39,7 +39,7 @@ final class Refcounts {
   /** Cluster ranges being set up (a new table, a new block) that first-fit must not hand out. */
   private final List<long[]> reserved = new ArrayList<>();
   private final List<long[]> pendingFrees = new ArrayList<>();
-  /** Clean blocks kept before the cache is emptied: 64 MiB worth. */
+  /** Clean blocks kept before the cache is emptied: {@link Qcow2Image#CACHE_BYTES} worth. */
   int maxCachedBlocks;
 
   Refcounts(HostFile file, Header header) throws IOException {
@@ -48,7 +48,7 @@ final class Refcounts {
     this.clusterBits = header.clusterBits;
     this.order = header.refcountOrder;
     this.blockShift = clusterBits + 3 - order;
-    this.maxCachedBlocks = (int) Math.max(16, (64L << 20) >>> clusterBits);
+    this.maxCachedBlocks = (int) Math.max(16, Qcow2Image.CACHE_BYTES >>> clusterBits);
     this.table = readTable();
   }
 
