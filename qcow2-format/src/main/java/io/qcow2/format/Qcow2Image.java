@@ -41,7 +41,11 @@ import java.util.zip.Inflater;
  * compressed). Writes allocate clusters first fit, copy on write clusters and L2 tables shared
  * with internal snapshots, and pass every host write through the overlap checker the open options
  * select; when a check fires the write is not done, the image is marked corrupt (version 3) and the
- * open image refuses further writes, as QEMU's {@code qcow2_signal_corruption} does.
+ * open image refuses further writes, as QEMU's {@code qcow2_signal_corruption} does. So do the
+ * checks QEMU makes when it follows a pointer (an unaligned table or cluster offset, an allocation
+ * at offset 0) and a refcount that would drop to 0 on metadata the checker protects ({@link
+ * MetadataCorruptionException}). A guest request is validated whole before its first byte is
+ * written; reads go on after a corruption event.
  *
  * <p>Open options use QEMU's names: {@code overlap-check}, {@code overlap-check.template}, {@code
  * overlap-check.<type>}, plus {@code overlap-strategy}, {@code overlap-cache-size} and {@code

@@ -187,6 +187,32 @@ class CorruptionVerdictTest {
   }
 
   /**
+   * Two L2 entries at the L1 table, whose refcount is 2: each discard takes one reference, the
+   * request as a whole would take it to 0, and is refused before its first byte (the frees of a
+   * request are checked together, a cluster queued twice losing two references).
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void twoReferencesFreedInOneRequestAreCountedTogether(String strategy) throws IOException {
+    Path edited = dir.resolve("edited.qcow2");
+    Files.copy(template, edited);
+    ImageFiles.writeLong(edited, L2 + 8, COPIED | L1);
+    ImageFiles.writeLong(edited, L2 + 16, COPIED | L1);
+    ImageFiles.writeShort(edited, 0x20000 + 2 * (L1 >>> 16), 2);
+    Path ours = Files.copy(edited, dir.resolve("ours.qcow2"));
+    Path theirs = Files.copy(edited, dir.resolve("qemu.qcow2"));
+    List<String> commands = List.of("discard 64k 128k", "write -P 0x2b 2M 64k");
+    Verdict qemu = qemuIo(theirs, commands);
+    Verdict us = ourIo(ours, strategy, commands);
+    String context = "[" + strategy + "]\n--- qcow2 io\n" + us.output() + "--- qemu-io\n" + qemu.output();
+    assertEquals(qemu.refused(), us.refused(), context);
+    assertEquals(qemu.corrupt(), us.corrupt(), context);
+    assertTrue(us.output().contains("qcow2: Preventing invalid free of metadata (the refcount of the "
+        + "active L1 table at offset 0x30000 would drop to 0); image marked as corrupt"), context);
+    assertOnlyCorruptBitChanged(edited, ours, context);
+  }
+
+  /**
    * The first departure: after a corruption event QEMU's node is dead ("No medium found") while
    * we go on reading, so data can be copied out; and the write that set the bit is not the last
    * one refused.
