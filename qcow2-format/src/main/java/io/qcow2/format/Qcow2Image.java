@@ -471,7 +471,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           break;
         }
         case ZERO:
-          allocatedOffset(entry, cluster);
+          zeroEntryOffset(entry, cluster);
           Arrays.fill(buf, off, off + n, (byte) 0);
           break;
         case UNALLOCATED:
@@ -525,6 +525,18 @@ public final class Qcow2Image implements Closeable, GuestImage {
           hex(l1[(int) (cluster >>> l2Bits)] & L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
     }
     return host;
+  }
+
+  /**
+   * The checks QEMU makes when it reads a zero entry: version 2 has no zero flag, and a
+   * preallocated zero cluster's offset must be aligned.
+   */
+  private void zeroEntryOffset(long entry, long cluster) throws IOException {
+    if (header.version < 3) {
+      throw file.corruption(String.format("Zero cluster entry found in pre-v3 image (L2 offset: %s, L2 index: %s)",
+          hex(l1[(int) (cluster >>> l2Bits)] & L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
+    }
+    allocatedOffset(entry, cluster);
   }
 
   private static String hex(long value) {
@@ -686,7 +698,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       case COMPRESSED:
         return new Extent(guestOffset, length, kind, entry & ((1L << (62 - (clusterBits - 8))) - 1), false);
       case ZERO:
-        allocatedOffset(entry, cluster);
+        zeroEntryOffset(entry, cluster);
         return new Extent(guestOffset, length, kind, -1, false);
       default:
         checkBackingOpened();
@@ -721,7 +733,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         if ((e & L2_OFFSET_MASK) != host) {
           break;
         }
-      } else if (kind == Extent.Kind.ZERO && !aligned(e & L2_OFFSET_MASK)) {
+      } else if (kind == Extent.Kind.ZERO && (header.version < 3 || !aligned(e & L2_OFFSET_MASK))) {
         break;
       }
       length += clusterSize;
@@ -925,7 +937,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         System.arraycopy(decompress(entry, cluster), 0, data, 0, valid);
         break;
       case ZERO:
-        allocatedOffset(entry, cluster);
+        zeroEntryOffset(entry, cluster);
         break;
       default:
         readBacking(guest, data, 0, valid);

@@ -212,6 +212,27 @@ class CorruptionVerdictTest {
     assertOnlyCorruptBitChanged(edited, ours, context);
   }
 
+  /** A zero flag on a version 2 image, which has none: refused as QEMU does (no corrupt bit there). */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void zeroFlagOnAVersion2ImageIsACorruptionEvent(String strategy) throws IOException {
+    Path edited = QemuTools.create(dir.resolve("edited.qcow2"), "compat=0.10", "64M");
+    QemuTools.io(edited, "write -P 0x11 0 128k");
+    assertEquals(COPIED | L2, ImageFiles.readLong(edited, L1));
+    ImageFiles.writeLong(edited, L2 + 8, 1);
+    Path ours = Files.copy(edited, dir.resolve("ours.qcow2"));
+    Path theirs = Files.copy(edited, dir.resolve("qemu.qcow2"));
+    List<String> commands = List.of("read 64k 512", "write -P 0x2b 2M 64k");
+    Verdict qemu = qemuIo(theirs, commands);
+    Verdict us = ourIo(ours, strategy, commands);
+    String context = "[" + strategy + "]\n--- qcow2 io\n" + us.output() + "--- qemu-io\n" + qemu.output();
+    assertTrue(qemu.refused() && us.refused(), context);
+    assertFalse(qemu.corrupt() || us.corrupt(), context);
+    assertTrue(us.output().contains("qcow2: Zero cluster entry found in pre-v3 image (L2 offset: 0x40000, "
+        + "L2 index: 0x1); image not marked as corrupt (compat 0.10 has no corrupt bit)"), context);
+    assertArrayEquals(Files.readAllBytes(edited), Files.readAllBytes(ours), context);
+  }
+
   /**
    * The first departure: after a corruption event QEMU's node is dead ("No medium found") while
    * we go on reading, so data can be copied out; and the write that set the bit is not the last
