@@ -63,7 +63,10 @@ class CorruptionVerdictTest {
   /** Where we deliberately answer differently from QEMU 7.2 (README, "Departures from QEMU"). */
   enum Departure {
     NONE,
-    /** QEMU accepts a discard through an L2 entry pointing at the L1 table and punches a hole in it. */
+    /**
+     * QEMU accepts a discard (or {@code write -z -u}) through an L2 entry pointing at its L1 table,
+     * refcount table or a refcount block, and punches a hole in that table.
+     */
     QEMU_DAMAGES_METADATA
   }
 
@@ -123,6 +126,18 @@ class CorruptionVerdictTest {
         List.of("discard 64k 64k"), List.of("discard 64k 64k"),
         "Preventing invalid free of metadata (the refcount of the active L1 table at offset 0x30000 would drop to 0)",
         Departure.QEMU_DAMAGES_METADATA));
+    cases.add(new Case("D2 write -z through an entry at the L1 table, alone", L2 + 8, COPIED | L1,
+        List.of("write -z 64k 64k"), List.of("write -z -u 64k 64k"),
+        "Preventing invalid free of metadata (the refcount of the active L1 table at offset 0x30000 would drop to 0)",
+        Departure.QEMU_DAMAGES_METADATA));
+    cases.add(new Case("D3 discard through an entry at a refcount block, alone", L2 + 8, COPIED | 0x20000,
+        List.of("discard 64k 64k"), List.of("discard 64k 64k"),
+        "Preventing invalid free of metadata (the refcount of the refcount block at offset 0x20000 would drop to 0)",
+        Departure.QEMU_DAMAGES_METADATA));
+    cases.add(new Case("D4 discard through an entry at the refcount table, alone", L2 + 8, COPIED | REFTABLE,
+        List.of("discard 64k 64k"), List.of("discard 64k 64k"),
+        "Preventing invalid free of metadata (the refcount of the refcount table at offset 0x10000 would drop to 0)",
+        Departure.QEMU_DAMAGES_METADATA));
     return cases;
   }
 
@@ -165,7 +180,8 @@ class CorruptionVerdictTest {
 
     if (c.departure() == Departure.QEMU_DAMAGES_METADATA) {
       assertFalse(qemu.refused() || qemu.corrupt(), "QEMU 7.2 accepts this\n" + context);
-      assertEquals(0, ImageFiles.readLong(theirs, L1), "QEMU 7.2 punches a hole in its L1 table\n" + context);
+      long table = c.value() & Qcow2Image.L2_OFFSET_MASK;
+      assertEquals(0, ImageFiles.readLong(theirs, table), "QEMU 7.2 punches a hole in its own table\n" + context);
       assertTrue(us.refused() && us.corrupt(), "we refuse\n" + context);
     } else {
       assertEquals(qemu.refused(), us.refused(), "refused\n" + context);
