@@ -136,6 +136,7 @@ public final class ImageCheck {
     if (maxMessages < 0) {
       throw new IllegalArgumentException("maxMessages must be >= 0: " + maxMessages);
     }
+    Qcow2Image.checkRegularFile(image);
     try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
       Checker checker = new Checker(channel, maxMessages, trackTypes);
       CheckResult result = checker.run();
@@ -174,7 +175,7 @@ public final class ImageCheck {
     private long[] activeL1;
 
     private long fileClusters;
-    private int[] references;
+    private ReferenceCounts references;
     /** References to clusters past the end of the file, from {@code fileClusters}; grows. */
     private int[] referencesBeyondEnd = new int[0];
     private long nbClusters;
@@ -187,6 +188,10 @@ public final class ImageCheck {
     private long allocatedClusters;
     private long fragmentedClusters;
     private long compressedClusters;
+
+    /** The buffers of {@link #readL2}. */
+    private long[] l2Entries;
+    private ByteBuffer l2Bytes;
 
     // One-block cache for stored refcount lookups.
     private long cachedBlockOffset = -1;
@@ -207,7 +212,7 @@ public final class ImageCheck {
             "Image file of %d clusters is too large to check (at most %d)",
             fileClusters, MAX_FILE_CLUSTERS));
       }
-      references = new int[(int) fileClusters];
+      references = new ReferenceCounts(fileClusters);
       types = trackTypes ? new short[(int) fileClusters] : null;
       nbClusters = fileClusters;
 
@@ -488,7 +493,7 @@ public final class ImageCheck {
      */
     private void checkL2(long l2Offset, boolean active) throws IOException {
       int entries = (int) (clusterSize / 8);
-      long[] l2 = readTable(l2Offset, entries);
+      long[] l2 = readL2(l2Offset, entries);
       int csizeShift = 62 - (clusterBits - 8);
       long csizeMask = (1L << (clusterBits - 8)) - 1;
       long clusterOffsetMask = (1L << csizeShift) - 1;
@@ -715,7 +720,7 @@ public final class ImageCheck {
           continue;
         }
         if (cluster < fileClusters) {
-          references[(int) cluster]++;
+          references.increment(cluster);
           if (type != null && types != null) {
             types[(int) cluster] |= (short) type.mask();
           }
@@ -745,7 +750,7 @@ public final class ImageCheck {
 
     private long computed(long cluster) {
       if (cluster < fileClusters) {
-        return references[(int) cluster];
+        return references.get(cluster);
       }
       long index = cluster - fileClusters;
       return index < referencesBeyondEnd.length ? referencesBeyondEnd[(int) index] : 0;
@@ -808,7 +813,7 @@ public final class ImageCheck {
               "Can't get refcount for cluster %d: Input/output error", cluster);
           continue;
         }
-        highest = compareOne(cluster, stored, references[(int) cluster], highest);
+        highest = compareOne(cluster, stored, references.get(cluster), highest);
       }
       // Past the end of the file, as far as a table pointed (the reference array grew there).
       for (long cluster = fileClusters; cluster < nbClusters; cluster++) {
@@ -857,7 +862,7 @@ public final class ImageCheck {
           corruption("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x "
               + "refcount=%s", i, l1Entry, Long.toUnsignedString(refcount));
         }
-        long[] l2 = readTable(l2Offset, entries);
+        long[] l2 = readL2(l2Offset, entries);
         for (long l2Entry : l2) {
           if ((l2Entry & OFLAG_COMPRESSED) != 0) {
             continue;
@@ -903,12 +908,32 @@ public final class ImageCheck {
       return refcountEntry(block, index);
     }
 
+    /** One block at a time, read into the same array (a check looks up every cluster's refcount). */
     private byte[] refcountBlock(long blockOffset) throws IOException {
       if (blockOffset != cachedBlockOffset) {
-        cachedBlock = bytes(read(blockOffset, (int) clusterSize));
+        if (cachedBlock == null) {
+          cachedBlock = new byte[(int) clusterSize];
+        }
+        ByteBuffer into = ByteBuffer.wrap(cachedBlock);
+        if (blockOffset < fileLength) {
+          into.limit((int) Math.min(clusterSize, fileLength - blockOffset));
+          while (into.hasRemaining() && file.read(into, blockOffset + into.position()) >= 0) {
+            // until the block or the file ends
+          }
+        }
+        java.util.Arrays.fill(cachedBlock, into.position(), cachedBlock.length, (byte) 0);
         cachedBlockOffset = blockOffset;
       }
       return cachedBlock;
+    }
+
+    /** The unsigned big-endian number of {@code bytes} bytes at {@code at}: no buffer per lookup. */
+    private static long bigEndian(byte[] block, int at, int bytes) {
+      long value = 0;
+      for (int i = 0; i < bytes; i++) {
+        value = (value << 8) | (block[at + i] & 0xff);
+      }
+      return value;
     }
 
     private long refcountEntry(byte[] block, int index) {
@@ -922,11 +947,11 @@ public final class ImageCheck {
         case 3:
           return block[index] & 0xff;
         case 4:
-          return ByteBuffer.wrap(block).getShort(index * 2) & 0xffff;
+          return bigEndian(block, index * 2, 2);
         case 5:
-          return ByteBuffer.wrap(block).getInt(index * 4) & 0xffff_ffffL;
+          return bigEndian(block, index * 4, 4);
         default:
-          return ByteBuffer.wrap(block).getLong(index * 8);
+          return bigEndian(block, index * 8, 8);
       }
     }
 
@@ -960,6 +985,30 @@ public final class ImageCheck {
       long[] table = new long[n];
       buffer.asLongBuffer().get(table);
       return table;
+    }
+
+    /**
+     * As {@link #readTable}, into one array reused from L2 table to L2 table (valid until the next
+     * call): a check of a large image reads every table once or twice, and would otherwise leave
+     * two arrays of garbage per table, which the default heap grows to absorb.
+     */
+    private long[] readL2(long offset, int count) throws IOException {
+      if (count <= 0 || offset < 0 || offset + count * 8L > fileLength) {
+        return readTable(offset, count);
+      }
+      if (l2Entries == null || l2Entries.length != count) {
+        l2Entries = new long[count];
+        l2Bytes = ByteBuffer.allocate(count * 8);
+      }
+      l2Bytes.clear();
+      while (l2Bytes.hasRemaining()) {
+        if (file.read(l2Bytes, offset + l2Bytes.position()) < 0) {
+          return readTable(offset, count);
+        }
+      }
+      l2Bytes.flip();
+      l2Bytes.asLongBuffer().get(l2Entries);
+      return l2Entries;
     }
 
     /** {@code length} bytes from {@code offset}, zeros beyond the end of the file. */

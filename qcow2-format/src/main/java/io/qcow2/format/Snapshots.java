@@ -199,9 +199,10 @@ final class Snapshots {
     writeActiveL1(next);
     file.channel.force(false);
 
-    // Patch 8: the old active L2 tables stop being active as the active L1 is processed.
-    updateRefcounts(current, true, -1);
+    // Patch 8: the old active L2 tables stop being active as the active L1 is processed. The
+    // engine's view switches first, so that nothing the decrements free is still seen as active.
     image.replaceActiveL1(next);
+    updateRefcounts(current, true, -1);
     for (long e : next) {
       long l2 = e & Qcow2Image.L1_OFFSET_MASK;
       if (l2 != 0) {
@@ -291,7 +292,7 @@ final class Snapshots {
       if (l2Offset == 0) {
         continue;
       }
-      checkAligned(l2Offset, "L2 table");
+      checkL2Aligned(l2Offset, i);
       long[] l2 = image.readL2Table(l2Offset);
       boolean l2Modified = false;
       for (int j = 0; j < l2.length; j++) {
@@ -305,7 +306,7 @@ final class Snapshots {
         } else {
           long host = entry & Qcow2Image.L2_OFFSET_MASK;
           if (host != 0) {
-            checkAligned(host, "data cluster");
+            checkClusterAligned(host, l2Offset, j);
             if (addend != 0) {
               refcounts.update(host >>> clusterBits, 1, addend);
             }
@@ -328,18 +329,21 @@ final class Snapshots {
         // (create enters INACTIVE_L2 before these flags are cleared, as the series does).
         file.write(l2Offset, raw, 0, raw.length, ACTIVE_L2.mask() | INACTIVE_L2.mask());
       }
-      long refcount;
-      if (addend != 0) {
-        refcounts.update(l2Offset >>> clusterBits, 1, addend);
-      }
-      refcount = refcounts.get(l2Offset >>> clusterBits);
       if (addend < 0) {
+        // The table leaves the checker before its refcount drops: a refcount reaching 0 on a
+        // structure the checker still protects is corruption (Refcounts.update).
+        long before = refcounts.get(l2Offset >>> clusterBits);
+        long after = before == 0 ? 0 : before - 1;
         if (active) {
           remove(l2Offset, 1, ACTIVE_L2.mask());
-        } else if (refcount == 0 || (refcount == 1 && activeL2.contains(l2Offset))) {
+        } else if (after == 0 || (after == 1 && activeL2.contains(l2Offset))) {
           remove(l2Offset, 1, INACTIVE_L2.mask());
         }
       }
+      if (addend != 0) {
+        refcounts.update(l2Offset >>> clusterBits, 1, addend);
+      }
+      long refcount = refcounts.get(l2Offset >>> clusterBits);
       if (rewriteL1) {
         long e = refcount == 1 ? l2Offset | Qcow2Image.COPIED : l2Offset;
         if (e != l1[i]) {
@@ -367,7 +371,6 @@ final class Snapshots {
       if (l2Offset == 0) {
         continue;
       }
-      checkAligned(l2Offset, "L2 table");
       checkBelowMax(l2Offset >>> clusterBits, max, what);
       for (long entry : image.readL2Table(l2Offset)) {
         if ((entry & Qcow2Image.COMPRESSED) != 0) {
@@ -390,11 +393,20 @@ final class Snapshots {
     long fileSize = file.size();
     for (int i = 0; i < l1.length; i++) {
       long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
-      if (l2Offset != 0 && ((l2Offset & (clusterSize - 1)) != 0 || l2Offset + clusterSize > fileSize)) {
+      checkL2Aligned(l2Offset, i);
+      if (l2Offset != 0 && l2Offset + clusterSize > fileSize) {
         throw new CorruptImageException(String.format(
-            "Cannot %s: L1 entry %d points at an L2 table at offset 0x%x that is unaligned or"
-                + " beyond the end of the file (%d bytes)", what, i, l2Offset, fileSize));
+            "Cannot %s: L1 entry %d points at an L2 table at offset 0x%x beyond the end of the"
+                + " file (%d bytes)", what, i, l2Offset, fileSize));
       }
+    }
+  }
+
+  /** QEMU's check in qcow2_update_snapshot_refcount: a corruption event, as on any other path. */
+  private void checkL2Aligned(long l2Offset, int l1Index) throws IOException {
+    if ((l2Offset & (clusterSize - 1)) != 0) {
+      throw file.corruption(String.format("L2 table offset %s unaligned (L1 index: %s)",
+          MetadataCorruptionException.hex(l2Offset), MetadataCorruptionException.hex(l1Index)));
     }
   }
 
@@ -478,10 +490,12 @@ final class Snapshots {
     return new long[] {first, ((end - 1) >>> clusterBits) - first + 1};
   }
 
-  private void checkAligned(long offset, String what) throws CorruptImageException {
-    if ((offset & (clusterSize - 1)) != 0 || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
-      throw new CorruptImageException(String.format(
-          "%s offset 0x%x is not aligned to the cluster size %d", what, offset, clusterSize));
+  private void checkClusterAligned(long host, long l2Offset, int l2Index) throws IOException {
+    if ((host & (clusterSize - 1)) != 0) {
+      throw file.corruption(String.format(
+          "Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)",
+          MetadataCorruptionException.hex(host), MetadataCorruptionException.hex(l2Offset),
+          MetadataCorruptionException.hex(l2Index)));
     }
   }
 

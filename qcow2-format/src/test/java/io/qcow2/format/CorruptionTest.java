@@ -196,7 +196,8 @@ class CorruptionTest {
     constant.put("overlap-check.active-l2", "on");
     try (Qcow2Image image = Qcow2Image.open(img, constant, true)) {
       assertEquals(MetadataType.maskOf(MetadataType.MAIN_HEADER, MetadataType.ACTIVE_L1,
-          MetadataType.REFCOUNT_TABLE, MetadataType.SNAPSHOT_TABLE, MetadataType.ACTIVE_L2), image.overlapMask());
+          MetadataType.REFCOUNT_TABLE, MetadataType.SNAPSHOT_TABLE, MetadataType.BITMAP_DIRECTORY,
+          MetadataType.ACTIVE_L2), image.overlapMask());
     }
   }
 

@@ -88,6 +88,11 @@ final class ImageOptions {
     return Qcow2Image.open(image, options(), false);
   }
 
+  /** Opens {@code image} read-only with the options, without its backing chain (qemu-img info). */
+  Qcow2Image openWithoutBacking(Path image) throws IOException {
+    return Qcow2Image.openWithoutBacking(image, options());
+  }
+
   /** Whether to draw a progress bar: on a terminal, unless {@code --quiet}. */
   boolean progress() {
     return !quiet && System.console() != null;
