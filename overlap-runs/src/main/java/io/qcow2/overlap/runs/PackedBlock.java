@@ -1,0 +1,228 @@
+package io.qcow2.overlap.runs;
+
+import io.qcow2.overlap.MetadataType;
+
+/**
+ * The codec of one block: up to {@value #MAX_RUNS} consecutive runs packed into a {@code long[]}.
+ * The block's first start is kept by the caller (in the checker's index), not in the block.
+ *
+ * <pre>
+ * word 0: palette (4 x 9 bits) | count (8) &lt;&lt; 36 | startWidth (6) &lt;&lt; 44
+ *         | lengthWidth (6) &lt;&lt; 50 | typeWidth (4) &lt;&lt; 56
+ * word 1: slope (48 bits) | spread (16) &lt;&lt; 48
+ * word 2: offset
+ * then, bit-packed from word 3: count residuals of startWidth bits, count (length - 1) of
+ * lengthWidth bits, count type codes of typeWidth bits
+ * </pre>
+ *
+ * <p>Run {@code i} starts at {@code first - offset + i * slope + residual[i]}: starts are predicted by
+ * the straight line through the first and last start, and only the deviation is stored (a frame of
+ * reference around a linear predictor), so a regular layout such as "an L2 table every 65 clusters"
+ * costs a few bits per run wherever it lies. The same line finds a run: the run at or before cluster
+ * {@code c} has an index within {@code spread} of {@code (c - base) / slope}, so a lookup is one
+ * division and a binary search over at most {@code spread + 1} entries.
+ *
+ * <p>Type codes index the palette when a block holds at most four distinct masks (width 0, 1 or 2
+ * bits), else they are the 9-bit masks themselves (width 9).
+ */
+final class PackedBlock {
+  /** Most runs one block holds (the count field's 8 bits). */
+  static final int MAX_RUNS = 255;
+  static final int HEADER_WORDS = 3;
+
+  private static final int TYPE_BITS = 9;
+  private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
+  private static final int PALETTE_SIZE = 4;
+  private static final int COUNT_SHIFT = 36;
+  private static final int START_WIDTH_SHIFT = 44;
+  private static final int LENGTH_WIDTH_SHIFT = 50;
+  private static final int TYPE_WIDTH_SHIFT = 56;
+  private static final long SLOPE_MASK = (1L << 48) - 1;
+  private static final int SPREAD_SHIFT = 48;
+
+  static {
+    assert MetadataType.ALL_MASK <= TYPE_MASK;
+  }
+
+  private PackedBlock() {}
+
+  /** Packs runs {@code [from, from + count)} of {@code runs} (1 to {@value #MAX_RUNS} runs). */
+  static long[] encode(RunList runs, int from, int count) {
+    assert count >= 1 && count <= MAX_RUNS && from + count <= runs.size();
+    long first = runs.start(from);
+    long slope = count == 1 ? 0 : (runs.start(from + count - 1) - first) / (count - 1);
+    long minDeviation = 0;
+    long maxDeviation = 0;
+    long maxLength = 0;
+    long palette = 0;
+    int paletteSize = 0;
+    for (int i = 0; i < count; i++) {
+      long deviation = runs.start(from + i) - first - i * slope;
+      minDeviation = Math.min(minDeviation, deviation);
+      maxDeviation = Math.max(maxDeviation, deviation);
+      maxLength = Math.max(maxLength, runs.end(from + i) - runs.start(from + i) - 1);
+      if (paletteSize <= PALETTE_SIZE && paletteIndex(palette, paletteSize, runs.types(from + i)) < 0) {
+        if (paletteSize < PALETTE_SIZE) {
+          palette |= (long) runs.types(from + i) << (TYPE_BITS * paletteSize);
+        }
+        paletteSize++;
+      }
+    }
+    long offset = -minDeviation;
+    long maxResidual = maxDeviation - minDeviation;
+    int startWidth = width(maxResidual);
+    int lengthWidth = width(maxLength);
+    int typeWidth = paletteSize <= 1 ? 0 : paletteSize == 2 ? 1 : paletteSize <= PALETTE_SIZE ? 2 : TYPE_BITS;
+    if (typeWidth == TYPE_BITS) {
+      palette = 0;
+    }
+    // The run at or before c lies in [q - spread, q] for q = (c - base) / slope: see runAtOrBefore.
+    // Residuals span less than 3 * count * slope (starts rise by at least 1 per run), so spread
+    // stays below 3 * MAX_RUNS and fits its 16 bits.
+    long spread = slope == 0 ? 0 : (maxResidual + slope - 1) / slope;
+    assert spread <= 3 * MAX_RUNS : spread;
+    long bits = (long) count * (startWidth + lengthWidth + typeWidth);
+    long[] block = new long[HEADER_WORDS + (int) ((bits + 63) >>> 6)];
+    block[0] = palette | (long) count << COUNT_SHIFT | (long) startWidth << START_WIDTH_SHIFT
+        | (long) lengthWidth << LENGTH_WIDTH_SHIFT | (long) typeWidth << TYPE_WIDTH_SHIFT;
+    block[1] = slope | spread << SPREAD_SHIFT;
+    block[2] = offset;
+    long lengthBase = (long) count * startWidth;
+    long typeBase = lengthBase + (long) count * lengthWidth;
+    for (int i = 0; i < count; i++) {
+      long start = runs.start(from + i);
+      put(block, (long) i * startWidth, startWidth, start - first + offset - i * slope);
+      put(block, lengthBase + (long) i * lengthWidth, lengthWidth, runs.end(from + i) - start - 1);
+      int types = runs.types(from + i);
+      put(block, typeBase + (long) i * typeWidth, typeWidth,
+          typeWidth == TYPE_BITS ? types : paletteIndex(palette, paletteSize, types));
+    }
+    return block;
+  }
+
+  /** The union of the types of runs {@code [from, from + count)}. */
+  static int union(RunList runs, int from, int count) {
+    int union = 0;
+    for (int i = from; i < from + count; i++) {
+      union |= runs.types(i);
+    }
+    return union;
+  }
+
+  /** Appends every run of {@code block}, whose first run starts at {@code first}, to {@code out}. */
+  static void decodeInto(long[] block, long first, RunList out) {
+    int count = count(block);
+    for (int i = 0; i < count; i++) {
+      long start = start(block, first, i);
+      out.add(start, start + length(block, i), types(block, i));
+    }
+  }
+
+  static int count(long[] block) {
+    return (int) (block[0] >>> COUNT_SHIFT) & 0xff;
+  }
+
+  /**
+   * The index of the last run that starts at or before {@code cluster}; {@code cluster} must be at
+   * or after the block's first start.
+   */
+  static int runAtOrBefore(long[] block, long first, long cluster) {
+    assert cluster >= first;
+    long header = block[0];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    long line = block[1];
+    long slope = line & SLOPE_MASK;
+    if (slope == 0) {
+      return 0;
+    }
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    long base = first - block[2];
+    // start[i] lies in [base + i * slope, base + i * slope + maxResidual], so the answer j satisfies
+    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster.
+    long q = (cluster - base) / slope;
+    int high = (int) Math.min(count - 1, q);
+    int low = (int) Math.max(0, Math.min(high, q - (line >>> SPREAD_SHIFT)));
+    while (low < high) {
+      int middle = (low + high + 1) >>> 1;
+      if (base + middle * slope + get(block, (long) middle * startWidth, startWidth) <= cluster) {
+        low = middle;
+      } else {
+        high = middle - 1;
+      }
+    }
+    return low;
+  }
+
+  /** The start of run {@code i}. */
+  static long start(long[] block, long first, int i) {
+    int startWidth = (int) (block[0] >>> START_WIDTH_SHIFT) & 63;
+    return first - block[2] + i * (block[1] & SLOPE_MASK) + get(block, (long) i * startWidth, startWidth);
+  }
+
+  /** The length in clusters of run {@code i}. */
+  static long length(long[] block, int i) {
+    long header = block[0];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    return 1 + get(block, (long) count * startWidth + (long) i * lengthWidth, lengthWidth);
+  }
+
+  /** The type mask of run {@code i}. */
+  static int types(long[] block, int i) {
+    long header = block[0];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
+    int code = (int) get(block, (long) count * (startWidth + lengthWidth) + (long) i * typeWidth, typeWidth);
+    return typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
+  }
+
+  /** Bits of payload per run, for the README's figures and for validate(). */
+  static int bitsPerRun(long[] block) {
+    long header = block[0];
+    return ((int) (header >>> START_WIDTH_SHIFT) & 63) + ((int) (header >>> LENGTH_WIDTH_SHIFT) & 63)
+        + ((int) (header >>> TYPE_WIDTH_SHIFT) & 15);
+  }
+
+  private static int paletteIndex(long palette, int paletteSize, int types) {
+    for (int i = 0; i < Math.min(paletteSize, PALETTE_SIZE); i++) {
+      if (((palette >>> (TYPE_BITS * i)) & TYPE_MASK) == types) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Bits needed for values 0..max; 0 when max is 0. */
+  private static int width(long max) {
+    return 64 - Long.numberOfLeadingZeros(max);
+  }
+
+  private static long get(long[] block, long bit, int width) {
+    if (width == 0) {
+      return 0;
+    }
+    int word = HEADER_WORDS + (int) (bit >>> 6);
+    int shift = (int) bit & 63;
+    long value = block[word] >>> shift;
+    if (shift + width > 64) {
+      value |= block[word + 1] << (64 - shift);
+    }
+    return value & (-1L >>> (64 - width));
+  }
+
+  private static void put(long[] block, long bit, int width, long value) {
+    if (width == 0) {
+      return;
+    }
+    assert value >= 0 && (width == 64 || value >>> width == 0) : value + " in " + width + " bits";
+    int word = HEADER_WORDS + (int) (bit >>> 6);
+    int shift = (int) bit & 63;
+    block[word] |= value << shift;
+    if (shift + width > 64) {
+      block[word + 1] |= value >>> (64 - shift);
+    }
+  }
+}
