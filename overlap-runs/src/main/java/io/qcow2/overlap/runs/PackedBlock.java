@@ -11,8 +11,10 @@ import io.qcow2.overlap.MetadataType;
  *         | lengthWidth (6) &lt;&lt; 50 | typeWidth (4) &lt;&lt; 56
  * word 1: slope (48 bits) | spread (16) &lt;&lt; 48
  * word 2: offset
- * then, bit-packed from word 3: count residuals of startWidth bits, count (length - 1) of
- * lengthWidth bits, count type codes of typeWidth bits
+ * word 3: 1.0 / slope, as double bits (0 when slope is 0)
+ * then, bit-packed from word 4, one record per run: residual (startWidth bits), length - 1
+ * (lengthWidth bits), type code (typeWidth bits); then one spare word, so that every field is read
+ * with two loads and no branch
  * </pre>
  *
  * <p>Run {@code i} starts at {@code first - offset + i * slope + residual[i]}: starts are predicted by
@@ -20,7 +22,8 @@ import io.qcow2.overlap.MetadataType;
  * reference around a linear predictor), so a regular layout such as "an L2 table every 65 clusters"
  * costs a few bits per run wherever it lies. The same line finds a run: the run at or before cluster
  * {@code c} has an index within {@code spread} of {@code (c - base) / slope}, so a lookup is one
- * division and a binary search over at most {@code spread + 1} entries.
+ * multiplication by the stored reciprocal and a binary search over at most {@code spread + 3}
+ * entries (the floating-point quotient may be off by one either way).
  *
  * <p>Type codes index the palette when a block holds at most four distinct masks (width 0, 1 or 2
  * bits), else they are the 9-bit masks themselves (width 9).
@@ -28,7 +31,7 @@ import io.qcow2.overlap.MetadataType;
 final class PackedBlock {
   /** Most runs one block holds (the count field's 8 bits). */
   static final int MAX_RUNS = 255;
-  static final int HEADER_WORDS = 3;
+  static final int HEADER_WORDS = 4;
 
   private static final int TYPE_BITS = 9;
   private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
@@ -76,25 +79,26 @@ final class PackedBlock {
     if (typeWidth == TYPE_BITS) {
       palette = 0;
     }
-    // The run at or before c lies in [q - spread, q] for q = (c - base) / slope: see runAtOrBefore.
+    // The run at or before c lies in [q - spread, q] for q = (c - base) / slope: see search.
     // Residuals span less than 3 * count * slope (starts rise by at least 1 per run), so spread
     // stays below 3 * MAX_RUNS and fits its 16 bits.
     long spread = slope == 0 ? 0 : (maxResidual + slope - 1) / slope;
     assert spread <= 3 * MAX_RUNS : spread;
     long bits = (long) count * (startWidth + lengthWidth + typeWidth);
-    long[] block = new long[HEADER_WORDS + (int) ((bits + 63) >>> 6)];
+    long[] block = new long[HEADER_WORDS + (int) (bits >>> 6) + 2];
     block[0] = palette | (long) count << COUNT_SHIFT | (long) startWidth << START_WIDTH_SHIFT
         | (long) lengthWidth << LENGTH_WIDTH_SHIFT | (long) typeWidth << TYPE_WIDTH_SHIFT;
     block[1] = slope | spread << SPREAD_SHIFT;
     block[2] = offset;
-    long lengthBase = (long) count * startWidth;
-    long typeBase = lengthBase + (long) count * lengthWidth;
+    block[3] = slope == 0 ? 0 : Double.doubleToRawLongBits(1.0 / slope);
+    int recordWidth = startWidth + lengthWidth + typeWidth;
     for (int i = 0; i < count; i++) {
       long start = runs.start(from + i);
-      put(block, (long) i * startWidth, startWidth, start - first + offset - i * slope);
-      put(block, lengthBase + (long) i * lengthWidth, lengthWidth, runs.end(from + i) - start - 1);
+      long record = (long) i * recordWidth;
+      put(block, record, startWidth, start - first + offset - i * slope);
+      put(block, record + startWidth, lengthWidth, runs.end(from + i) - start - 1);
       int types = runs.types(from + i);
-      put(block, typeBase + (long) i * typeWidth, typeWidth,
+      put(block, record + startWidth + lengthWidth, typeWidth,
           typeWidth == TYPE_BITS ? types : paletteIndex(palette, paletteSize, types));
     }
     return block;
@@ -111,10 +115,21 @@ final class PackedBlock {
 
   /** Appends every run of {@code block}, whose first run starts at {@code first}, to {@code out}. */
   static void decodeInto(long[] block, long first, RunList out) {
-    int count = count(block);
+    long header = block[0];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
+    long slope = block[1] & SLOPE_MASK;
+    long base = first - block[2];
+    int recordWidth = startWidth + lengthWidth + typeWidth;
     for (int i = 0; i < count; i++) {
-      long start = start(block, first, i);
-      out.add(start, start + length(block, i), types(block, i));
+      long record = (long) i * recordWidth;
+      long start = base + i * slope + get(block, record, startWidth);
+      long length = 1 + get(block, record + startWidth, lengthWidth);
+      int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+      out.add(start, start + length,
+          typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK);
     }
   }
 
@@ -123,28 +138,75 @@ final class PackedBlock {
   }
 
   /**
-   * The index of the last run that starts at or before {@code cluster}; {@code cluster} must be at
-   * or after the block's first start.
+   * The union of the types of this block's runs that overlap clusters {@code [low, high]}, where
+   * {@code high} is at or after the block's first start {@code first}; the scan runs backwards
+   * from the last run starting at or before {@code high} and stops once {@code wanted} is complete.
+   *
+   * <p>When the range lies within one run or within the gap after one, {@code span} receives that
+   * run's or gap's clusters {@code [span[0], span[1])} and its types {@code span[2]}, everything a
+   * later check inside it needs; {@code span[1]} is {@link Long#MAX_VALUE} for the gap after the
+   * block's last run (the caller knows where the next block starts). Otherwise {@code span} is
+   * left alone.
    */
-  static int runAtOrBefore(long[] block, long first, long cluster) {
-    assert cluster >= first;
+  static int unionOverlapping(long[] block, long first, long low, long high, int wanted, long[] span) {
     long header = block[0];
     int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
+    int recordWidth = startWidth + lengthWidth + typeWidth;
     long line = block[1];
     long slope = line & SLOPE_MASK;
-    if (slope == 0) {
+    long base = first - block[2];
+    int i = slope == 0 ? 0
+        : search(block, count, recordWidth, startWidth, slope, line >>> SPREAD_SHIFT, base, high);
+    long record = (long) i * recordWidth;
+    long start = base + i * slope + get(block, record, startWidth);
+    long end = start + 1 + get(block, record + startWidth, lengthWidth);
+    if (end <= low) {
+      span[0] = end;
+      span[1] = i + 1 < count ? startAt(block, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
+      span[2] = 0;
       return 0;
     }
-    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
-    long base = first - block[2];
+    int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+    int found = typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
+    if (start <= low) {
+      if (high < end) {
+        span[0] = start;
+        span[1] = end;
+        span[2] = found;
+      }
+      return found;
+    }
+    while ((found & wanted) != wanted && --i >= 0) {
+      record = (long) i * recordWidth;
+      start = base + i * slope + get(block, record, startWidth);
+      if (start + 1 + get(block, record + startWidth, lengthWidth) <= low) {
+        break;
+      }
+      code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+      found |= typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
+      if (start <= low) {
+        break;
+      }
+    }
+    return found;
+  }
+
+  private static int search(long[] block, int count, int recordWidth, int startWidth, long slope,
+      long spread, long base, long cluster) {
     // start[i] lies in [base + i * slope, base + i * slope + maxResidual], so the answer j satisfies
-    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster.
-    long q = (cluster - base) / slope;
-    int high = (int) Math.min(count - 1, q);
-    int low = (int) Math.max(0, Math.min(high, q - (line >>> SPREAD_SHIFT)));
+    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster. The
+    // quotient comes from the stored reciprocal: below 2^48 / slope its error is under one, so the
+    // window is widened by one on each side.
+    long q = (long) ((cluster - base) * Double.longBitsToDouble(block[3]));
+    int high = (int) Math.min(count - 1, q + 1);
+    int low = (int) Math.max(0, Math.min(high, q - 1 - spread));
+    assert startAt(block, base, slope, recordWidth, startWidth, low) <= cluster : "window misses its low end";
     while (low < high) {
       int middle = (low + high + 1) >>> 1;
-      if (base + middle * slope + get(block, (long) middle * startWidth, startWidth) <= cluster) {
+      if (startAt(block, base, slope, recordWidth, startWidth, middle) <= cluster) {
         low = middle;
       } else {
         high = middle - 1;
@@ -153,37 +215,9 @@ final class PackedBlock {
     return low;
   }
 
-  /** The start of run {@code i}. */
-  static long start(long[] block, long first, int i) {
-    int startWidth = (int) (block[0] >>> START_WIDTH_SHIFT) & 63;
-    return first - block[2] + i * (block[1] & SLOPE_MASK) + get(block, (long) i * startWidth, startWidth);
-  }
-
-  /** The length in clusters of run {@code i}. */
-  static long length(long[] block, int i) {
-    long header = block[0];
-    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
-    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
-    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
-    return 1 + get(block, (long) count * startWidth + (long) i * lengthWidth, lengthWidth);
-  }
-
-  /** The type mask of run {@code i}. */
-  static int types(long[] block, int i) {
-    long header = block[0];
-    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
-    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
-    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
-    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
-    int code = (int) get(block, (long) count * (startWidth + lengthWidth) + (long) i * typeWidth, typeWidth);
-    return typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
-  }
-
-  /** Bits of payload per run, for the README's figures and for validate(). */
-  static int bitsPerRun(long[] block) {
-    long header = block[0];
-    return ((int) (header >>> START_WIDTH_SHIFT) & 63) + ((int) (header >>> LENGTH_WIDTH_SHIFT) & 63)
-        + ((int) (header >>> TYPE_WIDTH_SHIFT) & 15);
+  private static long startAt(
+      long[] block, long base, long slope, int recordWidth, int startWidth, int i) {
+    return base + i * slope + get(block, (long) i * recordWidth, startWidth);
   }
 
   private static int paletteIndex(long palette, int paletteSize, int types) {
@@ -200,24 +234,20 @@ final class PackedBlock {
     return 64 - Long.numberOfLeadingZeros(max);
   }
 
+  /** The {@code width}-bit field at {@code bit} of the payload; the spare word keeps both loads in bounds. */
   private static long get(long[] block, long bit, int width) {
-    if (width == 0) {
-      return 0;
-    }
     int word = HEADER_WORDS + (int) (bit >>> 6);
     int shift = (int) bit & 63;
-    long value = block[word] >>> shift;
-    if (shift + width > 64) {
-      value |= block[word + 1] << (64 - shift);
-    }
-    return value & (-1L >>> (64 - width));
+    // (x << 1) << (63 - shift) is x << (64 - shift), and 0 for shift 0, which a single shift is not.
+    long value = (block[word] >>> shift) | ((block[word + 1] << 1) << (63 - shift));
+    return value & ((1L << width) - 1);
   }
 
   private static void put(long[] block, long bit, int width, long value) {
     if (width == 0) {
       return;
     }
-    assert value >= 0 && (width == 64 || value >>> width == 0) : value + " in " + width + " bits";
+    assert value >= 0 && value >>> width == 0 : value + " in " + width + " bits";
     int word = HEADER_WORDS + (int) (bit >>> 6);
     int shift = (int) bit & 63;
     block[word] |= value << shift;

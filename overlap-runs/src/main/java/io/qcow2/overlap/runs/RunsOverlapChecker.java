@@ -54,6 +54,12 @@ final class RunsOverlapChecker extends OverlapChecker {
   private int[] directory = new int[0];
   private int directoryShift;
   private boolean directoryStale;
+  /**
+   * The clusters {@code [lastSpan[0], lastSpan[1])} around the last check that lie in one run or one
+   * gap, and their types {@code lastSpan[2]}: a check inside answers at once (sequential writes).
+   * Every change empties it.
+   */
+  private final long[] lastSpan = {1, 0, 0};
   private long blocksWritten;
   private long directoryRebuilds;
 
@@ -81,7 +87,7 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   @Override
   public long memoryBytes() {
-    return Memory.CHECKER + Memory.refArray(blocks.length) + blockBytes
+    return Memory.CHECKER + Memory.LAST_SPAN + Memory.refArray(blocks.length) + blockBytes
         + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
         + Memory.intArray(directory.length);
   }
@@ -99,7 +105,7 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   @Override
   protected void removeClusters(long first, long count, int types) {
-    if (checkClusters(first, count, types) != 0) {
+    if ((checkClusters(first, count, types) & types) != 0) {
       update(first, first + count, types, false);
     }
   }
@@ -107,39 +113,38 @@ final class RunsOverlapChecker extends OverlapChecker {
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long last = first + count - 1;
+    long[] span = lastSpan;
+    if (first >= span[0] && last < span[1]) {
+      return (int) span[2];
+    }
     int k = blockForCheck(last);
     if (k < 0) {
+      span[0] = 0;
+      span[1] = blockCount == 0 ? clusterLimit : firsts[0];
+      span[2] = 0;
       return 0;
     }
-    long[] block = blocks[k];
-    int i = PackedBlock.runAtOrBefore(block, firsts[k], last);
-    int found = 0;
-    while (true) {
-      long start = PackedBlock.start(block, firsts[k], i);
-      if (start + PackedBlock.length(block, i) <= first) {
-        return found;
-      }
-      found |= PackedBlock.types(block, i);
-      if ((found & wanted) == wanted || start <= first) {
-        return found;
-      }
-      if (i > 0) {
-        i--;
-        continue;
-      }
-      // Blocks that start inside the range lie wholly inside it (they end before the run we left).
-      for (k--; k >= 0 && firsts[k] >= first; k--) {
-        found |= unions[k];
-        if ((found & wanted) == wanted) {
-          return found;
-        }
-      }
-      if (k < 0) {
-        return found;
-      }
-      block = blocks[k];
-      i = PackedBlock.count(block) - 1;
+    int found = PackedBlock.unionOverlapping(blocks[k], firsts[k], first, last, wanted, span);
+    if (span[1] == Long.MAX_VALUE) {
+      span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
     }
+    if ((found & wanted) == wanted || firsts[k] <= first) {
+      return found;
+    }
+    // Blocks that start inside the range lie wholly inside it (they end before block k starts).
+    for (k--; k >= 0 && firsts[k] >= first; k--) {
+      found |= unions[k];
+      if ((found & wanted) == wanted) {
+        return found;
+      }
+    }
+    if (k >= 0) {
+      found |= PackedBlock.unionOverlapping(blocks[k], firsts[k], first, last, wanted, span);
+      // The range spans several runs: whatever span the call saw in block k alone is not ours.
+      span[0] = 1;
+      span[1] = 0;
+    }
+    return found;
   }
 
   /**
@@ -224,6 +229,8 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   /** Rewrites the runs around {@code [first, end)}, adding or clearing {@code mask} there. */
   private void update(long first, long end, int mask, boolean enter) {
+    lastSpan[0] = 1;
+    lastSpan[1] = 0;
     int low;
     int high;
     if (blockCount == 0) {
