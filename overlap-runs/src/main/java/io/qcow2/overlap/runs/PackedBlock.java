@@ -204,13 +204,13 @@ final class PackedBlock {
     int high = (int) Math.min(count - 1, q + 1);
     int low = (int) Math.max(0, Math.min(high, q - 1 - spread));
     assert startAt(block, base, slope, recordWidth, startWidth, low) <= cluster : "window misses its low end";
-    while (low < high) {
-      int middle = (low + high + 1) >>> 1;
-      if (startAt(block, base, slope, recordWidth, startWidth, middle) <= cluster) {
-        low = middle;
-      } else {
-        high = middle - 1;
-      }
+    // Branch-free: the trip count depends only on the window, and the select compiles to a
+    // conditional move, so random lookups do not pay a mispredicted branch per step.
+    for (int n = high - low + 1; n > 1; ) {
+      int half = n >>> 1;
+      int middle = low + half;
+      low = startAt(block, base, slope, recordWidth, startWidth, middle) <= cluster ? middle : low;
+      n -= half;
     }
     return low;
   }

@@ -383,13 +383,11 @@ final class RunsOverlapChecker extends OverlapChecker {
     if (high < 0 || firsts[low] > cluster) {
       return -1;
     }
-    while (low < high) {
-      int middle = (low + high + 1) >>> 1;
-      if (firsts[middle] <= cluster) {
-        low = middle;
-      } else {
-        high = middle - 1;
-      }
+    for (int n = high - low + 1; n > 1; ) {
+      int half = n >>> 1;
+      int middle = low + half;
+      low = firsts[middle] <= cluster ? middle : low;
+      n -= half;
     }
     return low;
   }
