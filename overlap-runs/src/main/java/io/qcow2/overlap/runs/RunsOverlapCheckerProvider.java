@@ -9,7 +9,7 @@ import java.util.Objects;
  * The {@code runs} strategy: the image's metadata as one sorted list of runs, bit-packed in blocks
  * of at most {@value #BLOCK_RUNS} runs behind a primitive index. Checks cost the same whether the
  * image was touched a moment ago or never (there is no cache), and memory follows the number of
- * metadata runs: about 1 to 2.5 bytes per run on images made by {@code qemu-img create}. It tracks
+ * metadata runs: about 2 to 3 bytes per run on images made by {@code qemu-img create}. It tracks
  * {@code enter}/{@code remove} events and does not read the setup's view. It has no options.
  *
  * <p>Checkers are <b>not thread-safe</b>: the engine serialises all calls per open image.
