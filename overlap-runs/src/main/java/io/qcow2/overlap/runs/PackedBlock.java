@@ -1,0 +1,258 @@
+package io.qcow2.overlap.runs;
+
+import io.qcow2.overlap.MetadataType;
+
+/**
+ * The codec of one block: up to {@value #MAX_RUNS} consecutive runs packed into a {@code long[]}.
+ * The block's first start is kept by the caller (in the checker's index), not in the block.
+ *
+ * <pre>
+ * word 0: palette (4 x 9 bits) | count (8) &lt;&lt; 36 | startWidth (6) &lt;&lt; 44
+ *         | lengthWidth (6) &lt;&lt; 50 | typeWidth (4) &lt;&lt; 56
+ * word 1: slope (48 bits) | spread (16) &lt;&lt; 48
+ * word 2: offset
+ * word 3: 1.0 / slope, as double bits (0 when slope is 0)
+ * then, bit-packed from word 4, one record per run: residual (startWidth bits), length - 1
+ * (lengthWidth bits), type code (typeWidth bits); then one spare word, so that every field is read
+ * with two loads and no branch
+ * </pre>
+ *
+ * <p>Run {@code i} starts at {@code first - offset + i * slope + residual[i]}: starts are predicted by
+ * the straight line through the first and last start, and only the deviation is stored (a frame of
+ * reference around a linear predictor), so a regular layout such as "an L2 table every 65 clusters"
+ * costs a few bits per run wherever it lies. The same line finds a run: the run at or before cluster
+ * {@code c} has an index within {@code spread} of {@code (c - base) / slope}, so a lookup is one
+ * multiplication by the stored reciprocal and a binary search over at most {@code spread + 3}
+ * entries (the floating-point quotient may be off by one either way).
+ *
+ * <p>Type codes index the palette when a block holds at most four distinct masks (width 0, 1 or 2
+ * bits), else they are the 9-bit masks themselves (width 9).
+ */
+final class PackedBlock {
+  /** Most runs one block holds (the count field's 8 bits). */
+  static final int MAX_RUNS = 255;
+  static final int HEADER_WORDS = 4;
+
+  private static final int TYPE_BITS = 9;
+  private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
+  private static final int PALETTE_SIZE = 4;
+  private static final int COUNT_SHIFT = 36;
+  private static final int START_WIDTH_SHIFT = 44;
+  private static final int LENGTH_WIDTH_SHIFT = 50;
+  private static final int TYPE_WIDTH_SHIFT = 56;
+  private static final long SLOPE_MASK = (1L << 48) - 1;
+  private static final int SPREAD_SHIFT = 48;
+
+  static {
+    assert MetadataType.ALL_MASK <= TYPE_MASK;
+  }
+
+  private PackedBlock() {}
+
+  /** Packs runs {@code [from, from + count)} of {@code runs} (1 to {@value #MAX_RUNS} runs). */
+  static long[] encode(RunList runs, int from, int count) {
+    assert count >= 1 && count <= MAX_RUNS && from + count <= runs.size();
+    long first = runs.start(from);
+    long slope = count == 1 ? 0 : (runs.start(from + count - 1) - first) / (count - 1);
+    long minDeviation = 0;
+    long maxDeviation = 0;
+    long maxLength = 0;
+    long palette = 0;
+    int paletteSize = 0;
+    for (int i = 0; i < count; i++) {
+      long deviation = runs.start(from + i) - first - i * slope;
+      minDeviation = Math.min(minDeviation, deviation);
+      maxDeviation = Math.max(maxDeviation, deviation);
+      maxLength = Math.max(maxLength, runs.end(from + i) - runs.start(from + i) - 1);
+      if (paletteSize <= PALETTE_SIZE && paletteIndex(palette, paletteSize, runs.types(from + i)) < 0) {
+        if (paletteSize < PALETTE_SIZE) {
+          palette |= (long) runs.types(from + i) << (TYPE_BITS * paletteSize);
+        }
+        paletteSize++;
+      }
+    }
+    long offset = -minDeviation;
+    long maxResidual = maxDeviation - minDeviation;
+    int startWidth = width(maxResidual);
+    int lengthWidth = width(maxLength);
+    int typeWidth = paletteSize <= 1 ? 0 : paletteSize == 2 ? 1 : paletteSize <= PALETTE_SIZE ? 2 : TYPE_BITS;
+    if (typeWidth == TYPE_BITS) {
+      palette = 0;
+    }
+    // The run at or before c lies in [q - spread, q] for q = (c - base) / slope: see search.
+    // Residuals span less than 3 * count * slope (starts rise by at least 1 per run), so spread
+    // stays below 3 * MAX_RUNS and fits its 16 bits.
+    long spread = slope == 0 ? 0 : (maxResidual + slope - 1) / slope;
+    assert spread <= 3 * MAX_RUNS : spread;
+    long bits = (long) count * (startWidth + lengthWidth + typeWidth);
+    long[] block = new long[HEADER_WORDS + (int) (bits >>> 6) + 2];
+    block[0] = palette | (long) count << COUNT_SHIFT | (long) startWidth << START_WIDTH_SHIFT
+        | (long) lengthWidth << LENGTH_WIDTH_SHIFT | (long) typeWidth << TYPE_WIDTH_SHIFT;
+    block[1] = slope | spread << SPREAD_SHIFT;
+    block[2] = offset;
+    block[3] = slope == 0 ? 0 : Double.doubleToRawLongBits(1.0 / slope);
+    int recordWidth = startWidth + lengthWidth + typeWidth;
+    for (int i = 0; i < count; i++) {
+      long start = runs.start(from + i);
+      long record = (long) i * recordWidth;
+      put(block, record, startWidth, start - first + offset - i * slope);
+      put(block, record + startWidth, lengthWidth, runs.end(from + i) - start - 1);
+      int types = runs.types(from + i);
+      put(block, record + startWidth + lengthWidth, typeWidth,
+          typeWidth == TYPE_BITS ? types : paletteIndex(palette, paletteSize, types));
+    }
+    return block;
+  }
+
+  /** The union of the types of runs {@code [from, from + count)}. */
+  static int union(RunList runs, int from, int count) {
+    int union = 0;
+    for (int i = from; i < from + count; i++) {
+      union |= runs.types(i);
+    }
+    return union;
+  }
+
+  /** Appends every run of {@code block}, whose first run starts at {@code first}, to {@code out}. */
+  static void decodeInto(long[] block, long first, RunList out) {
+    long header = block[0];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
+    long slope = block[1] & SLOPE_MASK;
+    long base = first - block[2];
+    int recordWidth = startWidth + lengthWidth + typeWidth;
+    for (int i = 0; i < count; i++) {
+      long record = (long) i * recordWidth;
+      long start = base + i * slope + get(block, record, startWidth);
+      long length = 1 + get(block, record + startWidth, lengthWidth);
+      int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+      out.add(start, start + length,
+          typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK);
+    }
+  }
+
+  static int count(long[] block) {
+    return (int) (block[0] >>> COUNT_SHIFT) & 0xff;
+  }
+
+  /**
+   * The union of the types of this block's runs that overlap clusters {@code [low, high]}, where
+   * {@code high} is at or after the block's first start {@code first}; the scan runs backwards
+   * from the last run starting at or before {@code high} and stops once {@code wanted} is complete.
+   *
+   * <p>When the range lies within one run or within the gap after one, {@code span} receives that
+   * run's or gap's clusters {@code [span[0], span[1])} and its types {@code span[2]}, everything a
+   * later check inside it needs; {@code span[1]} is {@link Long#MAX_VALUE} for the gap after the
+   * block's last run (the caller knows where the next block starts). Otherwise {@code span} is
+   * left alone.
+   */
+  static int unionOverlapping(long[] block, long first, long low, long high, int wanted, long[] span) {
+    long header = block[0];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
+    int recordWidth = startWidth + lengthWidth + typeWidth;
+    long line = block[1];
+    long slope = line & SLOPE_MASK;
+    long base = first - block[2];
+    int i = slope == 0 ? 0
+        : search(block, count, recordWidth, startWidth, slope, line >>> SPREAD_SHIFT, base, high);
+    long record = (long) i * recordWidth;
+    long start = base + i * slope + get(block, record, startWidth);
+    long end = start + 1 + get(block, record + startWidth, lengthWidth);
+    if (end <= low) {
+      span[0] = end;
+      span[1] = i + 1 < count ? startAt(block, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
+      span[2] = 0;
+      return 0;
+    }
+    int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+    int found = typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
+    if (start <= low) {
+      if (high < end) {
+        span[0] = start;
+        span[1] = end;
+        span[2] = found;
+      }
+      return found;
+    }
+    while ((found & wanted) != wanted && --i >= 0) {
+      record = (long) i * recordWidth;
+      start = base + i * slope + get(block, record, startWidth);
+      if (start + 1 + get(block, record + startWidth, lengthWidth) <= low) {
+        break;
+      }
+      code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+      found |= typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
+      if (start <= low) {
+        break;
+      }
+    }
+    return found;
+  }
+
+  private static int search(long[] block, int count, int recordWidth, int startWidth, long slope,
+      long spread, long base, long cluster) {
+    // start[i] lies in [base + i * slope, base + i * slope + maxResidual], so the answer j satisfies
+    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster. The
+    // quotient comes from the stored reciprocal: below 2^48 / slope its error is under one, so the
+    // window is widened by one on each side.
+    long q = (long) ((cluster - base) * Double.longBitsToDouble(block[3]));
+    int high = (int) Math.min(count - 1, q + 1);
+    int low = (int) Math.max(0, Math.min(high, q - 1 - spread));
+    assert startAt(block, base, slope, recordWidth, startWidth, low) <= cluster : "window misses its low end";
+    // Branch-free: the trip count depends only on the window, and the select compiles to a
+    // conditional move, so random lookups do not pay a mispredicted branch per step.
+    for (int n = high - low + 1; n > 1; ) {
+      int half = n >>> 1;
+      int middle = low + half;
+      low = startAt(block, base, slope, recordWidth, startWidth, middle) <= cluster ? middle : low;
+      n -= half;
+    }
+    return low;
+  }
+
+  private static long startAt(
+      long[] block, long base, long slope, int recordWidth, int startWidth, int i) {
+    return base + i * slope + get(block, (long) i * recordWidth, startWidth);
+  }
+
+  private static int paletteIndex(long palette, int paletteSize, int types) {
+    for (int i = 0; i < Math.min(paletteSize, PALETTE_SIZE); i++) {
+      if (((palette >>> (TYPE_BITS * i)) & TYPE_MASK) == types) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
+  /** Bits needed for values 0..max; 0 when max is 0. */
+  private static int width(long max) {
+    return 64 - Long.numberOfLeadingZeros(max);
+  }
+
+  /** The {@code width}-bit field at {@code bit} of the payload; the spare word keeps both loads in bounds. */
+  private static long get(long[] block, long bit, int width) {
+    int word = HEADER_WORDS + (int) (bit >>> 6);
+    int shift = (int) bit & 63;
+    // (x << 1) << (63 - shift) is x << (64 - shift), and 0 for shift 0, which a single shift is not.
+    long value = (block[word] >>> shift) | ((block[word + 1] << 1) << (63 - shift));
+    return value & ((1L << width) - 1);
+  }
+
+  private static void put(long[] block, long bit, int width, long value) {
+    if (width == 0) {
+      return;
+    }
+    assert value >= 0 && value >>> width == 0 : value + " in " + width + " bits";
+    int word = HEADER_WORDS + (int) (bit >>> 6);
+    int shift = (int) bit & 63;
+    block[word] |= value << shift;
+    if (shift + width > 64) {
+      block[word + 1] |= value >>> (64 - shift);
+    }
+  }
+}

@@ -1,0 +1,428 @@
+package io.qcow2.overlap.runs;
+
+import io.qcow2.overlap.OverlapChecker;
+import io.qcow2.overlap.OverlapCheckerSetup;
+import java.util.Arrays;
+import java.util.Map;
+
+/**
+ * The {@code runs} strategy: every metadata run of the image (start cluster, length, type mask) in
+ * one sorted list, cut into {@link PackedBlock}s of at most {@code maxBlockRuns} runs. Parallel
+ * primitive arrays index the blocks: their first starts, the union of their types, and a
+ * directory from cluster buckets to blocks, so a check finds its block in O(1) on any layout whose
+ * blocks are spread evenly (O(log blocks) otherwise) and its run with one division and a short
+ * binary search.
+ *
+ * <p>{@code enter}/{@code remove} unpack the blocks holding the runs they change (and their
+ * neighbours, for merging), rewrite those runs and pack them again: the cost is proportional to the
+ * runs changed plus one block, never to the clusters covered; {@code enter(0, 2^47 clusters)} adds
+ * one run. A {@code check} over many runs ORs whole blocks' type unions without unpacking them.
+ *
+ * <p><b>Not thread-safe.</b> One checker belongs to one open image; the engine serialises every call
+ * on it, as QEMU does under the image's lock.
+ */
+final class RunsOverlapChecker extends OverlapChecker {
+  /*
+   * Invariants (validate()): runs are sorted, disjoint, non-empty, carry a non-empty subset of the
+   * enabled types, and two touching runs never carry the same types (the list is canonical, so the
+   * answer to any check depends only on the per-cluster types). Every block holds 1..maxBlockRuns
+   * runs, is exactly the encoding of its runs, firsts[k] is its first start and unions[k] the union
+   * of its types. The directory, when not stale, maps bucket i (clusters from firsts[0] + i << shift)
+   * to the last block starting at or before the bucket's first cluster.
+   *
+   * Sequential appends (an image being created) fill blocks completely: a rewrite at the end of the
+   * list packs full blocks from the left. Elsewhere an overfull block splits evenly, and a rewrite
+   * that leaves a nearly empty block absorbs a neighbour.
+   */
+
+  /** Statistics key: blocks packed by enter/remove. */
+  static final String STAT_BLOCKS_WRITTEN = "blocks-written";
+  /** Statistics key: rebuilds of the block directory (after blocks were added, removed or moved). */
+  static final String STAT_DIRECTORY_REBUILDS = "directory-rebuilds";
+
+  private static final int INITIAL_BLOCKS = 4;
+
+  private final int maxBlockRuns;
+  private final long clusterLimit;
+  private long[][] blocks = new long[INITIAL_BLOCKS][];
+  private long[] firsts = new long[INITIAL_BLOCKS];
+  private int[] unions = new int[INITIAL_BLOCKS];
+  private int blockCount;
+  private long runCount;
+  /** Sum of the blocks' array sizes, so that memoryBytes() is O(1). */
+  private long blockBytes;
+  private int[] directory = new int[0];
+  private int directoryShift;
+  private boolean directoryStale;
+  /**
+   * The clusters {@code [lastSpan[0], lastSpan[1])} around the last check that lie in one run or one
+   * gap, and their types {@code lastSpan[2]}: a check inside answers at once (sequential writes).
+   * Every change empties it.
+   */
+  private final long[] lastSpan = {1, 0, 0};
+  private long blocksWritten;
+  private long directoryRebuilds;
+
+  RunsOverlapChecker(OverlapCheckerSetup setup, int maxBlockRuns) {
+    super(setup);
+    if (maxBlockRuns < 1 || maxBlockRuns > PackedBlock.MAX_RUNS) {
+      throw new IllegalArgumentException(String.format(
+          "maxBlockRuns %d out of range [1, %d]", maxBlockRuns, PackedBlock.MAX_RUNS));
+    }
+    this.maxBlockRuns = maxBlockRuns;
+    this.clusterLimit = MAX_HOST_OFFSET >>> setup.clusterBits();
+  }
+
+  int maxBlockRuns() {
+    return maxBlockRuns;
+  }
+
+  int blockCount() {
+    return blockCount;
+  }
+
+  long runCount() {
+    return runCount;
+  }
+
+  @Override
+  public long memoryBytes() {
+    return Memory.CHECKER + Memory.LAST_SPAN + Memory.refArray(blocks.length) + blockBytes
+        + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
+        + Memory.intArray(directory.length);
+  }
+
+  @Override
+  protected void addStats(Map<String, Long> stats) {
+    stats.put(STAT_BLOCKS_WRITTEN, blocksWritten);
+    stats.put(STAT_DIRECTORY_REBUILDS, directoryRebuilds);
+  }
+
+  @Override
+  protected void enterClusters(long first, long count, int types) {
+    update(first, first + count, types, true);
+  }
+
+  @Override
+  protected void removeClusters(long first, long count, int types) {
+    if ((checkClusters(first, count, types) & types) != 0) {
+      update(first, first + count, types, false);
+    }
+  }
+
+  @Override
+  protected int checkClusters(long first, long count, int wanted) {
+    long last = first + count - 1;
+    long[] span = lastSpan;
+    if (first >= span[0] && last < span[1]) {
+      return (int) span[2];
+    }
+    int k = blockForCheck(last);
+    if (k < 0) {
+      span[0] = 0;
+      span[1] = blockCount == 0 ? clusterLimit : firsts[0];
+      span[2] = 0;
+      return 0;
+    }
+    int found = PackedBlock.unionOverlapping(blocks[k], firsts[k], first, last, wanted, span);
+    if (span[1] == Long.MAX_VALUE) {
+      span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
+    }
+    if ((found & wanted) == wanted || firsts[k] <= first) {
+      return found;
+    }
+    // Blocks that start inside the range lie wholly inside it (they end before block k starts).
+    for (k--; k >= 0 && firsts[k] >= first; k--) {
+      found |= unions[k];
+      if ((found & wanted) == wanted) {
+        return found;
+      }
+    }
+    if (k >= 0) {
+      found |= PackedBlock.unionOverlapping(blocks[k], firsts[k], first, last, wanted, span);
+      // The range spans several runs: whatever span the call saw in block k alone is not ours.
+      span[0] = 1;
+      span[1] = 0;
+    }
+    return found;
+  }
+
+  /**
+   * Checks every invariant (see the implementation notes) by unpacking every block.
+   *
+   * @throws IllegalStateException naming the first violation
+   */
+  public void validate() {
+    if (blockCount < 0 || blockCount > blocks.length || blocks.length != firsts.length
+        || blocks.length != unions.length) {
+      throw new IllegalStateException(String.format("block count %d, arrays %d/%d/%d",
+          blockCount, blocks.length, firsts.length, unions.length));
+    }
+    long bytes = 0;
+    long runs = 0;
+    long previousEnd = -1;
+    int previousTypes = 0;
+    for (int k = 0; k < blockCount; k++) {
+      long[] block = blocks[k];
+      int count = PackedBlock.count(block);
+      if (count < 1 || count > maxBlockRuns) {
+        throw new IllegalStateException(String.format(
+            "block %d holds %d runs (allowed 1..%d)", k, count, maxBlockRuns));
+      }
+      RunList decoded = new RunList(count);
+      PackedBlock.decodeInto(block, firsts[k], decoded);
+      if (decoded.start(0) != firsts[k]) {
+        throw new IllegalStateException(String.format(
+            "block %d: index says first start %d, block starts at %d", k, firsts[k], decoded.start(0)));
+      }
+      int union = 0;
+      for (int i = 0; i < count; i++) {
+        long start = decoded.start(i);
+        long end = decoded.end(i);
+        int types = decoded.types(i);
+        String problem = null;
+        if (start < 0 || end <= start || end > clusterLimit) {
+          problem = "empty or outside [0, " + clusterLimit + ")";
+        } else if (types == 0 || (types & ~enabledMask()) != 0) {
+          problem = "types empty or not enabled (enabled 0x" + Integer.toHexString(enabledMask()) + ")";
+        } else if (start < previousEnd) {
+          problem = "overlaps or precedes the run ending at " + previousEnd;
+        } else if (start == previousEnd && types == previousTypes) {
+          problem = "should have merged with the run before";
+        }
+        if (problem != null) {
+          throw new IllegalStateException(String.format(
+              "block %d run %d [%d, %d) types 0x%x: %s", k, i, start, end, types, problem));
+        }
+        previousEnd = end;
+        previousTypes = types;
+        union |= types;
+      }
+      if (union != unions[k]) {
+        throw new IllegalStateException(String.format(
+            "block %d: index says types 0x%x, runs hold 0x%x", k, unions[k], union));
+      }
+      if (!Arrays.equals(block, PackedBlock.encode(decoded, 0, count))) {
+        throw new IllegalStateException("block " + k + " is not the canonical packing of its runs");
+      }
+      bytes += Memory.longArray(block.length);
+      runs += count;
+    }
+    for (int k = blockCount; k < blocks.length; k++) {
+      if (blocks[k] != null) {
+        throw new IllegalStateException("unused block slot " + k + " still holds an array");
+      }
+    }
+    if (bytes != blockBytes || runs != runCount) {
+      throw new IllegalStateException(String.format(
+          "accounting: %d block bytes and %d runs recorded, %d and %d found",
+          blockBytes, runCount, bytes, runs));
+    }
+    if (!directoryStale) {
+      int[] expected = buildDirectory();
+      if (!Arrays.equals(directory, expected) || (blockCount > 0 && directoryShift != shiftFor())) {
+        throw new IllegalStateException("directory differs from a rebuild: " + Arrays.toString(directory)
+            + " vs " + Arrays.toString(expected));
+      }
+    }
+  }
+
+  /** Rewrites the runs around {@code [first, end)}, adding or clearing {@code mask} there. */
+  private void update(long first, long end, int mask, boolean enter) {
+    lastSpan[0] = 1;
+    lastSpan[1] = 0;
+    int low;
+    int high;
+    if (blockCount == 0) {
+      low = 0;
+      high = -1;
+    } else {
+      // The run that may end at first and the run that may start at end can merge with new runs.
+      low = Math.max(0, blockAtOrBefore(first == 0 ? 0 : first - 1));
+      high = Math.max(low, blockAtOrBefore(end));
+    }
+    RunList in = new RunList(runsIn(low, high));
+    for (int k = low; k <= high; k++) {
+      PackedBlock.decodeInto(blocks[k], firsts[k], in);
+    }
+    RunList out = new RunList(in.size() + 2);
+    for (int i = 0; i < in.size() && in.start(i) < first; i++) {
+      out.emit(in.start(i), Math.min(in.end(i), first), in.types(i));
+    }
+    long covered = first;
+    for (int i = 0; i < in.size() && in.start(i) < end; i++) {
+      if (in.end(i) > first) {
+        long from = Math.max(in.start(i), first);
+        long to = Math.min(in.end(i), end);
+        if (enter) {
+          out.emit(covered, from, mask);
+        }
+        out.emit(from, to, enter ? in.types(i) | mask : in.types(i) & ~mask);
+        covered = to;
+      }
+    }
+    if (enter) {
+      out.emit(covered, end, mask);
+    }
+    for (int i = 0; i < in.size(); i++) {
+      if (in.end(i) > end) {
+        out.emit(Math.max(in.start(i), end), in.end(i), in.types(i));
+      }
+    }
+    int size = out.size();
+    if (size > 0 && size <= Math.max(1, maxBlockRuns / 4)) {
+      if (high + 1 < blockCount && size + PackedBlock.count(blocks[high + 1]) <= maxBlockRuns) {
+        high++;
+        RunList right = new RunList(PackedBlock.count(blocks[high]));
+        PackedBlock.decodeInto(blocks[high], firsts[high], right);
+        appendAll(right, out);
+      } else if (low > 0 && low <= high && size + PackedBlock.count(blocks[low - 1]) <= maxBlockRuns) {
+        low--;
+        RunList merged = new RunList(PackedBlock.count(blocks[low]) + size);
+        PackedBlock.decodeInto(blocks[low], firsts[low], merged);
+        appendAll(out, merged);
+        out = merged;
+      }
+    }
+    replace(low, high, out);
+  }
+
+  private static void appendAll(RunList from, RunList to) {
+    for (int i = 0; i < from.size(); i++) {
+      to.emit(from.start(i), from.end(i), from.types(i));
+    }
+  }
+
+  private int runsIn(int low, int high) {
+    int runs = 0;
+    for (int k = low; k <= high; k++) {
+      runs += PackedBlock.count(blocks[k]);
+    }
+    return runs;
+  }
+
+  /** Replaces blocks {@code [low, high]} (none if {@code high < low}) by the packing of {@code runs}. */
+  private void replace(int low, int high, RunList runs) {
+    int oldBlocks = high - low + 1;
+    int size = runs.size();
+    int newBlocks = (size + maxBlockRuns - 1) / maxBlockRuns;
+    boolean atEnd = high == blockCount - 1;
+    long oldRuns = 0;
+    for (int k = low; k <= high; k++) {
+      oldRuns += PackedBlock.count(blocks[k]);
+      blockBytes -= Memory.longArray(blocks[k].length);
+    }
+    boolean moved = newBlocks != oldBlocks;
+    int newCount = blockCount - oldBlocks + newBlocks;
+    if (newCount > blocks.length) {
+      resize(newCount + (newCount >> 1) + 1);
+    }
+    int tail = blockCount - high - 1;
+    System.arraycopy(blocks, high + 1, blocks, low + newBlocks, tail);
+    System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
+    System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
+    for (int k = newCount; k < blockCount; k++) {
+      blocks[k] = null;
+    }
+    blockCount = newCount;
+    if (newCount < blocks.length / 4 && blocks.length > INITIAL_BLOCKS) {
+      resize(Math.max(INITIAL_BLOCKS, newCount + (newCount >> 1) + 1));
+    }
+    int from = 0;
+    for (int b = 0; b < newBlocks; b++) {
+      // At the end of the list fill blocks completely (appends); elsewhere split evenly.
+      int count = atEnd ? Math.min(maxBlockRuns, size - from)
+          : size / newBlocks + (b < size % newBlocks ? 1 : 0);
+      long[] block = PackedBlock.encode(runs, from, count);
+      int k = low + b;
+      moved |= b < oldBlocks && firsts[k] != runs.start(from);
+      blocks[k] = block;
+      firsts[k] = runs.start(from);
+      unions[k] = PackedBlock.union(runs, from, count);
+      blockBytes += Memory.longArray(block.length);
+      from += count;
+    }
+    assert from == size;
+    blocksWritten += newBlocks;
+    runCount += size - oldRuns;
+    directoryStale |= moved;
+  }
+
+  private void resize(int capacity) {
+    blocks = Arrays.copyOf(blocks, capacity);
+    firsts = Arrays.copyOf(firsts, capacity);
+    unions = Arrays.copyOf(unions, capacity);
+  }
+
+  /** The last block whose first start is at or before {@code cluster}, or -1. */
+  private int blockAtOrBefore(long cluster) {
+    return lastAtOrBefore(cluster, 0, blockCount - 1);
+  }
+
+  /** As {@link #blockAtOrBefore}, through the directory. */
+  private int blockForCheck(long cluster) {
+    if (directoryStale) {
+      directory = buildDirectory();
+      directoryShift = shiftFor();
+      directoryStale = false;
+      directoryRebuilds++;
+    }
+    int[] buckets = directory;
+    if (buckets.length == 0 || cluster < firsts[0]) {
+      return -1;
+    }
+    long bucket = (cluster - firsts[0]) >>> directoryShift;
+    if (bucket >= buckets.length - 1) {
+      return lastAtOrBefore(cluster, buckets[buckets.length - 1], blockCount - 1);
+    }
+    return lastAtOrBefore(cluster, buckets[(int) bucket], buckets[(int) bucket + 1]);
+  }
+
+  /** The last block in {@code [low, high]} starting at or before {@code cluster}; low's does. */
+  private int lastAtOrBefore(long cluster, int low, int high) {
+    if (high < 0 || firsts[low] > cluster) {
+      return -1;
+    }
+    for (int n = high - low + 1; n > 1; ) {
+      int half = n >>> 1;
+      int middle = low + half;
+      low = firsts[middle] <= cluster ? middle : low;
+      n -= half;
+    }
+    return low;
+  }
+
+  /** The smallest bucket shift that gives at most one bucket per block. */
+  private int shiftFor() {
+    long span = blockCount == 0 ? 0 : firsts[blockCount - 1] - firsts[0];
+    int shift = 0;
+    while ((span >>> shift) >= blockCount && shift < 63) {
+      shift++;
+    }
+    return shift;
+  }
+
+  private int[] buildDirectory() {
+    if (blockCount == 0) {
+      return directory.length == 0 ? directory : new int[0];
+    }
+    int shift = shiftFor();
+    int length = (int) ((firsts[blockCount - 1] - firsts[0]) >>> shift) + 1;
+    int[] buckets = directory.length == length && directoryStale ? directory : new int[length];
+    int k = 0;
+    for (int i = 0; i < length; i++) {
+      long bucketStart = firsts[0] + ((long) i << shift);
+      while (k + 1 < blockCount && firsts[k + 1] <= bucketStart) {
+        k++;
+      }
+      buckets[i] = k;
+    }
+    return buckets;
+  }
+
+  @Override
+  public String toString() {
+    return String.format("runs[%d runs in %d blocks of at most %d, enabled %s, %d bytes]", runCount,
+        blockCount, maxBlockRuns, "0x" + Integer.toHexString(enabledMask()), memoryBytes());
+  }
+}
