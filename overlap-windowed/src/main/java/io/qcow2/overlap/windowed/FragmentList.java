@@ -23,9 +23,9 @@ final class FragmentList {
    * W = 4096, the whole window for W <= 2048. Start in the top bits means a window's fragments,
    * sorted by start, are also sorted as unsigned ints.
    *
-   * Lists are rebuilt only from a window's per-cluster map (BitmapCache evicting a modified window),
-   * so they are canonical: sorted, disjoint, no zero types, and two fragments that touch with the
-   * same types only if the first is a maximal run. validate() checks exactly that.
+   * Lists are canonical: sorted, disjoint, no zero types, and two fragments that touch with the
+   * same types only if the first is a maximal run, so every list equals a rebuild of its window
+   * from a per-cluster map. validate() checks exactly that.
    */
 
   /** Bits of a fragment holding the type mask. */
@@ -62,7 +62,7 @@ final class FragmentList {
   void addSlot(int slot) {
     assert slot == slots : slot + " != " + slots;
     if (slot == lists.length) {
-      lists = Arrays.copyOf(lists, Math.max(4, lists.length * 2));
+      lists = Arrays.copyOf(lists, slot + Math.max(4, slot >> 2));
     }
     slots++;
   }
@@ -81,64 +81,179 @@ final class FragmentList {
     return fragmentCount;
   }
 
-  /** Writes the window's per-cluster type map into {@code map}, which has W entries. */
-  void expand(int slot, short[] map) {
-    assert map.length == windowSize;
-    Arrays.fill(map, (short) 0);
-    int[] fragments = lists[slot];
-    if (fragments == null) {
-      return;
+  /** Index of the first fragment of {@code list} whose end is greater than {@code cluster}. */
+  private int firstEndingAfter(int[] list, int cluster) {
+    int lo = 0;
+    int hi = list.length;
+    while (lo < hi) {
+      int mid = (lo + hi) >>> 1;
+      int fragment = list[mid];
+      if (start(fragment) + length(fragment) <= cluster) {
+        lo = mid + 1;
+      } else {
+        hi = mid;
+      }
     }
-    for (int fragment : fragments) {
-      int start = start(fragment);
-      Arrays.fill(map, start, start + length(fragment), (short) types(fragment));
-    }
+    return lo;
   }
 
   /**
-   * The number of runs in {@code map} (maximal stretches of equal non-zero masks, cut at {@link
-   * #maxRun}); encodes them into {@code out} when it is not null.
+   * The union of the types of clusters {@code [from, to)} of the window, within {@code wanted}:
+   * a binary search for the first fragment, then the fragments of the range until all wanted types
+   * are found. O(log runs + runs in the range); nothing is expanded.
    */
-  private int runs(short[] map, int[] out) {
-    int count = 0;
-    for (int i = 0; i < windowSize; ) {
-      int types = map[i];
-      if (types == 0) {
-        i++;
-        continue;
-      }
-      int start = i;
-      // The cluster at 'start' is the first of the run: counted before the loop tests the next one
-      // (the series restarted runs at 0 and dropped it; Max Reitz's reply of 2014-11-25).
-      do {
-        i++;
-      } while (i < windowSize && map[i] == types && i - start < maxRun);
-      if (out != null) {
-        out[count] = encode(start, i - start, types);
-      }
-      count++;
+  int typesIn(int slot, int from, int to, int wanted) {
+    int[] list = lists[slot];
+    if (list == null) {
+      return 0;
     }
-    return count;
+    int found = 0;
+    for (int i = firstEndingAfter(list, from); i < list.length; i++) {
+      int fragment = list[i];
+      if (start(fragment) >= to) {
+        break;
+      }
+      found |= fragment & wanted;
+      if (found == wanted) {
+        break;
+      }
+    }
+    return found;
   }
 
-  /** Replaces the window's fragments with the runs of {@code map}: one pass to count, one to fill. */
-  void rebuild(int slot, short[] map) {
-    assert map.length == windowSize;
-    int count = runs(map, null);
-    int[] old = lists[slot];
-    int oldCount = old == null ? 0 : old.length;
-    if (count == 0) {
-      arrayBytes -= arrayBytes(oldCount);
-      fragmentCount -= oldCount;
-      lists[slot] = null;
+  /**
+   * Writes the types of clusters {@code [blockStart, blockStart + map.length)} of the window into
+   * {@code map}.
+   */
+  void expand(int slot, int blockStart, short[] map) {
+    assert blockStart + map.length <= windowSize;
+    Arrays.fill(map, (short) 0);
+    int[] list = lists[slot];
+    if (list == null) {
       return;
     }
-    int[] fragments = count == oldCount ? old : new int[count];
-    int n = runs(map, fragments);
-    assert n == count;
-    arrayBytes += arrayBytes(count) - arrayBytes(oldCount);
-    fragmentCount += count - oldCount;
-    lists[slot] = fragments;
+    int blockEnd = blockStart + map.length;
+    for (int i = firstEndingAfter(list, blockStart); i < list.length; i++) {
+      int fragment = list[i];
+      int start = start(fragment);
+      if (start >= blockEnd) {
+        break;
+      }
+      Arrays.fill(map, Math.max(start, blockStart) - blockStart,
+          Math.min(start + length(fragment), blockEnd) - blockStart, (short) types(fragment));
+    }
+  }
+
+  /** Adds {@code types} to clusters {@code [from, to)}; returns whether anything changed. */
+  boolean enter(int slot, int from, int to, int types) {
+    return rewrite(slot, from, to, types, ENTER, null);
+  }
+
+  /** Clears {@code types} from clusters {@code [from, to)}; returns whether anything changed. */
+  boolean remove(int slot, int from, int to, int types) {
+    return rewrite(slot, from, to, types, REMOVE, null);
+  }
+
+  /**
+   * Replaces the fragments of clusters {@code [blockStart, blockStart + map.length)} with the runs
+   * of {@code map} (a modified cache line written back).
+   */
+  void replace(int slot, int blockStart, short[] map) {
+    rewrite(slot, blockStart, blockStart + map.length, 0, REPLACE, map);
+  }
+
+  private static final int ENTER = 0;
+  private static final int REMOVE = 1;
+  private static final int REPLACE = 2;
+
+  /*
+   * Rewrites the fragments that overlap or touch [from, to], plus the chain of fragments touching
+   * them on the right (a shortened run may now merge with its neighbour, which moves every later
+   * cut at maxRun), in three passes: the parts before 'from', the new content of [from, to) (the old
+   * types changed by the operation, or the runs of a cache line), the parts after 'to'. The pieces
+   * are then cut greedily at maxRun, which gives the same fragments as a rebuild of the whole
+   * window: everything before the region ends on a cut. Cost: O(log runs + runs rewritten), plus
+   * one copy of the window's array if it changed; the arrays stay exactly sized.
+   */
+  private boolean rewrite(int slot, int from, int to, int types, int op, short[] map) {
+    assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
+    int[] old = lists[slot];
+    int n = old == null ? 0 : old.length;
+    int a = n == 0 ? 0 : firstEndingAfter(old, from - 1);
+    int b = a;
+    while (b < n && start(old[b]) <= to) {
+      b++;
+    }
+    while (b < n && b > a && start(old[b]) == start(old[b - 1]) + length(old[b - 1])) {
+      b++;
+    }
+    Pieces pieces = new Pieces();
+    for (int i = a; i < b; i++) {
+      int start = start(old[i]);
+      pieces.add(start, Math.min(start + length(old[i]), from), types(old[i]));
+    }
+    if (op == REPLACE) {
+      for (int i = 0; i < map.length; ) {
+        int mask = map[i];
+        int runStart = i;
+        do {
+          i++;
+        } while (i < map.length && map[i] == mask);
+        pieces.add(from + runStart, from + i, mask);
+      }
+    } else {
+      int position = from;
+      for (int i = a; i < b; i++) {
+        int start = start(old[i]);
+        int end = start + length(old[i]);
+        if (end <= from || start >= to) {
+          continue;
+        }
+        if (op == ENTER) {
+          pieces.add(position, start, types);
+        }
+        int mask = types(old[i]);
+        pieces.add(Math.max(start, from), Math.min(end, to), op == ENTER ? mask | types : mask & ~types);
+        position = Math.min(end, to);
+      }
+      if (op == ENTER) {
+        pieces.add(position, to, types);
+      }
+    }
+    for (int i = a; i < b; i++) {
+      int start = start(old[i]);
+      pieces.add(Math.max(start, to), start + length(old[i]), types(old[i]));
+    }
+    int count = 0;
+    for (int i = 0; i < pieces.count(); i++) {
+      count += (int) ((pieces.end(i) - pieces.start(i) + maxRun - 1) / maxRun);
+    }
+    int[] encoded = new int[count];
+    int k = 0;
+    for (int i = 0; i < pieces.count(); i++) {
+      for (long s = pieces.start(i); s < pieces.end(i); s += maxRun) {
+        encoded[k++] = encode((int) s, (int) Math.min(maxRun, pieces.end(i) - s), pieces.types(i));
+      }
+    }
+    if (count == b - a && Arrays.equals(encoded, 0, count, old, a, b)) {
+      return false;
+    }
+    int length = n - (b - a) + count;
+    int[] list = null;
+    if (length > 0) {
+      list = new int[length];
+      if (a > 0) {
+        System.arraycopy(old, 0, list, 0, a);
+      }
+      System.arraycopy(encoded, 0, list, a, count);
+      if (b < n) {
+        System.arraycopy(old, b, list, a + count, n - b);
+      }
+    }
+    arrayBytes += arrayBytes(length) - arrayBytes(n);
+    fragmentCount += length - n;
+    lists[slot] = list;
+    return true;
   }
 
   /** Bytes of a list of {@code length} fragments; an empty list is {@code null}. */
@@ -188,31 +303,44 @@ final class FragmentList {
       if (fragments == null) {
         continue;
       }
-      check(fragments.length > 0, "slot %d has an empty array, not null", slot);
       check(slot < slots, "unused slot %d has fragments", slot);
+      validate(slot);
       bytes += arrayBytes(fragments.length);
       total += fragments.length;
-      int end = 0;
-      int previousTypes = 0;
-      int previousLength = 0;
-      for (int i = 0; i < fragments.length; i++) {
-        int fragment = fragments[i];
-        int start = start(fragment);
-        int length = length(fragment);
-        int types = types(fragment);
-        check(types != 0, "slot %d fragment %d has no types", slot, i);
-        check(length <= maxRun, "slot %d fragment %d: run %d > %d", slot, i, length, maxRun);
-        check(start >= end, "slot %d fragment %d starts at %d, before %d", slot, i, start, end);
-        check(start + length <= windowSize, "slot %d fragment %d ends beyond the window", slot, i);
-        check(i == 0 || start != end || types != previousTypes || previousLength == maxRun,
-            "slot %d fragment %d continues a shorter run of the same types", slot, i);
-        end = start + length;
-        previousTypes = types;
-        previousLength = length;
-      }
     }
     check(bytes == arrayBytes, "fragment bytes %d, counted %d", bytes, arrayBytes);
     check(total == fragmentCount, "fragments %d, counted %d", total, fragmentCount);
+  }
+
+  /**
+   * Checks that one window's list is canonical (see the class notes).
+   *
+   * @throws IllegalStateException describing the first violation
+   */
+  void validate(int slot) {
+    int[] fragments = lists[slot];
+    if (fragments == null) {
+      return;
+    }
+    check(fragments.length > 0, "slot %d has an empty array, not null", slot);
+    int end = 0;
+    int previousTypes = 0;
+    int previousLength = 0;
+    for (int i = 0; i < fragments.length; i++) {
+      int fragment = fragments[i];
+      int start = start(fragment);
+      int length = length(fragment);
+      int types = types(fragment);
+      check(types != 0, "slot %d fragment %d has no types", slot, i);
+      check(length <= maxRun, "slot %d fragment %d: run %d > %d", slot, i, length, maxRun);
+      check(start >= end, "slot %d fragment %d starts at %d, before %d", slot, i, start, end);
+      check(start + length <= windowSize, "slot %d fragment %d ends beyond the window", slot, i);
+      check(i == 0 || start != end || types != previousTypes || previousLength == maxRun,
+          "slot %d fragment %d continues a shorter run of the same types", slot, i);
+      end = start + length;
+      previousTypes = types;
+      previousLength = length;
+    }
   }
 
   static void check(boolean condition, String format, Object... args) {

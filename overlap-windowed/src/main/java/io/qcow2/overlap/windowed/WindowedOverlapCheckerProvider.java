@@ -6,8 +6,8 @@ import io.qcow2.overlap.OverlapCheckerSetup;
 import java.util.Objects;
 
 /**
- * The {@code windowed} strategy: per-window run-length fragment lists of metadata, with recently
- * used windows expanded into per-cluster type maps held in a small LRU cache. It tracks {@code
+ * The {@code windowed} strategy: per-window run-length fragment lists of metadata, with blocks
+ * under bursts of modifications expanded into per-cluster type maps held in a small LRU cache. It tracks {@code
  * enter}/{@code remove} events and does not read the setup's view.
  *
  * <p>Options (in {@link OverlapCheckerSetup#options()}):
@@ -16,7 +16,9 @@ import java.util.Objects;
  *   <li>{@value OverlapCheckerSetup#WINDOW_SIZE}: clusters per window, a power of two from 1 to
  *       {@value #MAX_WINDOW_SIZE}; default {@value #DEFAULT_WINDOW_SIZE};
  *   <li>{@value OverlapCheckerSetup#CACHE_SIZE}: byte budget of the cache of per-cluster maps, at
- *       least one window's map (2 bytes per cluster); default {@value #DEFAULT_CACHE_SIZE}.
+ *       least one map (2 bytes per cluster of a block of min(W, 4096) clusters); default {@value
+ *       #DEFAULT_CACHE_SIZE}. Maps are allocated only for bursts of modifications and freed when
+ *       idle, so an image at rest holds none.
  * </ul>
  *
  * <p>Checkers are <b>not thread-safe</b>: the engine serialises all calls per open image.
@@ -31,7 +33,10 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
   public static final int MAX_WINDOW_SIZE = 1 << 16;
   /** Default clusters per window; see the module README for the measurement behind it. */
   public static final int DEFAULT_WINDOW_SIZE = 4096;
-  /** Default cache budget in bytes: 64 KiB, the series' default cache size. */
+  /**
+   * Default cache budget in bytes: 64 KiB, the series' default cache size; a ceiling, not an
+   * allocation.
+   */
   public static final long DEFAULT_CACHE_SIZE = 64 * 1024;
 
   /** For {@link java.util.ServiceLoader}. */
@@ -71,11 +76,11 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
 
   private static long cacheSize(String value, int windowSize) {
     if (value == null) {
-      return Math.max(DEFAULT_CACHE_SIZE, WindowedOverlapChecker.bitmapBytes(windowSize));
+      return DEFAULT_CACHE_SIZE;
     }
     long minimum = WindowedOverlapChecker.bitmapBytes(windowSize);
-    String allowed = String.format("a byte count from %d (one map of a %d-cluster window) to %d",
-        minimum, windowSize, Long.MAX_VALUE);
+    String allowed = String.format("a byte count from %d (one map of %d clusters) to %d",
+        minimum, WindowedOverlapChecker.blockSize(windowSize), Long.MAX_VALUE);
     long size = parse(OverlapCheckerSetup.CACHE_SIZE, value, allowed);
     if (size < minimum) {
       throw new IllegalArgumentException(String.format(
