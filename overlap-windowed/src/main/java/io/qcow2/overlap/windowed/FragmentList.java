@@ -33,6 +33,7 @@ final class FragmentList {
   private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
 
   private final int windowSize;
+  private final int windowBits;
   private final int startShift;
   private final int lengthMask;
   private final int maxRun;
@@ -47,6 +48,7 @@ final class FragmentList {
     assert TYPE_BITS == MetadataType.values().length;
     assert windowBits >= 0 && windowBits <= 16 : windowBits;
     this.windowSize = 1 << windowBits;
+    this.windowBits = windowBits;
     this.startShift = Integer.SIZE - windowBits;
     int lengthBits = Integer.SIZE - TYPE_BITS - windowBits;
     this.lengthMask = (1 << lengthBits) - 1;
@@ -81,20 +83,53 @@ final class FragmentList {
     return fragmentCount;
   }
 
-  /** Index of the first fragment of {@code list} whose end is greater than {@code cluster}. */
+  /**
+   * Index of the first fragment of {@code list} (non-empty) whose end is greater than {@code
+   * cluster}, which is in {@code [-1, W]}.
+   */
   private int firstEndingAfter(int[] list, int cluster) {
-    int lo = 0;
-    int hi = list.length;
+    /*
+     * A binary search over a window's runs is a chain of dependent loads: about 11 cache misses for
+     * a window of 1000 runs, 300 ns when the lists are in L3 (measured, 10^6 structures). Metadata
+     * is spread fairly evenly through a window (tables sit next to the data they map), so the
+     * answer is usually next to n * cluster / W: start there and gallop outwards, doubling the
+     * step, then finish with a binary search. One or two misses in the usual case, O(log runs)
+     * in the worst.
+     */
+    int n = list.length;
+    int guess = (int) Math.max(0, Math.min(n - 1, ((long) n * cluster) >> windowBits));
+    int lo;
+    int hi;
+    if (endOf(list[guess]) <= cluster) {
+      lo = guess + 1;
+      hi = lo;
+      for (int step = 1; hi < n && endOf(list[hi]) <= cluster; step <<= 1) {
+        lo = hi + 1;
+        hi = lo + step;
+      }
+      hi = Math.min(hi, n);
+    } else {
+      hi = guess;
+      lo = hi - 1;
+      for (int step = 1; lo >= 0 && endOf(list[lo]) > cluster; step <<= 1) {
+        hi = lo;
+        lo = hi - step;
+      }
+      lo = Math.max(lo + 1, 0);
+    }
     while (lo < hi) {
       int mid = (lo + hi) >>> 1;
-      int fragment = list[mid];
-      if (start(fragment) + length(fragment) <= cluster) {
+      if (endOf(list[mid]) <= cluster) {
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
     return lo;
+  }
+
+  private int endOf(int fragment) {
+    return start(fragment) + length(fragment);
   }
 
   /**
@@ -180,6 +215,8 @@ final class FragmentList {
     int[] old = lists[slot];
     int n = old == null ? 0 : old.length;
     int a = n == 0 ? 0 : firstEndingAfter(old, from - 1);
+    assert a == 0 || endOf(old[a - 1]) < from;
+    assert a == n || endOf(old[a]) >= from;
     int b = a;
     while (b < n && start(old[b]) <= to) {
       b++;

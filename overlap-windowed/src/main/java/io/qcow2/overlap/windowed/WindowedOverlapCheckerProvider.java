@@ -32,7 +32,7 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
    */
   public static final int MAX_WINDOW_SIZE = 1 << 16;
   /** Default clusters per window; see the module README for the measurement behind it. */
-  public static final int DEFAULT_WINDOW_SIZE = 4096;
+  public static final int DEFAULT_WINDOW_SIZE = 65536;
   /**
    * Default cache budget in bytes: 64 KiB, the series' default cache size; a ceiling, not an
    * allocation.
