@@ -40,6 +40,12 @@ final class FragmentList {
   /** Fragments by window slot; {@code null} for a window without metadata. */
   private int[][] lists = new int[0][];
   private int slots;
+  /**
+   * After a {@link #typesIn} that found no run at all: the run-free stretch of the window around
+   * the range, {@code [gapStart, gapEnd)}.
+   */
+  private int gapStart;
+  private int gapEnd;
   /** Bytes of all fragment arrays, for {@link #memoryBytes()}. */
   private long arrayBytes;
   private long fragmentCount;
@@ -97,6 +103,9 @@ final class FragmentList {
      * in the worst.
      */
     int n = list.length;
+    if (endOf(list[n - 1]) <= cluster) {
+      return n;   // past the window's last run: data appended after its metadata
+    }
     int guess = (int) Math.max(0, Math.min(n - 1, ((long) n * cluster) >> windowBits));
     int lo;
     int hi;
@@ -109,7 +118,10 @@ final class FragmentList {
       }
       hi = Math.min(hi, n);
     } else {
-      hi = guess;
+      if (guess == 0 || endOf(list[guess - 1]) <= cluster) {
+        return guess;
+      }
+      hi = guess - 1;
       lo = hi - 1;
       for (int step = 1; lo >= 0 && endOf(list[lo]) > cluster; step <<= 1) {
         hi = lo;
@@ -134,16 +146,27 @@ final class FragmentList {
 
   /**
    * The union of the types of clusters {@code [from, to)} of the window, within {@code wanted}:
-   * a binary search for the first fragment, then the fragments of the range until all wanted types
-   * are found. O(log runs + runs in the range); nothing is expanded.
+   * a search for the first fragment, then the fragments of the range until all wanted types are
+   * found. O(log runs + runs in the range); nothing is expanded. If no run overlaps the range, the
+   * run-free stretch around it is left in {@link #gapStart()} and {@link #gapEnd()}.
    */
   int typesIn(int slot, int from, int to, int wanted) {
     int[] list = lists[slot];
     if (list == null) {
+      gapStart = 0;
+      gapEnd = windowSize;
       return 0;
     }
+    int first = firstEndingAfter(list, from);
+    if (first == list.length || start(list[first]) >= to) {
+      gapStart = first == 0 ? 0 : endOf(list[first - 1]);
+      gapEnd = first == list.length ? windowSize : start(list[first]);
+      return 0;
+    }
+    gapStart = 0;
+    gapEnd = 0;
     int found = 0;
-    for (int i = firstEndingAfter(list, from); i < list.length; i++) {
+    for (int i = first; i < list.length; i++) {
       int fragment = list[i];
       if (start(fragment) >= to) {
         break;
@@ -154,6 +177,14 @@ final class FragmentList {
       }
     }
     return found;
+  }
+
+  int gapStart() {
+    return gapStart;
+  }
+
+  int gapEnd() {
+    return gapEnd;
   }
 
   /**

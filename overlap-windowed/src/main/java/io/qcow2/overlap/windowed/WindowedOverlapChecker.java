@@ -1,5 +1,6 @@
 package io.qcow2.overlap.windowed;
 
+import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
 import java.util.Map;
@@ -55,6 +56,13 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final FragmentList fragments;
   private final SpanList spans = new SpanList();
   private final BitmapCache cache;
+  /*
+   * Clusters [emptyFirst, emptyEnd) hold no metadata of any type: the run-free stretch the last
+   * single-window check found, valid until the next modification. Guest writes are often
+   * sequential, so most checks land in the stretch the previous one found: two comparisons.
+   */
+  private long emptyFirst;
+  private long emptyEnd;
 
   WindowedOverlapChecker(OverlapCheckerSetup setup, int windowSize, long cacheBytes) {
     super(setup);
@@ -93,6 +101,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void enterClusters(long first, long count, int types) {
+    emptyEnd = emptyFirst;
     long end = first + count;
     long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
     long wholeEnd = end >>> windowBits;
@@ -123,6 +132,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void removeClusters(long first, long count, int types) {
+    emptyEnd = emptyFirst;
     long end = first + count;
     long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
     long wholeEnd = end >>> windowBits;
@@ -239,6 +249,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long end = first + count;
+    if (first >= emptyFirst && end <= emptyEnd) {
+      return 0;
+    }
     long firstWindow = first >>> windowBits;
     long lastWindow = (end - 1) >>> windowBits;
     int found = spans.typesIn(firstWindow, lastWindow + 1, wanted);
@@ -251,7 +264,23 @@ final class WindowedOverlapChecker extends OverlapChecker {
         return found;
       }
       long windowStart = firstWindow << windowBits;
-      return found | checkWindow(slot, (int) (first - windowStart), (int) (end - windowStart), wanted);
+      int from = (int) (first - windowStart);
+      int to = (int) (end - windowStart);
+      int block = from >>> blockBits;
+      boolean lines = cache.hasLines(slot);
+      if (spans.count() > 0 || block != (to - 1) >>> blockBits || lines && cache.lineOf(slot, block) >= 0) {
+        return found | checkWindow(slot, from, to, wanted);
+      }
+      // One block, answered by the fragment list: remember the run-free stretch it finds, within
+      // the block if other blocks of the window are cached (their fragments may be stale).
+      int types = fragments.typesIn(slot, from, to, wanted);
+      if (fragments.gapStart() < fragments.gapEnd()) {
+        int blockStart = lines ? block << blockBits : 0;
+        int blockEnd = lines ? blockStart + (1 << blockBits) : 1 << windowBits;
+        emptyFirst = windowStart + Math.max(fragments.gapStart(), blockStart);
+        emptyEnd = windowStart + Math.min(fragments.gapEnd(), blockEnd);
+      }
+      return types;
     }
     int[] result = {found};
     WindowTable.SlotVisitor checkWindow = (window, slot) -> {
@@ -348,6 +377,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException describing the first violation
    */
   void validateAround(long offset) {
+    validateEmptyStretch();
     spans.validate(windowLimit);
     long window = (offset >>> clusterBits()) >>> windowBits;
     int slot = table.find(window);
@@ -356,6 +386,20 @@ final class WindowedOverlapChecker extends OverlapChecker {
       fragments.validate(slot);
     }
     cache.validateLines(slot < 0 ? Integer.MAX_VALUE : slot);
+  }
+
+  private void validateEmptyStretch() {
+    if (emptyFirst < emptyEnd) {
+      long first = emptyFirst;
+      long end = emptyEnd;
+      emptyEnd = emptyFirst;
+      int found = checkClusters(first, end - first, MetadataType.ALL_MASK);
+      emptyFirst = first;
+      emptyEnd = end;
+      FragmentList.check(found == 0, "clusters [%d, %d) remembered as empty hold metadata", first, end);
+      FragmentList.check(first >>> windowBits == (end - 1) >>> windowBits,
+          "empty stretch [%d, %d) crosses windows", first, end);
+    }
   }
 
   /** Lines the cache holds now, for tests and the memory report. */
@@ -385,6 +429,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException describing the first violation
    */
   public void validate() {
+    validateEmptyStretch();
     table.validate();
     fragments.validate();
     spans.validate(windowLimit);
