@@ -48,7 +48,8 @@ class MemoryAccountingTest {
         assertAgrees(checker, "one line");
       }
     }
-    assertTrue(checker.cachedLines() == Math.min(10, checker.cacheCapacity()));
+    // Lines of older bursts idle out: at most IDLE / BURST bursts keep theirs.
+    assertTrue(checker.cachedLines() >= 1 && checker.cachedLines() <= checker.cacheCapacity());
     assertAgrees(checker, "lines");
     checker.check(0, 2_000_000L << 16, 0);
     for (long cluster = 16; cluster < 2_000_000; cluster += 50_000) {
