@@ -4,8 +4,9 @@ import io.qcow2.overlap.MetadataType;
 import java.util.Arrays;
 
 /**
- * The cold form of every window: per window slot, a sorted array of run-length fragments, each
- * packed into one {@code int}.
+ * The metadata of every window: per window slot, a sorted, exactly sized array of run-length
+ * fragments, each packed into one {@code int}; checks search it, modifications rewrite the runs
+ * they touch, and a cache line's write-back replaces the runs of its block.
  *
  * <p>Single-threaded, like the checker that owns it.
  */
@@ -41,11 +42,13 @@ final class FragmentList {
   private int[][] lists = new int[0][];
   private int slots;
   /**
-   * After a {@link #typesIn} that found no run at all: the run-free stretch of the window around
-   * the range, {@code [gapStart, gapEnd)}.
+   * After a {@link #typesIn} whose range lay in one run or in one gap between runs: that run or
+   * gap, {@code [uniformStart, uniformEnd)}, whose every cluster holds exactly {@code uniformTypes}
+   * (0 for a gap); otherwise an empty range.
    */
-  private int gapStart;
-  private int gapEnd;
+  private int uniformStart;
+  private int uniformEnd;
+  private int uniformTypes;
   /** Bytes of all fragment arrays, for {@link #memoryBytes()}. */
   private long arrayBytes;
   private long fragmentCount;
@@ -147,24 +150,28 @@ final class FragmentList {
   /**
    * The union of the types of clusters {@code [from, to)} of the window, within {@code wanted}:
    * a search for the first fragment, then the fragments of the range until all wanted types are
-   * found. O(log runs + runs in the range); nothing is expanded. If no run overlaps the range, the
-   * run-free stretch around it is left in {@link #gapStart()} and {@link #gapEnd()}.
+   * found. O(log runs + runs in the range); nothing is expanded. If the range lies in one run or
+   * one gap, that stretch is left in {@link #uniformStart()}, {@link #uniformEnd()} and {@link
+   * #uniformTypes()}.
    */
   int typesIn(int slot, int from, int to, int wanted) {
     int[] list = lists[slot];
     if (list == null) {
-      gapStart = 0;
-      gapEnd = windowSize;
+      setUniform(0, windowSize, 0);
       return 0;
     }
     int first = firstEndingAfter(list, from);
     if (first == list.length || start(list[first]) >= to) {
-      gapStart = first == 0 ? 0 : endOf(list[first - 1]);
-      gapEnd = first == list.length ? windowSize : start(list[first]);
+      setUniform(first == 0 ? 0 : endOf(list[first - 1]),
+          first == list.length ? windowSize : start(list[first]), 0);
       return 0;
     }
-    gapStart = 0;
-    gapEnd = 0;
+    int covering = list[first];
+    if (start(covering) <= from && endOf(covering) >= to) {
+      setUniform(start(covering), endOf(covering), types(covering));
+      return covering & wanted;
+    }
+    setUniform(0, 0, 0);
     int found = 0;
     for (int i = first; i < list.length; i++) {
       int fragment = list[i];
@@ -179,12 +186,22 @@ final class FragmentList {
     return found;
   }
 
-  int gapStart() {
-    return gapStart;
+  private void setUniform(int start, int end, int types) {
+    uniformStart = start;
+    uniformEnd = end;
+    uniformTypes = types;
   }
 
-  int gapEnd() {
-    return gapEnd;
+  int uniformStart() {
+    return uniformStart;
+  }
+
+  int uniformEnd() {
+    return uniformEnd;
+  }
+
+  int uniformTypes() {
+    return uniformTypes;
   }
 
   /**

@@ -57,12 +57,14 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final SpanList spans = new SpanList();
   private final BitmapCache cache;
   /*
-   * Clusters [emptyFirst, emptyEnd) hold no metadata of any type: the run-free stretch the last
-   * single-window check found, valid until the next modification. Guest writes are often
-   * sequential, so most checks land in the stretch the previous one found: two comparisons.
+   * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
+   * run or gap between runs the last single-window check found, valid until the next
+   * modification. Guest writes are often sequential, so most checks land in the stretch the
+   * previous one found: two comparisons.
    */
-  private long emptyFirst;
-  private long emptyEnd;
+  private long uniformFirst;
+  private long uniformEnd;
+  private int uniformTypes;
 
   WindowedOverlapChecker(OverlapCheckerSetup setup, int windowSize, long cacheBytes) {
     super(setup);
@@ -101,7 +103,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void enterClusters(long first, long count, int types) {
-    emptyEnd = emptyFirst;
+    uniformEnd = uniformFirst;
     long end = first + count;
     long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
     long wholeEnd = end >>> windowBits;
@@ -132,7 +134,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void removeClusters(long first, long count, int types) {
-    emptyEnd = emptyFirst;
+    uniformEnd = uniformFirst;
     long end = first + count;
     long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
     long wholeEnd = end >>> windowBits;
@@ -249,8 +251,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long end = first + count;
-    if (first >= emptyFirst && end <= emptyEnd) {
-      return 0;
+    if (first >= uniformFirst && end <= uniformEnd) {
+      return uniformTypes & wanted;
     }
     long firstWindow = first >>> windowBits;
     long lastWindow = (end - 1) >>> windowBits;
@@ -271,14 +273,15 @@ final class WindowedOverlapChecker extends OverlapChecker {
       if (spans.count() > 0 || block != (to - 1) >>> blockBits || lines && cache.lineOf(slot, block) >= 0) {
         return found | checkWindow(slot, from, to, wanted);
       }
-      // One block, answered by the fragment list: remember the run-free stretch it finds, within
-      // the block if other blocks of the window are cached (their fragments may be stale).
+      // One block, answered by the fragment list: remember the run or gap it lies in, within the
+      // block if other blocks of the window are cached (their fragments may be stale).
       int types = fragments.typesIn(slot, from, to, wanted);
-      if (fragments.gapStart() < fragments.gapEnd()) {
+      if (fragments.uniformStart() < fragments.uniformEnd()) {
         int blockStart = lines ? block << blockBits : 0;
         int blockEnd = lines ? blockStart + (1 << blockBits) : 1 << windowBits;
-        emptyFirst = windowStart + Math.max(fragments.gapStart(), blockStart);
-        emptyEnd = windowStart + Math.min(fragments.gapEnd(), blockEnd);
+        uniformFirst = windowStart + Math.max(fragments.uniformStart(), blockStart);
+        uniformEnd = windowStart + Math.min(fragments.uniformEnd(), blockEnd);
+        uniformTypes = fragments.uniformTypes();
       }
       return types;
     }
@@ -377,7 +380,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException describing the first violation
    */
   void validateAround(long offset) {
-    validateEmptyStretch();
+    validateUniformStretch();
     spans.validate(windowLimit);
     long window = (offset >>> clusterBits()) >>> windowBits;
     int slot = table.find(window);
@@ -388,18 +391,25 @@ final class WindowedOverlapChecker extends OverlapChecker {
     cache.validateLines(slot < 0 ? Integer.MAX_VALUE : slot);
   }
 
-  private void validateEmptyStretch() {
-    if (emptyFirst < emptyEnd) {
-      long first = emptyFirst;
-      long end = emptyEnd;
-      emptyEnd = emptyFirst;
-      int found = checkClusters(first, end - first, MetadataType.ALL_MASK);
-      emptyFirst = first;
-      emptyEnd = end;
-      FragmentList.check(found == 0, "clusters [%d, %d) remembered as empty hold metadata", first, end);
-      FragmentList.check(first >>> windowBits == (end - 1) >>> windowBits,
-          "empty stretch [%d, %d) crosses windows", first, end);
+  private void validateUniformStretch() {
+    if (uniformFirst >= uniformEnd) {
+      return;
     }
+    long window = uniformFirst >>> windowBits;
+    FragmentList.check(window == (uniformEnd - 1) >>> windowBits, "uniform stretch [%d, %d) crosses windows",
+        uniformFirst, uniformEnd);
+    FragmentList.check(spans.count() == 0, "uniform stretch remembered with spans present");
+    int slot = table.find(window);
+    FragmentList.check(slot >= 0, "uniform stretch in window %d, which has no slot", window);
+    int from = (int) (uniformFirst - (window << windowBits));
+    int to = (int) (uniformEnd - (window << windowBits));
+    for (int block = from >>> blockBits; block <= (to - 1) >>> blockBits; block++) {
+      FragmentList.check(cache.lineOf(slot, block) < 0, "uniform stretch over cached block %d", block);
+    }
+    fragments.typesIn(slot, from, to, MetadataType.ALL_MASK);
+    FragmentList.check(fragments.uniformStart() <= from && fragments.uniformEnd() >= to
+        && fragments.uniformTypes() == uniformTypes,
+        "clusters [%d, %d) remembered as all holding 0x%x do not", uniformFirst, uniformEnd, uniformTypes);
   }
 
   /** Lines the cache holds now, for tests and the memory report. */
@@ -429,7 +439,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException describing the first violation
    */
   public void validate() {
-    validateEmptyStretch();
+    validateUniformStretch();
     table.validate();
     fragments.validate();
     spans.validate(windowLimit);
