@@ -40,6 +40,8 @@ final class FragmentList {
   private final int maxRun;
   /** Fragments by window slot; {@code null} for a window without metadata. */
   private int[][] lists = new int[0][];
+  /** Chunk index by window slot, see {@link #index}; {@code null} for short lists. */
+  private int[][] indexes = new int[0][];
   private int slots;
   /**
    * After a {@link #typesIn} whose range lay in one run or in one gap between runs: that run or
@@ -49,7 +51,7 @@ final class FragmentList {
   private int uniformStart;
   private int uniformEnd;
   private int uniformTypes;
-  /** Bytes of all fragment arrays, for {@link #memoryBytes()}. */
+  /** Bytes of all fragment arrays and their indexes, for {@link #memoryBytes()}. */
   private long arrayBytes;
   private long fragmentCount;
 
@@ -74,6 +76,7 @@ final class FragmentList {
     assert slot == slots : slot + " != " + slots;
     if (slot == lists.length) {
       lists = Arrays.copyOf(lists, slot + Math.max(4, slot >> 2));
+      indexes = Arrays.copyOf(indexes, lists.length);
     }
     slots++;
   }
@@ -93,46 +96,35 @@ final class FragmentList {
   }
 
   /**
-   * Index of the first fragment of {@code list} (non-empty) whose end is greater than {@code
+   * Index of the first fragment of the slot's list (non-empty) whose end is greater than {@code
    * cluster}, which is in {@code [-1, W]}.
    */
-  private int firstEndingAfter(int[] list, int cluster) {
+  private int firstEndingAfter(int slot, int[] list, int cluster) {
     /*
      * A binary search over a window's runs is a chain of dependent loads: about 11 cache misses for
-     * a window of 1000 runs, 300 ns when the lists are in L3 (measured, 10^6 structures). Metadata
-     * is spread fairly evenly through a window (tables sit next to the data they map), so the
-     * answer is usually next to n * cluster / W: start there and gallop outwards, doubling the
-     * step, then finish with a binary search. One or two misses in the usual case, O(log runs)
-     * in the worst.
+     * a window of 1000 runs, 300 ns when the lists are in L3 (measured, 10^6 structures), and
+     * interpolating from n * cluster / W fails on the clumps real windows have (the L1 table, the
+     * refcount table, snapshot tables). Lists of INDEXED_RUNS runs or more carry an index: the
+     * first run of each of about n / 16 equal chunks of the window, so a search is one index read
+     * and a binary search of about 16 runs (two cache lines).
      */
     int n = list.length;
     if (endOf(list[n - 1]) <= cluster) {
       return n;   // past the window's last run: data appended after its metadata
     }
-    int guess = (int) Math.max(0, Math.min(n - 1, ((long) n * cluster) >> windowBits));
-    int lo;
-    int hi;
-    if (endOf(list[guess]) <= cluster) {
-      lo = guess + 1;
-      hi = lo;
-      for (int step = 1; hi < n && endOf(list[hi]) <= cluster; step <<= 1) {
-        lo = hi + 1;
-        hi = lo + step;
+    int lo = 0;
+    int hi = n - 1;   // the answer: a run ending after the cluster exists
+    int[] index = indexes[slot];
+    if (index != null && cluster >= 0) {
+      int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
+      int chunk = cluster >>> chunkShift;
+      lo = index[chunk];
+      if (chunk + 1 < index.length) {
+        hi = Math.min(hi, index[chunk + 1]);
       }
-      hi = Math.min(hi, n);
-    } else {
-      if (guess == 0 || endOf(list[guess - 1]) <= cluster) {
-        return guess;
-      }
-      hi = guess - 1;
-      lo = hi - 1;
-      for (int step = 1; lo >= 0 && endOf(list[lo]) > cluster; step <<= 1) {
-        hi = lo;
-        lo = hi - step;
-      }
-      lo = Math.max(lo + 1, 0);
     }
-    while (lo < hi) {
+    // Halve down to a few runs, then scan: a short forward scan predicts well, halving does not.
+    while (hi - lo > 8) {
       int mid = (lo + hi) >>> 1;
       if (endOf(list[mid]) <= cluster) {
         lo = mid + 1;
@@ -140,7 +132,35 @@ final class FragmentList {
         hi = mid;
       }
     }
+    while (lo < hi && endOf(list[lo]) <= cluster) {
+      lo++;
+    }
     return lo;
+  }
+
+  /** Lists with at least this many runs carry an index of their chunks. */
+  static final int INDEXED_RUNS = 64;
+
+  /**
+   * The index of a list: for each of {@code highestOneBit(n / 16)} equal chunks of the window, the
+   * first run whose end is past the chunk's start; {@code null} for short lists.
+   */
+  private int[] index(int[] list) {
+    if (list == null || list.length < INDEXED_RUNS) {
+      return null;
+    }
+    int chunks = Math.min(windowSize, Integer.highestOneBit(list.length >>> 4));
+    int chunkShift = windowBits - Integer.numberOfTrailingZeros(chunks);
+    int[] index = new int[chunks];
+    int run = 0;
+    for (int chunk = 0; chunk < chunks; chunk++) {
+      int chunkStart = chunk << chunkShift;
+      while (run < list.length && endOf(list[run]) <= chunkStart) {
+        run++;
+      }
+      index[chunk] = run;
+    }
+    return index;
   }
 
   private int endOf(int fragment) {
@@ -160,7 +180,7 @@ final class FragmentList {
       setUniform(0, windowSize, 0);
       return 0;
     }
-    int first = firstEndingAfter(list, from);
+    int first = firstEndingAfter(slot, list, from);
     if (first == list.length || start(list[first]) >= to) {
       setUniform(first == 0 ? 0 : endOf(list[first - 1]),
           first == list.length ? windowSize : start(list[first]), 0);
@@ -216,7 +236,7 @@ final class FragmentList {
       return;
     }
     int blockEnd = blockStart + map.length;
-    for (int i = firstEndingAfter(list, blockStart); i < list.length; i++) {
+    for (int i = firstEndingAfter(slot, list, blockStart); i < list.length; i++) {
       int fragment = list[i];
       int start = start(fragment);
       if (start >= blockEnd) {
@@ -262,7 +282,7 @@ final class FragmentList {
     assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
     int[] old = lists[slot];
     int n = old == null ? 0 : old.length;
-    int a = n == 0 ? 0 : firstEndingAfter(old, from - 1);
+    int a = n == 0 ? 0 : firstEndingAfter(slot, old, from - 1);
     assert a == 0 || endOf(old[a - 1]) < from;
     assert a == n || endOf(old[a]) >= from;
     int b = a;
@@ -335,9 +355,12 @@ final class FragmentList {
         System.arraycopy(old, b, list, a + count, n - b);
       }
     }
-    arrayBytes += arrayBytes(length) - arrayBytes(n);
+    int[] index = index(list);
+    arrayBytes += arrayBytes(length) - arrayBytes(n) + arrayBytes(index == null ? 0 : index.length)
+        - arrayBytes(indexes[slot] == null ? 0 : indexes[slot].length);
     fragmentCount += length - n;
     lists[slot] = list;
+    indexes[slot] = index;
     return true;
   }
 
@@ -371,7 +394,7 @@ final class FragmentList {
 
   /** Bytes held: the array of lists and every fragment array. */
   long memoryBytes() {
-    return Memory.FRAGMENT_LIST + Memory.refArray(lists.length) + arrayBytes;
+    return Memory.FRAGMENT_LIST + 2 * Memory.refArray(lists.length) + arrayBytes;
   }
 
   /**
@@ -382,15 +405,17 @@ final class FragmentList {
   void validate() {
     long bytes = 0;
     long total = 0;
-    check(slots <= lists.length, "slots %d > capacity %d", slots, lists.length);
+    check(slots <= lists.length && indexes.length == lists.length, "slots %d > capacity %d or %d",
+        slots, lists.length, indexes.length);
     for (int slot = 0; slot < lists.length; slot++) {
       int[] fragments = lists[slot];
       if (fragments == null) {
+        check(indexes[slot] == null, "slot %d has an index but no fragments", slot);
         continue;
       }
       check(slot < slots, "unused slot %d has fragments", slot);
       validate(slot);
-      bytes += arrayBytes(fragments.length);
+      bytes += arrayBytes(fragments.length) + (indexes[slot] == null ? 0 : arrayBytes(indexes[slot].length));
       total += fragments.length;
     }
     check(bytes == arrayBytes, "fragment bytes %d, counted %d", bytes, arrayBytes);
@@ -404,6 +429,8 @@ final class FragmentList {
    */
   void validate(int slot) {
     int[] fragments = lists[slot];
+    check(Arrays.equals(indexes[slot], index(fragments)), "slot %d: chunk index %s, expected %s", slot,
+        Arrays.toString(indexes[slot]), Arrays.toString(index(fragments)));
     if (fragments == null) {
       return;
     }

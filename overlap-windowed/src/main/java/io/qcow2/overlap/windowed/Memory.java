@@ -14,7 +14,7 @@ final class Memory {
    * longs and 4 references.
    */
   static final long CHECKER = 96;
-  /** {@link FragmentList}: header, 9 ints, 2 longs, 1 reference. */
+  /** {@link FragmentList}: header, 9 ints, 2 longs, 2 references. */
   static final long FRAGMENT_LIST = 72;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
