@@ -40,8 +40,11 @@ final class FragmentList {
   private final int maxRun;
   /** Fragments by window slot; {@code null} for a window without metadata. */
   private int[][] lists = new int[0][];
-  /** Chunk index by window slot, see {@link #index}; {@code null} for short lists. */
-  private int[][] indexes = new int[0][];
+  /**
+   * Chunk index by window slot, see {@link #index}; {@code null} for short lists, and the whole
+   * array {@code null} until some list is long (a 1 TiB image with 64 KiB clusters has none).
+   */
+  private int[][] indexes;
   private int slots;
   /**
    * After a {@link #typesIn} whose range lay in one run or in one gap between runs: that run or
@@ -76,7 +79,9 @@ final class FragmentList {
     assert slot == slots : slot + " != " + slots;
     if (slot == lists.length) {
       lists = Arrays.copyOf(lists, slot + Math.max(4, slot >> 2));
-      indexes = Arrays.copyOf(indexes, lists.length);
+      if (indexes != null) {
+        indexes = Arrays.copyOf(indexes, lists.length);
+      }
     }
     slots++;
   }
@@ -114,7 +119,7 @@ final class FragmentList {
     }
     int lo = 0;
     int hi = n - 1;   // the answer: a run ending after the cluster exists
-    int[] index = indexes[slot];
+    int[] index = indexes == null ? null : indexes[slot];
     if (index != null && cluster >= 0) {
       int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
       int chunk = cluster >>> chunkShift;
@@ -136,6 +141,10 @@ final class FragmentList {
       lo++;
     }
     return lo;
+  }
+
+  private int[] indexOf(int slot) {
+    return indexes == null ? null : indexes[slot];
   }
 
   /** Lists with at least this many runs carry an index of their chunks. */
@@ -356,11 +365,17 @@ final class FragmentList {
       }
     }
     int[] index = index(list);
+    int[] oldIndex = indexes == null ? null : indexes[slot];
     arrayBytes += arrayBytes(length) - arrayBytes(n) + arrayBytes(index == null ? 0 : index.length)
-        - arrayBytes(indexes[slot] == null ? 0 : indexes[slot].length);
+        - arrayBytes(oldIndex == null ? 0 : oldIndex.length);
     fragmentCount += length - n;
     lists[slot] = list;
-    indexes[slot] = index;
+    if (index != null && indexes == null) {
+      indexes = new int[lists.length][];
+    }
+    if (indexes != null) {
+      indexes[slot] = index;
+    }
     return true;
   }
 
@@ -394,7 +409,8 @@ final class FragmentList {
 
   /** Bytes held: the array of lists and every fragment array. */
   long memoryBytes() {
-    return Memory.FRAGMENT_LIST + 2 * Memory.refArray(lists.length) + arrayBytes;
+    return Memory.FRAGMENT_LIST + Memory.refArray(lists.length)
+        + (indexes == null ? 0 : Memory.refArray(indexes.length)) + arrayBytes;
   }
 
   /**
@@ -405,17 +421,17 @@ final class FragmentList {
   void validate() {
     long bytes = 0;
     long total = 0;
-    check(slots <= lists.length && indexes.length == lists.length, "slots %d > capacity %d or %d",
-        slots, lists.length, indexes.length);
+    check(slots <= lists.length && (indexes == null || indexes.length == lists.length),
+        "slots %d > capacity %d, or index capacity differs", slots, lists.length);
     for (int slot = 0; slot < lists.length; slot++) {
       int[] fragments = lists[slot];
       if (fragments == null) {
-        check(indexes[slot] == null, "slot %d has an index but no fragments", slot);
+        check(indexOf(slot) == null, "slot %d has an index but no fragments", slot);
         continue;
       }
       check(slot < slots, "unused slot %d has fragments", slot);
       validate(slot);
-      bytes += arrayBytes(fragments.length) + (indexes[slot] == null ? 0 : arrayBytes(indexes[slot].length));
+      bytes += arrayBytes(fragments.length) + (indexOf(slot) == null ? 0 : arrayBytes(indexOf(slot).length));
       total += fragments.length;
     }
     check(bytes == arrayBytes, "fragment bytes %d, counted %d", bytes, arrayBytes);
@@ -429,8 +445,8 @@ final class FragmentList {
    */
   void validate(int slot) {
     int[] fragments = lists[slot];
-    check(Arrays.equals(indexes[slot], index(fragments)), "slot %d: chunk index %s, expected %s", slot,
-        Arrays.toString(indexes[slot]), Arrays.toString(index(fragments)));
+    check(Arrays.equals(indexOf(slot), index(fragments)), "slot %d: chunk index %s, expected %s", slot,
+        Arrays.toString(indexOf(slot)), Arrays.toString(index(fragments)));
     if (fragments == null) {
       return;
     }
