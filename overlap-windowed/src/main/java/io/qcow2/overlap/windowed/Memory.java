@@ -9,14 +9,19 @@ package io.qcow2.overlap.windowed;
 final class Memory {
   private static final int ARRAY_HEADER = 16;
 
-  /** {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own fields. */
-  static final long CHECKER = 64;
-  /** {@link FragmentList}: header, 5 ints, 2 longs, 1 reference. */
-  static final long FRAGMENT_LIST = 56;
+  /**
+   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 3 ints, 3
+   * longs and 4 references.
+   */
+  static final long CHECKER = 96;
+  /** {@link FragmentList}: header, 9 ints, 2 longs, 2 references. */
+  static final long FRAGMENT_LIST = 72;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
-  /** {@link BitmapCache}: header, 5 ints, 3 longs, 7 references. */
-  static final long BITMAP_CACHE = 88;
+  /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */
+  static final long BITMAP_CACHE = 120;
+  /** {@link SpanList}: header, 3 references. */
+  static final long SPAN_LIST = 24;
 
   private Memory() {}
 

@@ -66,7 +66,8 @@ final class WindowTable {
     slot = slots++;
     if (window < DENSE_WINDOWS) {
       if (window >= dense.length) {
-        int length = Math.max(64, Integer.highestOneBit((int) window) << 1);
+        // Grow by a quarter: a real image's windows are used from 0 upwards, one after another.
+        long length = Math.max(16, window + 1 + (window >> 2));
         dense = Arrays.copyOf(dense, (int) Math.min(length, DENSE_WINDOWS));
       }
       dense[(int) window] = slot + 1;

@@ -1,18 +1,23 @@
 package io.qcow2.overlap.windowed;
 
+import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
 import java.util.Map;
 
 /**
  * The {@code windowed} strategy: the cluster space is cut into windows of W clusters; each window
- * keeps its metadata as a run-length {@link FragmentList}, and windows being queried or changed are
- * expanded into per-cluster type maps in a {@link BitmapCache}.
+ * keeps its metadata as a sorted run-length {@link FragmentList}; metadata covering whole windows is
+ * kept as window ranges in a {@link SpanList}; blocks being modified in bursts are expanded into
+ * per-cluster type maps in a small {@link BitmapCache}.
  *
- * <p>{@code enter}, {@code remove} and {@code check} cost O(W) per window the range touches (at most
- * one expansion, one write-back and one pass over the range within the window), whatever the amount
- * of metadata in the image. A {@code check} or {@code remove} whose range spans more windows than
- * the window table has entries visits only the windows that have slots.
+ * <p>A {@code check} costs O(log runs) per window it touches (a binary search in the window's
+ * fragments, or a read of a cached map) and never loads anything into the cache. {@code enter}
+ * and {@code remove} cost O(log runs + runs changed) per window they touch plus one copy of the
+ * window's fragment array, or O(1) per cluster on a cached block; whole windows cost one span
+ * edit, so any valid range is bounded by the windows and runs it creates or changes, not by the
+ * clusters it covers. Ranges spanning more windows than the window table has entries visit only
+ * the windows that have slots.
  *
  * <p><b>Not thread-safe.</b> One checker belongs to one open image; the engine serialises every call
  * on it, as QEMU does under the image's lock.
@@ -20,35 +25,62 @@ import java.util.Map;
 final class WindowedOverlapChecker extends OverlapChecker {
   /*
    * Structure of QEMU's qcow2-overlap.c (Max Reitz, "qcow2: Add new overlap check functions", v2
-   * patch 1), with the review findings fixed: runs restart counting their first cluster, lengths
+   * patch 1), with the review findings fixed (runs restart counting their first cluster, lengths
    * are stored minus one and take every spare bit, nine type bits, O(1) LRU eviction, no unused
-   * per-window index, and multi-cluster checks go window by window (the series looked up and
-   * re-aged the cache once per cluster in check_metadata_overlap).
+   * per-window index, per-window multi-cluster checks), and its weak spots removed:
    *
-   * Windows that never held metadata have no slot: check() and remove() skip them without touching
-   * the cache. A window whose fragment list is empty and that is not cached is skipped the same way.
-   * Ranges wider than the window table (up to the whole 2^56 space) are walked through the table's
-   * entries instead of window by window, so a hostile check cannot loop 2^47 / W times.
+   * - The series expanded a window into the cache before every query, so a check on an uncached
+   *   window cost O(W); the runs are sorted, so a check here is a binary search in the list, and
+   *   only bursts of modifications load maps (see BitmapCache).
+   * - Its cache held whole windows; here a line holds a block of min(W, 4096) clusters (8 KiB), so
+   *   windows can be large (the default, 65536, is the thread's own proposal for 20 kB per TB)
+   *   while a burst still expands only 4096 clusters.
+   * - Its cache was allocated up to the budget and stayed; here idle lines are freed.
+   * - enter() of a huge valid range cost O(clusters); whole windows go into spans here.
    */
 
-  /** Statistics key: fragment lists expanded into per-cluster maps. */
+  /** Statistics key: blocks expanded into per-cluster maps. */
   static final String STAT_LIST_TO_BITMAP = "list-to-bitmap";
   /** Statistics key: modified maps written back as fragment lists. */
   static final String STAT_BITMAP_TO_LIST = "bitmap-to-list";
-  /** Statistics key: maps dropped from the cache (every eviction). */
+  /** Statistics key: maps dropped from the cache (evicted or freed when idle). */
   static final String STAT_BITMAPS_DROPPED = "bitmaps-dropped";
+  /** Clusters per cache line, at most: a map of 8 KiB. */
+  static final int MAX_BLOCK_SIZE = 4096;
 
   private final int windowBits;
+  private final int blockBits;
+  /** Windows in the 2^56-byte host space. */
+  private final long windowLimit;
   private final WindowTable table = new WindowTable();
   private final FragmentList fragments;
+  private final SpanList spans = new SpanList();
   private final BitmapCache cache;
+  /*
+   * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
+   * run or gap between runs the last single-window check found, valid until the next
+   * modification. Guest writes are often sequential, so most checks land in the stretch the
+   * previous one found: two comparisons.
+   */
+  private long uniformFirst;
+  private long uniformEnd;
+  private int uniformTypes;
 
   WindowedOverlapChecker(OverlapCheckerSetup setup, int windowSize, long cacheBytes) {
     super(setup);
     assert Integer.bitCount(windowSize) == 1 && windowSize <= WindowedOverlapCheckerProvider.MAX_WINDOW_SIZE;
     this.windowBits = Integer.numberOfTrailingZeros(windowSize);
+    long clusters = MAX_HOST_OFFSET >>> setup.clusterBits();
+    this.windowLimit = (clusters + windowSize - 1) >>> windowBits;
     this.fragments = new FragmentList(windowBits);
-    this.cache = new BitmapCache(fragments, windowSize, cacheLines(windowSize, cacheBytes));
+    int blockSize = blockSize(windowSize);
+    this.cache = new BitmapCache(fragments, blockSize, cacheLines(windowSize, cacheBytes));
+    this.blockBits = cache.blockBits();
+  }
+
+  /** Clusters per cache line for a window size. */
+  static int blockSize(int windowSize) {
+    return Math.min(windowSize, MAX_BLOCK_SIZE);
   }
 
   /** Cache lines a budget buys: one {@code short} per cluster per line, at least one line. */
@@ -56,9 +88,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
     return (int) Math.max(1, Math.min(Integer.MAX_VALUE, cacheBytes / bitmapBytes(windowSize)));
   }
 
-  /** Bytes of one window's per-cluster map: the smallest valid cache budget. */
+  /** Bytes of one cache line's per-cluster map: the smallest valid cache budget. */
   static long bitmapBytes(int windowSize) {
-    return (long) Short.BYTES * windowSize;
+    return (long) Short.BYTES * blockSize(windowSize);
   }
 
   int windowSize() {
@@ -71,118 +103,239 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void enterClusters(long first, long count, int types) {
+    uniformEnd = uniformFirst;
     long end = first + count;
-    for (long cluster = first; cluster < end; ) {
-      long window = cluster >>> windowBits;
-      long windowStart = window << windowBits;
-      int from = (int) (cluster - windowStart);
-      int to = (int) Math.min(1L << windowBits, end - windowStart);
-      int slot = slotOrAdd(window);
-      int line = cache.load(slot);
+    long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
+    long wholeEnd = end >>> windowBits;
+    if (wholeFirst < wholeEnd) {
+      spans.enter(wholeFirst, wholeEnd, types);
+      if (first < wholeFirst << windowBits) {
+        enterInWindow(first, wholeFirst << windowBits, types);
+      }
+      if (wholeEnd << windowBits < end) {
+        enterInWindow(wholeEnd << windowBits, end, types);
+      }
+      return;
+    }
+    // At most two windows, neither whole.
+    long boundary = Math.min(end, ((first >>> windowBits) + 1) << windowBits);
+    enterInWindow(first, boundary, types);
+    if (boundary < end) {
+      enterInWindow(boundary, end, types);
+    }
+  }
+
+  /** Enters clusters {@code [first, end)}, which lie in one window. */
+  private void enterInWindow(long first, long end, int types) {
+    long window = first >>> windowBits;
+    long windowStart = window << windowBits;
+    modifyWindow(slotOrAdd(window), (int) (first - windowStart), (int) (end - windowStart), types, true);
+  }
+
+  @Override
+  protected void removeClusters(long first, long count, int types) {
+    uniformEnd = uniformFirst;
+    long end = first + count;
+    long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
+    long wholeEnd = end >>> windowBits;
+    if (wholeFirst < wholeEnd) {
+      spans.remove(wholeFirst, wholeEnd, types);
+      WindowTable.SlotVisitor clearWindow = (window, slot) -> {
+        if (mayHoldMetadata(slot)) {
+          modifyWindow(slot, 0, 1 << windowBits, types, false);
+        }
+        return true;
+      };
+      if (wholeEnd - wholeFirst > table.scanCost()) {
+        // More windows than the image has slots (say, all of 2^56): visit the slots.
+        table.forEachInRange(wholeFirst, wholeEnd - 1, clearWindow);
+      } else {
+        for (long window = wholeFirst; window < wholeEnd; window++) {
+          int slot = table.find(window);
+          if (slot >= 0) {
+            clearWindow.visit(window, slot);
+          }
+        }
+      }
+      if (first < wholeFirst << windowBits) {
+        removeInWindow(first, wholeFirst << windowBits, types);
+      }
+      if (wholeEnd << windowBits < end) {
+        removeInWindow(wholeEnd << windowBits, end, types);
+      }
+      return;
+    }
+    long boundary = Math.min(end, ((first >>> windowBits) + 1) << windowBits);
+    removeInWindow(first, boundary, types);
+    if (boundary < end) {
+      removeInWindow(boundary, end, types);
+    }
+  }
+
+  /** Removes types from clusters {@code [first, end)}, which lie in one window but do not fill it. */
+  private void removeInWindow(long first, long end, int types) {
+    long window = first >>> windowBits;
+    long windowStart = window << windowBits;
+    int spanned = spans.typesIn(window, window + 1, types);
+    int slot;
+    if (spanned != 0) {
+      // The window's spanned types now differ between its clusters: move them into its fragments.
+      spans.remove(window, window + 1, spanned);
+      slot = slotOrAdd(window);
+      modifyWindow(slot, 0, 1 << windowBits, spanned, true);
+    } else {
+      slot = table.find(window);
+      if (slot < 0 || !mayHoldMetadata(slot)) {
+        return;
+      }
+    }
+    modifyWindow(slot, (int) (first - windowStart), (int) (end - windowStart), types, false);
+  }
+
+  /**
+   * Adds ({@code enter}) or clears {@code types} on clusters {@code [from, to)} of the window:
+   * in the maps of its cached blocks, and in its fragment list elsewhere.
+   */
+  private void modifyWindow(int slot, int from, int to, int types, boolean enter) {
+    int firstBlock = from >>> blockBits;
+    int lastBlock = (to - 1) >>> blockBits;
+    cache.modify(slot, firstBlock);
+    if (!cache.hasLines(slot)) {
+      editList(slot, from, to, types, enter);
+      return;
+    }
+    int pending = -1;
+    for (int block = firstBlock; block <= lastBlock; block++) {
+      int blockStart = block << blockBits;
+      int blockFrom = Math.max(from, blockStart);
+      int blockTo = Math.min(to, blockStart + (1 << blockBits));
+      int line = cache.lineOf(slot, block);
+      if (line < 0) {
+        if (pending < 0) {
+          pending = blockFrom;
+        }
+        continue;
+      }
+      if (pending >= 0) {
+        editList(slot, pending, blockFrom, types, enter);
+        pending = -1;
+      }
+      cache.use(line);
       short[] map = cache.map(line);
       boolean changed = false;
-      for (int i = from; i < to; i++) {
+      for (int i = blockFrom - blockStart; i < blockTo - blockStart; i++) {
         int old = map[i];
-        if ((old | types) != old) {
-          map[i] = (short) (old | types);
+        int updated = enter ? old | types : old & ~types;
+        if (updated != old) {
+          map[i] = (short) updated;
           changed = true;
         }
       }
       if (changed) {
         cache.markDirty(line);
       }
-      cluster = windowStart + (1L << windowBits);
+    }
+    if (pending >= 0) {
+      editList(slot, pending, to, types, enter);
     }
   }
 
-  @Override
-  protected void removeClusters(long first, long count, int types) {
-    long end = first + count;
-    long firstWindow = first >>> windowBits;
-    long lastWindow = (end - 1) >>> windowBits;
-    if (lastWindow - firstWindow >= table.scanCost()) {
-      // A range with more windows than the image has slots (say, all of 2^56): visit the slots.
-      table.forEachInRange(firstWindow, lastWindow, (window, slot) -> {
-        removeFromWindow(window, slot, first, end, types);
-        return true;
-      });
-      return;
-    }
-    for (long window = firstWindow; window <= lastWindow; window++) {
-      int slot = table.find(window);
-      if (slot >= 0) {
-        removeFromWindow(window, slot, first, end, types);
-      }
-    }
-  }
-
-  private void removeFromWindow(long window, int slot, long first, long end, int types) {
-    if (!mayHoldMetadata(slot)) {
-      return;
-    }
-    long windowStart = window << windowBits;
-    int from = (int) (Math.max(first, windowStart) - windowStart);
-    int to = (int) (Math.min(end, windowStart + (1L << windowBits)) - windowStart);
-    int line = cache.load(slot);
-    short[] map = cache.map(line);
-    boolean changed = false;
-    for (int i = from; i < to; i++) {
-      int old = map[i];
-      if ((old & types) != 0) {
-        map[i] = (short) (old & ~types);
-        changed = true;
-      }
-    }
-    if (changed) {
-      cache.markDirty(line);
+  private void editList(int slot, int from, int to, int types, boolean enter) {
+    if (enter) {
+      fragments.enter(slot, from, to, types);
+    } else {
+      fragments.remove(slot, from, to, types);
     }
   }
 
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long end = first + count;
+    if (first >= uniformFirst && end <= uniformEnd) {
+      return uniformTypes & wanted;
+    }
     long firstWindow = first >>> windowBits;
     long lastWindow = (end - 1) >>> windowBits;
-    if (lastWindow - firstWindow >= table.scanCost()) {
-      int[] found = {0};
-      table.forEachInRange(firstWindow, lastWindow, (window, slot) -> {
-        found[0] |= checkWindow(window, slot, first, end, wanted);
-        return found[0] != wanted;
-      });
-      return found[0];
+    int found = spans.typesIn(firstWindow, lastWindow + 1, wanted);
+    if (found == wanted) {
+      return found;
     }
-    int found = 0;
-    for (long window = firstWindow; window <= lastWindow; window++) {
-      int slot = table.find(window);
-      if (slot >= 0) {
-        found |= checkWindow(window, slot, first, end, wanted);
-        if (found == wanted) {
+    if (firstWindow == lastWindow) {
+      int slot = table.find(firstWindow);
+      if (slot < 0) {
+        return found;
+      }
+      long windowStart = firstWindow << windowBits;
+      int from = (int) (first - windowStart);
+      int to = (int) (end - windowStart);
+      int block = from >>> blockBits;
+      boolean lines = cache.hasLines(slot);
+      if (spans.count() > 0 || block != (to - 1) >>> blockBits || lines && cache.lineOf(slot, block) >= 0) {
+        return found | checkWindow(slot, from, to, wanted);
+      }
+      // One block, answered by the fragment list: remember the run or gap it lies in, within the
+      // block if other blocks of the window are cached (their fragments may be stale).
+      int types = fragments.typesIn(slot, from, to, wanted);
+      if (fragments.uniformStart() < fragments.uniformEnd()) {
+        int blockStart = lines ? block << blockBits : 0;
+        int blockEnd = lines ? blockStart + (1 << blockBits) : 1 << windowBits;
+        uniformFirst = windowStart + Math.max(fragments.uniformStart(), blockStart);
+        uniformEnd = windowStart + Math.min(fragments.uniformEnd(), blockEnd);
+        uniformTypes = fragments.uniformTypes();
+      }
+      return types;
+    }
+    int[] result = {found};
+    WindowTable.SlotVisitor checkWindow = (window, slot) -> {
+      long windowStart = window << windowBits;
+      int from = (int) (Math.max(first, windowStart) - windowStart);
+      int to = (int) (Math.min(end, windowStart + (1L << windowBits)) - windowStart);
+      result[0] |= checkWindow(slot, from, to, wanted);
+      return result[0] != wanted;
+    };
+    if (lastWindow - firstWindow >= table.scanCost()) {
+      table.forEachInRange(firstWindow, lastWindow, checkWindow);
+    } else {
+      for (long window = firstWindow; window <= lastWindow; window++) {
+        int slot = table.find(window);
+        if (slot >= 0 && !checkWindow.visit(window, slot)) {
           break;
         }
+      }
+    }
+    return result[0];
+  }
+
+  /**
+   * The wanted types in clusters {@code [from, to)} of the window: from the maps of its cached
+   * blocks (whose fragments may be stale), from its fragment list elsewhere. Reads only.
+   */
+  private int checkWindow(int slot, int from, int to, int wanted) {
+    if (!cache.hasLines(slot)) {
+      return fragments.typesIn(slot, from, to, wanted);
+    }
+    int found = 0;
+    for (int block = from >>> blockBits; block <= (to - 1) >>> blockBits && found != wanted; block++) {
+      int blockStart = block << blockBits;
+      int blockFrom = Math.max(from, blockStart);
+      int blockTo = Math.min(to, blockStart + (1 << blockBits));
+      int line = cache.lineOf(slot, block);
+      if (line < 0) {
+        found |= fragments.typesIn(slot, blockFrom, blockTo, wanted);
+      } else {
+        short[] map = cache.map(line);
+        for (int i = blockFrom - blockStart; i < blockTo - blockStart; i++) {
+          found |= map[i];
+        }
+        found &= wanted;
       }
     }
     return found;
   }
 
-  /** The wanted types in the window's part of {@code [first, end)}, loading it only if non-empty. */
-  private int checkWindow(long window, int slot, long first, long end, int wanted) {
-    if (!mayHoldMetadata(slot)) {
-      return 0;
-    }
-    long windowStart = window << windowBits;
-    int from = (int) (Math.max(first, windowStart) - windowStart);
-    int to = (int) (Math.min(end, windowStart + (1L << windowBits)) - windowStart);
-    short[] map = cache.map(cache.load(slot));
-    int found = 0;
-    for (int i = from; i < to; i++) {
-      found |= map[i];
-    }
-    return found & wanted;
-  }
-
   /** Whether the window may hold metadata: cached, or a non-empty fragment list. */
   private boolean mayHoldMetadata(int slot) {
-    return cache.isCached(slot) || !fragments.isEmpty(slot);
+    return cache.hasLines(slot) || !fragments.isEmpty(slot);
   }
 
   private int slotOrAdd(long window) {
@@ -202,10 +355,11 @@ final class WindowedOverlapChecker extends OverlapChecker {
     stats.put(STAT_BITMAPS_DROPPED, cache.dropped());
   }
 
-  /** Bytes held: this object, the window table, every fragment list and the cache's lines. */
+  /** Bytes held: this object, the window table, every fragment list, the spans and the cache. */
   @Override
   public long memoryBytes() {
-    return Memory.CHECKER + table.memoryBytes() + fragments.memoryBytes() + cache.memoryBytes();
+    return Memory.CHECKER + table.memoryBytes() + fragments.memoryBytes() + spans.memoryBytes()
+        + cache.memoryBytes();
   }
 
   /** Bytes of the cache alone (maps and their bookkeeping), for the memory report. */
@@ -218,7 +372,57 @@ final class WindowedOverlapChecker extends OverlapChecker {
     return fragments.fragmentCount();
   }
 
-  /** The fragments of the window holding {@code cluster} as written back, for tests. */
+  /**
+   * The self-check of one step: the spans, the cache's lists and links, and the window holding
+   * {@code offset} (its fragments, and its cached maps against them). Costs O(spans + lines +
+   * runs of the window + B), where {@link #validate()} costs O(everything).
+   *
+   * @throws IllegalStateException describing the first violation
+   */
+  void validateAround(long offset) {
+    validateUniformStretch();
+    spans.validate(windowLimit);
+    long window = (offset >>> clusterBits()) >>> windowBits;
+    int slot = table.find(window);
+    if (slot >= 0) {
+      FragmentList.check(slot < fragments.slots() && cache.covers(slot + 1), "slot %d unregistered", slot);
+      fragments.validate(slot);
+    }
+    cache.validateLines(slot < 0 ? Integer.MAX_VALUE : slot);
+  }
+
+  private void validateUniformStretch() {
+    if (uniformFirst >= uniformEnd) {
+      return;
+    }
+    long window = uniformFirst >>> windowBits;
+    FragmentList.check(window == (uniformEnd - 1) >>> windowBits, "uniform stretch [%d, %d) crosses windows",
+        uniformFirst, uniformEnd);
+    FragmentList.check(spans.count() == 0, "uniform stretch remembered with spans present");
+    int slot = table.find(window);
+    FragmentList.check(slot >= 0, "uniform stretch in window %d, which has no slot", window);
+    int from = (int) (uniformFirst - (window << windowBits));
+    int to = (int) (uniformEnd - (window << windowBits));
+    for (int block = from >>> blockBits; block <= (to - 1) >>> blockBits; block++) {
+      FragmentList.check(cache.lineOf(slot, block) < 0, "uniform stretch over cached block %d", block);
+    }
+    fragments.typesIn(slot, from, to, MetadataType.ALL_MASK);
+    FragmentList.check(fragments.uniformStart() <= from && fragments.uniformEnd() >= to
+        && fragments.uniformTypes() == uniformTypes,
+        "clusters [%d, %d) remembered as all holding 0x%x do not", uniformFirst, uniformEnd, uniformTypes);
+  }
+
+  /** Lines the cache holds now, for tests and the memory report. */
+  int cachedLines() {
+    return cache.used();
+  }
+
+  /** Spans of whole windows, for tests. */
+  int spanCount() {
+    return spans.count();
+  }
+
+  /** The fragments of a window as written back, for tests. */
   int[] fragmentsOfWindow(long window) {
     int slot = table.find(window);
     return slot < 0 ? new int[0] : fragments.fragments(slot);
@@ -229,15 +433,17 @@ final class WindowedOverlapChecker extends OverlapChecker {
   }
 
   /**
-   * Checks the window table, every fragment list and the cache, and that they agree on the number
-   * of slots.
+   * Checks the window table, every fragment list, the spans and the cache, and that they agree on
+   * the number of slots.
    *
    * @throws IllegalStateException describing the first violation
    */
   @Override
   public void validate() {
+    validateUniformStretch();
     table.validate();
     fragments.validate();
+    spans.validate(windowLimit);
     cache.validate();
     FragmentList.check(fragments.slots() == table.slots(), "fragment lists for %d slots, table has %d",
         fragments.slots(), table.slots());

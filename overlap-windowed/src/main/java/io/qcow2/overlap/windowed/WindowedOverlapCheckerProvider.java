@@ -8,8 +8,8 @@ import java.util.List;
 import java.util.Objects;
 
 /**
- * The {@code windowed} strategy: per-window run-length fragment lists of metadata, with recently
- * used windows expanded into per-cluster type maps held in a small LRU cache. It tracks {@code
+ * The {@code windowed} strategy: per-window run-length fragment lists of metadata, with blocks
+ * under bursts of modifications expanded into per-cluster type maps held in a small LRU cache. It tracks {@code
  * enter}/{@code remove} events and does not read the setup's view.
  *
  * <p>Options (in {@link OverlapCheckerSetup#options()}, declared by {@link #options()}):
@@ -18,7 +18,9 @@ import java.util.Objects;
  *   <li>{@value #WINDOW_SIZE_OPTION}: clusters per window, a power of two from 1 to
  *       {@value #MAX_WINDOW_SIZE}; default {@value #DEFAULT_WINDOW_SIZE};
  *   <li>{@value #CACHE_SIZE_OPTION}: byte budget of the cache of per-cluster maps, at
- *       least one window's map (2 bytes per cluster); default {@value #DEFAULT_CACHE_SIZE}.
+ *       least one map (2 bytes per cluster of a block of min(W, 4096) clusters); default {@value
+ *       #DEFAULT_CACHE_SIZE}. Maps are allocated only for bursts of modifications and freed when
+ *       idle, so an image at rest holds none.
  * </ul>
  *
  * <p>Checkers are <b>not thread-safe</b>: the engine serialises all calls per open image.
@@ -36,16 +38,20 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
    */
   public static final int MAX_WINDOW_SIZE = 1 << 16;
   /** Default clusters per window; see the module README for the measurement behind it. */
-  public static final int DEFAULT_WINDOW_SIZE = 4096;
-  /** Default cache budget in bytes: 64 KiB, the series' default cache size. */
+  public static final int DEFAULT_WINDOW_SIZE = 65536;
+  /**
+   * Default cache budget in bytes: 64 KiB, the series' default cache size; a ceiling, not an
+   * allocation.
+   */
   public static final long DEFAULT_CACHE_SIZE = 64 * 1024;
 
   private static final List<StrategyOption> OPTIONS = List.of(
       new StrategyOption(WINDOW_SIZE_OPTION, "a power of two from 1 to " + MAX_WINDOW_SIZE,
           Integer.toString(DEFAULT_WINDOW_SIZE), "Clusters per window of fragment lists."),
       new StrategyOption(CACHE_SIZE_OPTION,
-          "a byte count of at least one window's map (2 bytes per cluster)",
-          Long.toString(DEFAULT_CACHE_SIZE), "Byte budget of the LRU cache of per-cluster type maps."));
+          "a byte count of at least one map (2 bytes per cluster of a block of min(window, 4096) clusters)",
+          Long.toString(DEFAULT_CACHE_SIZE),
+          "Ceiling of the LRU cache of per-cluster type maps, used only during bursts of modifications."));
 
   /** For {@link java.util.ServiceLoader}. */
   public WindowedOverlapCheckerProvider() {}
@@ -89,11 +95,11 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
 
   private static long cacheSize(String value, int windowSize) {
     if (value == null) {
-      return Math.max(DEFAULT_CACHE_SIZE, WindowedOverlapChecker.bitmapBytes(windowSize));
+      return DEFAULT_CACHE_SIZE;
     }
     long minimum = WindowedOverlapChecker.bitmapBytes(windowSize);
-    String allowed = String.format("a byte count from %d (one map of a %d-cluster window) to %d",
-        minimum, windowSize, Long.MAX_VALUE);
+    String allowed = String.format("a byte count from %d (one map of %d clusters) to %d",
+        minimum, WindowedOverlapChecker.blockSize(windowSize), Long.MAX_VALUE);
     long size = parse(CACHE_SIZE_OPTION, value, allowed);
     if (size < minimum) {
       throw new IllegalArgumentException(String.format(

@@ -20,8 +20,31 @@ final class Checkers {
         new WindowedOverlapCheckerProvider().create(setup(clusterBits, windowSize, cacheBytes));
   }
 
-  /** A checker with 512-byte clusters whose cache holds exactly one window. */
+  /** A checker with 512-byte clusters whose cache holds exactly one line. */
   static WindowedOverlapChecker oneLine(int windowSize) {
     return create(9, windowSize, WindowedOverlapChecker.bitmapBytes(windowSize));
+  }
+
+  /**
+   * Enters {@code types} at {@code offset} (one cluster) as a burst: {@link BitmapCache#BURST}
+   * times, so that the block holding it is cached afterwards (the first enter reaches the fragment
+   * list, the others are no-ops on the map).
+   */
+  static void burst(WindowedOverlapChecker checker, long offset, int types) {
+    for (int i = 0; i < BitmapCache.BURST; i++) {
+      checker.enter(offset, 1, types);
+    }
+  }
+
+  /**
+   * Frees every cached line by making them idle: {@link BitmapCache#IDLE} + 1 modifications, each
+   * in a different far window (so none of them is a burst), each a no-op remove.
+   */
+  static void idle(WindowedOverlapChecker checker) {
+    long far = 1L << 40;
+    for (int i = 0; i <= BitmapCache.IDLE; i++) {
+      checker.enter(far + ((long) (i % 2) * checker.windowSize() << checker.clusterBits()), 1,
+          io.qcow2.overlap.MetadataType.SNAPSHOT_TABLE.mask());
+    }
   }
 }

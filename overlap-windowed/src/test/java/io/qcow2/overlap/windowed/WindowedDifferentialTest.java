@@ -27,7 +27,11 @@ import org.junit.jupiter.params.provider.MethodSource;
  * dense/hash boundary, the top of the 2^56 space, whole-space checks) for window
  * sizes {8, 64, 4096, 65536} and cache budgets {one window, default}. The system property {@code
  * overlap.tck.operations} (default 125 000; the TCK's property, operations per run) is the operation
- * count of each of the eight configurations: 10^6 in total by default. Seeds are fixed; a disagreement fails with the seed, the step and the last
+ * count of each of the eight configurations: 10^6 in total by default. Bursts of modifications
+ * inside one cache block make blocks load, evict and idle out at every window size. After every
+ * step the checker validates the window it used, its spans and its cache's links ({@code
+ * validateAround}); every {@code overlap.windowed.validate-every} steps (default 1024) and at the
+ * end, everything. Seeds are fixed; a disagreement fails with the seed, the step and the last
  * operations, which are also written to {@code target/windowed-differential-failure.txt}.
  */
 class WindowedDifferentialTest {
@@ -68,12 +72,24 @@ class WindowedDifferentialTest {
     // Regions: near 0 (dense slots), around the dense/hash boundary, and the top of the range.
     long[] regions = {0, WindowTable.DENSE_WINDOWS * windowSize - span / 2, maxCluster - span};
     long hot = 0;
+    int blockSize = WindowedOverlapChecker.blockSize(windowSize);
+    // Bursts: runs of operations, mostly modifications, inside one cache block, so that blocks
+    // are loaded, modified, evicted and freed at every window size.
+    int burstLeft = 0;
+    long burstBlock = 0;
     String[] history = new String[HISTORY];
     long operations = operationsPerConfiguration();
+    long validateEvery = Long.getLong("overlap.windowed.validate-every", 1024);
     for (long step = 0; step < operations; step++) {
       int dice = random.nextInt(1000);
-      if (dice < 20) {
-        hot = regions[random.nextInt(dice < 2 ? regions.length : 1)] + random.nextLong(span);
+      if (burstLeft > 0) {
+        burstLeft--;
+        hot = burstBlock + random.nextInt(blockSize);
+      } else if (dice < 4) {
+        burstLeft = BitmapCache.BURST + random.nextInt(4 * BitmapCache.BURST);
+        burstBlock = hot / blockSize * blockSize;
+      } else if (dice < 20) {
+        hot = regions[random.nextInt(dice < 6 ? regions.length : 1)] + random.nextLong(span);
       } else {
         hot = Math.floorMod(hot + random.nextInt(-64, 65), span) + (hot / span) * span;
       }
@@ -81,6 +97,9 @@ class WindowedDifferentialTest {
       long count = random.nextInt(100) < 2
           ? 1 + random.nextLong(2L * windowSize + 2)
           : 1 + random.nextInt(4);
+      if (burstLeft > 0) {
+        count = Math.min(count, burstBlock + blockSize - hot);
+      }
       count = Math.min(count, maxCluster - hot);
       int types = 1 + random.nextInt(MetadataType.ALL_MASK);
       if (random.nextInt(4) == 0) {
@@ -89,6 +108,9 @@ class WindowedDifferentialTest {
       long offset = hot << clusterBits;
       String op;
       int kind = random.nextInt(10);
+      if (burstLeft > 0 && kind >= 5 && random.nextBoolean()) {
+        kind -= 5;
+      }
       if (random.nextInt(5000) == 0) {
         // Rare checks from anywhere up to the end of the 2^56 space (whole-space removes are in
         // SparseImageTest: the reference model removes cluster by cluster).
@@ -119,12 +141,14 @@ class WindowedDifferentialTest {
         }
       }
       history[(int) (step % HISTORY)] = op;
-      if (step < 2_000 || step % 4096 == 0) {
-        try {
+      try {
+        // Every step: the window just used, the spans and the cache's links; everything at times.
+        checker.validateAround(offset);
+        if (step % validateEvery == 0) {
           checker.validate();
-        } catch (IllegalStateException e) {
-          fail(report(seed, step, history, "validate: " + e.getMessage()), e);
         }
+      } catch (IllegalStateException e) {
+        fail(report(seed, step, history, "validate: " + e.getMessage()), e);
       }
     }
     checker.validate();

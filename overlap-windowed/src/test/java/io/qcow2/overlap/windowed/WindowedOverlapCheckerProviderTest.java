@@ -37,9 +37,12 @@ class WindowedOverlapCheckerProviderTest {
   }
 
   @Test
-  void defaultCacheHoldsAtLeastOneWindowOfTheLargestSize() {
+  void cacheLinesHoldBlocksOfAtMost4096Clusters() {
     WindowedOverlapChecker checker = (WindowedOverlapChecker) new WindowedOverlapCheckerProvider()
         .create(setup(Map.of(OverlapCheckerSetup.WINDOW_SIZE, "65536")));
+    assertEquals(8, checker.cacheCapacity());
+    checker = (WindowedOverlapChecker) new WindowedOverlapCheckerProvider().create(setup(Map.of(
+        OverlapCheckerSetup.WINDOW_SIZE, "65536", OverlapCheckerSetup.CACHE_SIZE, "8192")));
     assertEquals(1, checker.cacheCapacity());
   }
 
