@@ -119,8 +119,8 @@ public final class ImageCheck {
    * or a refcount block is broken), then, if anything was repaired, a second check of the result.
    * The corrupt and dirty bits are cleared when the repairing check leaves no corruption and no
    * check error. Every write is first checked against the metadata the check found (the checks
-   * of overlap-check mode {@code all}); a write that would hit other metadata is not done and
-   * ends the repair with a failure.
+   * of QEMU's default overlap-check mode {@code cached}); a write that would hit other metadata is
+   * not done and ends the repair with a failure.
    *
    * <p>The image must not be open elsewhere (in this process or another) while it is repaired.
    *
@@ -601,7 +601,7 @@ public final class ImageCheck {
       increment(refcountTableOffset, (long) refcountTableSize * 8, MetadataType.REFCOUNT_TABLE);
       checkBitmaps();
       if (!walkFailed) {
-        checkRefcountBlocks();
+        checkRefcountBlocks(repairing);
       }
     }
 
@@ -817,8 +817,8 @@ public final class ImageCheck {
       }
     }
 
-    /** check_refblocks. */
-    private void checkRefcountBlocks() {
+    /** check_refblocks; {@code repairing} is what it may fix, or null. */
+    private void checkRefcountBlocks(RepairMode repairing) throws IOException {
       for (int i = 0; i < refcountTableSize; i++) {
         long entry = refcountTableEntry(i);
         long offset = entry & REFT_OFFSET_MASK;
@@ -835,7 +835,20 @@ public final class ImageCheck {
         }
         long cluster = offset >>> clusterBits;
         if (cluster >= nbClusters) {
-          corruption("ERROR refcount block %d is outside image", i);
+          if (repairing != RepairMode.ALL) {
+            corruption("ERROR refcount block %d is outside image", i);
+            continue;
+          }
+          // QEMU grows the file to hold the block: a block of zeros, found wrong by the compare.
+          addMessage("Repairing refcount block %d is outside image", i);
+          if (offset > Long.MAX_VALUE - clusterSize || !growFile(offset + clusterSize)) {
+            corruptions++;
+            rebuild = true;
+            addMessage("ERROR could not resize image: Invalid argument");
+            continue;
+          }
+          corruptionsFixed++;
+          increment(offset, clusterSize, MetadataType.REFCOUNT_BLOCK);
           continue;
         }
         if (offset != 0) {
@@ -1131,16 +1144,42 @@ public final class ImageCheck {
 
     /**
      * Whether {@code [offset, offset + length)} touches no metadata found by this check other than
-     * {@code ignoredTypes}: the checks of overlap-check mode {@code all}.
+     * {@code ignoredTypes}: the checks of QEMU's default overlap-check mode {@code cached}, which
+     * leaves out inactive L2 tables (a COPIED fix in an active L2 table that a snapshot shares is
+     * what qemu-img does too).
      */
     private boolean overlapFree(long offset, long length, int ignoredTypes) {
+      int checked = ~(ignoredTypes | MetadataType.INACTIVE_L2.mask());
       long first = offset >>> clusterBits;
       long last = Math.min((offset + length - 1) >>> clusterBits, fileClusters - 1);
       for (long cluster = first; cluster <= last; cluster++) {
-        if ((types[(int) cluster] & ~ignoredTypes) != 0) {
+        if ((types[(int) cluster] & checked) != 0) {
           return false;
         }
       }
+      return true;
+    }
+
+    /**
+     * Grows the file to {@code length} bytes (zeros) and the reference counts with it; false if
+     * the file would be too large to check.
+     */
+    private boolean growFile(long length) throws IOException {
+      long clusters = (length + clusterSize - 1) >>> clusterBits;
+      if (clusters > MAX_FILE_CLUSTERS) {
+        return false;
+      }
+      writeFully(ByteBuffer.allocate(1), length - 1);
+      int[] grown = Arrays.copyOf(references, (int) clusters);
+      for (int i = 0; i < referencesBeyondEnd.length && fileClusters + i < clusters; i++) {
+        grown[(int) (fileClusters + i)] += referencesBeyondEnd[i];
+      }
+      references = grown;
+      referencesBeyondEnd = new int[0];
+      types = Arrays.copyOf(types, (int) clusters);
+      fileLength = length;
+      fileClusters = clusters;
+      nbClusters = Math.max(nbClusters, clusters);
       return true;
     }
 
