@@ -14,10 +14,11 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * The process "dies" before the n-th host write of a workload of snapshot creates, applies and
- * deletes mixed with writes, for every n: {@code qemu-img check} may find leaks, and no error but
- * a COPIED flag out of step with its refcount (repaired by {@code check -r all}), as with QEMU's
- * order: the new L1 copy and the increments before the table that points at them; the table
- * switched before anything it no longer references is freed.
+ * deletes mixed with writes, for every n: {@code qemu-img check} finds leaks at worst, never an
+ * error, not even a COPIED flag out of step with its refcount (QEMU 7.2 leaves thousands of
+ * those): new tables and copies of the refcount blocks they change are written to new clusters
+ * and one header write switches to all of them ({@link RefcountShadow}); what the switch leaves
+ * unreferenced is freed after it.
  */
 class SnapshotCrashTest {
   @TempDir Path dir;
@@ -42,7 +43,7 @@ class SnapshotCrashTest {
     }
     QemuTools.checkClean(img);
     assertTrue(total > 20, "workload too small: " + total + " writes");
-    int copiedWindows = 0;
+    int leakingPoints = 0;
     for (long n = 0; n < total; n++) {
       Files.copy(base, img, StandardCopyOption.REPLACE_EXISTING);
       Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true);
@@ -56,22 +57,16 @@ class SnapshotCrashTest {
         image.abandon();
       }
       QemuTools.Output r = QemuTools.execMerged("qemu-img", "check", img.toString());
-      boolean onlyCopiedFlags = r.stdout().lines().filter(l -> l.startsWith("ERROR"))
-          .allMatch(l -> l.startsWith("ERROR OFLAG_COPIED"));
-      if ((r.exitCode() != 0 && r.exitCode() != 3 && r.exitCode() != 2) || !onlyCopiedFlags) {
+      if (r.exitCode() != 0 && r.exitCode() != 3) {
         fail("crash before write " + n + " of " + total + ": qemu-img check exit " + r.exitCode()
             + "\n" + r.stdout());
       }
-      if (r.exitCode() == 2) {
-        copiedWindows++;
-        // QEMU's window too: COPIED is rewritten in place, so it disagrees with the refcount for a
-        // moment whatever the order; check -r all repairs it (the flag only speeds up writes).
-        QemuTools.execMerged("qemu-img", "check", "-r", "all", img.toString());
-        QemuTools.checkClean(img);
+      if (r.exitCode() == 3) {
+        leakingPoints++;
       }
     }
-    System.out.printf("cluster_size=%d: %d host writes, %d crash points left COPIED out of step%n",
-        clusterSize, total, copiedWindows);
+    System.out.printf("cluster_size=%d: %d host writes, %d crash points leak, none corrupts%n",
+        clusterSize, total, leakingPoints);
   }
 
   private static void workload(Qcow2Image image) throws IOException {
