@@ -1220,25 +1220,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return file.size();
   }
 
-  /** Tests: the {@code n + 1}th host write from now fails as if the process died before it. */
-  void crashAfterWrites(long n) {
-    file.writesBeforeCrash = n;
-  }
-
-  /** Tests: closes the file without writing anything back, as a dying process would. */
-  void abandon() throws IOException {
-    closed = true;
-    file.file.close();
-    if (backing != null) {
-      backing.close();
-    }
-  }
-
-  /** Tests: host writes done so far through {@link #crashAfterWrites} accounting. */
-  long writesLeft() {
-    return file.writesBeforeCrash;
-  }
-
   // ---------------------------------------------------------------------------------------------
 
   private int maxCachedTables() {

@@ -36,25 +36,31 @@ class SnapshotCrashTest {
     Path img = dir.resolve("crash.qcow2");
     Files.copy(base, img);
     long total;
-    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
-      image.crashAfterWrites(Long.MAX_VALUE);
+    try (Qcow2Image image = Qcow2Image.open(img, CrashingOverlapChecker.options(), true)) {
+      CrashingOverlapChecker.crashBefore(Long.MAX_VALUE);
       workload(image);
-      total = Long.MAX_VALUE - image.writesLeft();
+      total = Long.MAX_VALUE - CrashingOverlapChecker.checksLeft();
     }
     QemuTools.checkClean(img);
     assertTrue(total > 20, "workload too small: " + total + " writes");
     int leakingPoints = 0;
     for (long n = 0; n < total; n++) {
       Files.copy(base, img, StandardCopyOption.REPLACE_EXISTING);
-      Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true);
-      image.crashAfterWrites(n);
+      Qcow2Image image = Qcow2Image.open(img, CrashingOverlapChecker.options(), true);
+      CrashingOverlapChecker.crashBefore(n);
       try {
         workload(image);
         fail("no crash after " + n + " of " + total + " writes");
-      } catch (IOException expected) {
-        // The simulated crash.
+      } catch (CrashingOverlapChecker.SimulatedCrash expected) {
+        // The process died before write n. Closing cannot write anything either (every write
+        // fails from now on); it only releases the file.
+        try {
+          image.close();
+        } catch (CrashingOverlapChecker.SimulatedCrash alsoDead) {
+          // the write-back on close died too
+        }
       } finally {
-        image.abandon();
+        CrashingOverlapChecker.crashBefore(Long.MAX_VALUE);
       }
       QemuTools.Output r = QemuTools.execMerged("qemu-img", "check", img.toString());
       if (r.exitCode() != 0 && r.exitCode() != 3) {
