@@ -26,19 +26,26 @@ import java.util.Set;
  */
 final class Snapshots {
   /*
-   * Refcounts follow QEMU's qcow2_update_snapshot_refcount: an L1 table's every L2 table and every
-   * data (or preallocated zero) cluster gets +1/-1; compressed clusters are never COPIED.
+   * Refcounts as qemu-img check counts them (QEMU's qcow2_update_snapshot_refcount): an L1
+   * table's every L2 table and every data (or preallocated zero) cluster counts once per L1 table
+   * that reaches it; compressed clusters are never COPIED.
    *
-   * Crash consistency, as QEMU: create writes the L1 copy and the increments (flushed) before the
-   * table that points at them; apply increments the snapshot's clusters before the active L1 is
-   * overwritten and decrements the old ones after; delete writes the new table and switches the
-   * header before anything is decremented; the old table is freed last. A crash leaks at worst.
+   * Crash consistency, beyond QEMU: every operation writes its new tables to new clusters (a new
+   * active L1 table; for create, a copy of each active L2 table not yet shared, the old active L1
+   * and L2 tables becoming the snapshot's; for delete, a copy of each active L2 table whose COPIED
+   * flags change), then copies of the refcount blocks whose counts the new active tables' COPIED
+   * flags depend on, plus every increment, and a copy of the refcount table (RefcountShadow); one
+   * header write switches the active L1 table, the snapshot table, the virtual size and the
+   * refcount table together. Before it the new clusters are leaks; after it what nothing
+   * references any more (the old tables, the old refcount blocks, the snapshot's own clusters) is
+   * a leak until it is freed in place. QEMU updates refcounts and COPIED flags in place, in an
+   * order where a crash leaves COPIED out of step with refcounts (qemu-img check: errors).
    *
-   * Deviation from QEMU, on purpose: when QEMU decrements a snapshot's L1 table (delete) it also
-   * sets COPIED inside the snapshot's L2 tables and rewrites the snapshot's L1 table. qemu-img
-   * check only looks at COPIED in the active tables, and writing inactive tables is what
-   * overlap-check=all forbids, so decrements leave inactive tables alone, and COPIED is refreshed
-   * in the active tables after apply and delete (QEMU does that refresh too, with addend 0).
+   * Deviations from QEMU, on purpose: create copies the active L2 tables that are not shared yet
+   * instead of sharing them (a later guest write to them needs no copy on write then); delete and
+   * apply never write the snapshot's tables (qemu-img check ignores COPIED there, and writing
+   * inactive tables is what overlap-check=all forbids), except that apply clears COPIED flags a
+   * QEMU delete left in the snapshot's L2 tables while they are still inactive.
    */
   private final Qcow2Image image;
   private final Header header;
