@@ -47,8 +47,11 @@ final class RefcountShadow {
   private final int clusterBits;
   private final int order;
   private final int blockShift;
-  /** Per refcount block index, the refcount change of each cluster it covers. */
-  private final Map<Long, long[]> deltas = new HashMap<>();
+  /**
+   * Per refcount block index, the refcount change of each cluster it covers: 4 bytes per cluster
+   * of every block touched (twice the block's own size at 16-bit refcounts).
+   */
+  private final Map<Long, int[]> deltas = new HashMap<>();
   /** Clusters reached by the new active L1 table (its own clusters aside), as bitset pages. */
   private final Map<Long, long[]> activePages = new HashMap<>();
   private final List<long[]> retiredBlocks = new ArrayList<>();
@@ -65,9 +68,9 @@ final class RefcountShadow {
   }
 
   /** Adds {@code delta} to the refcounts of clusters {@code [first, first + count)}. */
-  void add(long first, long count, long delta) {
+  void add(long first, long count, int delta) {
     for (long c = first; c < first + count; c++) {
-      long[] block = deltas.computeIfAbsent(c >>> blockShift, k -> new long[1 << blockShift]);
+      int[] block = deltas.computeIfAbsent(c >>> blockShift, k -> new int[1 << blockShift]);
       block[(int) (c & ((1L << blockShift) - 1))] += delta;
     }
   }
@@ -88,7 +91,7 @@ final class RefcountShadow {
   }
 
   private long delta(long cluster) {
-    long[] block = deltas.get(cluster >>> blockShift);
+    int[] block = deltas.get(cluster >>> blockShift);
     return block == null ? 0 : block[(int) (cluster & ((1L << blockShift) - 1))];
   }
 
@@ -113,10 +116,10 @@ final class RefcountShadow {
    *     visible has changed then (the clusters allocated so far leak)
    */
   void switchTo(Runnable headerChange, HeaderWriter writeHeader) throws IOException {
-    TreeMap<Long, long[]> copied = new TreeMap<>();
-    for (Map.Entry<Long, long[]> e : deltas.entrySet()) {
+    TreeMap<Long, int[]> copied = new TreeMap<>();
+    for (Map.Entry<Long, int[]> e : deltas.entrySet()) {
       long base = e.getKey() << blockShift;
-      long[] block = e.getValue();
+      int[] block = e.getValue();
       for (int i = 0; i < block.length; i++) {
         if (inCopy(base + i, block[i])) {
           copied.put(e.getKey(), block);
@@ -148,21 +151,24 @@ final class RefcountShadow {
 
     long[] table = refcounts.table.clone();
     int i = 0;
-    for (Map.Entry<Long, long[]> e : copied.entrySet()) {
+    for (Map.Entry<Long, int[]> e : copied.entrySet()) {
       int index = (int) (long) e.getKey();
       long oldOffset = table[index] & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
       byte[] raw = refcounts.readBlock(oldOffset);
       long base = e.getKey() << blockShift;
-      long[] block = e.getValue();
+      int[] block = e.getValue();
       for (int j = 0; j < block.length; j++) {
         if (!inCopy(base + j, block[j])) {
           continue;
         }
-        long value = RefcountEntries.get(raw, j, order) + block[j];
-        if (value < 0 || Long.compareUnsigned(value, max) > 0) {
+        long stored = RefcountEntries.get(raw, j, order);
+        long value = stored + block[j];
+        if (block[j] < 0 ? Long.compareUnsigned(stored, -block[j]) < 0
+            : Long.compareUnsigned(value, max) > 0 || Long.compareUnsigned(value, stored) < 0) {
           throw new Qcow2Exception(String.format(
               "Refcount of cluster offset 0x%x would become %d (at most %s for %d-bit refcounts)",
-              (base + j) << clusterBits, value, Long.toUnsignedString(max), 1 << order));
+              (base + j) << clusterBits, stored + block[j], Long.toUnsignedString(max),
+              1 << order));
         }
         RefcountEntries.set(raw, j, order, value);
         block[j] = 0; // applied: nothing is left for finish()
@@ -201,11 +207,11 @@ final class RefcountShadow {
    * place and frees the old refcount table and the replaced blocks (all of them leaks until then).
    */
   void finish() throws IOException {
-    for (Map.Entry<Long, long[]> e : deltas.entrySet()) {
+    for (Map.Entry<Long, int[]> e : deltas.entrySet()) {
       long base = e.getKey() << blockShift;
-      long[] block = e.getValue();
+      int[] block = e.getValue();
       for (int j = 0; j < block.length; j++) {
-        for (long k = block[j]; k < 0; k++) {
+        for (int k = block[j]; k < 0; k++) {
           refcounts.update(base + j, 1, -1);
         }
       }

@@ -469,7 +469,7 @@ final class Snapshots {
    * path each, as qemu-img check counts them: a data cluster of an L2 table that two L1 tables
    * share counts twice) and, if {@code active}, marks them as reached by the new active tables.
    */
-  private void addL2(RefcountShadow shadow, long[] l2, long delta, boolean active)
+  private void addL2(RefcountShadow shadow, long[] l2, int delta, boolean active)
       throws CorruptImageException {
     for (long entry : l2) {
       long first;
