@@ -6,7 +6,7 @@
 open module io.qcow2.bench {
   requires io.qcow2.overlap;
   requires io.qcow2.format;
-  requires overlap.api; // the conformance suite's test-jar (SimulatedImage, ReferenceModel)
+  requires io.qcow2.overlap.tck; // SimulatedImage builds the layouts
   requires jmh.core;
   requires jol.core;
   requires java.management;

@@ -109,7 +109,7 @@ public final class AbReport {
     if (args.memory()) {
       System.err.println("measuring memory ...");
       memory = MemoryReport.measure(args.profile().memoryLayouts(),
-          args.strategies() != null ? args.strategies() : Strategies.PARAM_VALUES);
+          args.strategies() != null ? args.strategies() : Strategies.names());
       Files.writeString(args.out().resolve("ab-report-memory.json"), MemoryReport.toJson(memory));
     }
     List<String> context = context(args, start);

@@ -41,7 +41,7 @@ public class CacheHostileBenchmark {
   /** The windowed strategy's default window size, in clusters. */
   static final int WINDOW_CLUSTERS = 4096;
 
-  @Param({"none", "legacy", "windowed"})
+  @Param(Strategies.FOUND_AT_RUN_TIME) // the runner passes Strategies.names()
   public String strategy;
 
   @Param({"10000"})

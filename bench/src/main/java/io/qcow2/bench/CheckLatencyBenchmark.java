@@ -39,7 +39,7 @@ public class CheckLatencyBenchmark {
   /** Data clusters after the metadata: where most checked writes land. */
   static final long DATA_CLUSTERS = 1 << 16;
 
-  @Param({"none", "legacy", "windowed"})
+  @Param(Strategies.FOUND_AT_RUN_TIME) // the runner passes Strategies.names()
   public String strategy;
 
   @Param({"1000", "10000", "100000"})

@@ -37,7 +37,7 @@ public class EnterRemoveBenchmark {
   /** Stride between the positions entered: one L2 table and the 64 data clusters it maps. */
   static final long STRIDE_CLUSTERS = 65;
 
-  @Param({"none", "legacy", "windowed"})
+  @Param(Strategies.FOUND_AT_RUN_TIME) // the runner passes Strategies.names()
   public String strategy;
 
   @Param({"100000"})

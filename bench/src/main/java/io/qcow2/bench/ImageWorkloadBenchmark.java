@@ -58,7 +58,7 @@ public class ImageWorkloadBenchmark {
   /** The strategy, as open options, and a scratch directory on tmpfs where there is one. */
   @State(Scope.Benchmark)
   public static class Strategy {
-    @Param({"none", "legacy", "windowed"})
+    @Param(Strategies.FOUND_AT_RUN_TIME) // the runner passes Strategies.names()
     public String strategy;
 
     Path dir;

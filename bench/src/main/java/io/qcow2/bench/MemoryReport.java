@@ -135,7 +135,7 @@ public final class MemoryReport {
         profile = Profile.parse(args[i]);
       }
     }
-    List<MemoryRecord> records = measure(profile.memoryLayouts(), Strategies.PARAM_VALUES);
+    List<MemoryRecord> records = measure(profile.memoryLayouts(), Strategies.names());
     System.out.print(toText(records));
     if (out != null) {
       Files.writeString(out, toJson(records));

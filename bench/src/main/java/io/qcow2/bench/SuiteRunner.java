@@ -62,6 +62,14 @@ final class SuiteRunner {
   }
 
   /**
+   * The strategies the selection runs: its own list, else {@link Strategies#names()}, found now on
+   * the class path and the strategy path.
+   */
+  static List<String> strategies(Selection selection) {
+    return selection.strategies() != null ? selection.strategies() : Strategies.names();
+  }
+
+  /**
    * Runs the selection; JMH's log and JSON of each benchmark go to {@code outDir/jmh-Class.method.*},
    * merged into {@code json}. Returns one warning per benchmark and strategy that produced no
    * score (it threw; JMH's log has the stack trace).
@@ -78,8 +86,7 @@ final class SuiteRunner {
     }
     // A benchmarks.jar shaded without ServicesResourceTransformer keeps one strategy's services
     // file only: fail here rather than measure a missing strategy.
-    List<String> wanted = selection.strategies() != null
-        ? selection.strategies() : Strategies.PARAM_VALUES;
+    List<String> wanted = strategies(selection);
     for (String strategy : wanted) {
       if (!strategy.equals(Strategies.NONE)) {
         OverlapCheckers.load(strategy); // fails fast, listing the strategies found
@@ -120,8 +127,13 @@ final class SuiteRunner {
         params.putAll(selection.params());
       }
       params.forEach(options::param);
-      if (selection.strategies() != null) {
-        options.param(BenchResult.STRATEGY, selection.strategies().toArray(new String[0]));
+      // The strategies are found now, not listed at compile time; the forks must see the same
+      // strategy path to find the loaded ones.
+      options.param(BenchResult.STRATEGY, wanted.toArray(new String[0]));
+      String strategyPath = System.getProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY);
+      if (strategyPath != null && !strategyPath.isEmpty()) {
+        // Prepend: options.jvmArgsAppend would replace the classes' @Fork(jvmArgsAppend = ...).
+        options.jvmArgsPrepend("-D" + OverlapCheckers.STRATEGY_PATH_PROPERTY + "=" + strategyPath);
       }
       long start = System.nanoTime();
       System.err.printf("running %s (log: %s) ...%n", benchmark, log);
@@ -133,9 +145,7 @@ final class SuiteRunner {
       for (BenchResult r : BenchResult.parseJmhJson(text)) {
         found.add(r.strategy());
       }
-      List<String> expected = selection.strategies() != null
-          ? selection.strategies() : Strategies.PARAM_VALUES;
-      for (String strategy : expected) {
+      for (String strategy : wanted) {
         if (!found.contains(strategy)) {
           String warning = String.format("FAILED: %s strategy=%s produced no score (see %s)",
               benchmark.substring(className.length() - simple.length()), strategy, log);

@@ -1,6 +1,7 @@
 package io.qcow2.overlap;
 
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
+import static io.qcow2.overlap.MetadataType.BITMAP_DIRECTORY;
 import static io.qcow2.overlap.MetadataType.INACTIVE_L2;
 import static io.qcow2.overlap.MetadataType.MAIN_HEADER;
 import static io.qcow2.overlap.MetadataType.REFCOUNT_TABLE;
@@ -17,8 +18,12 @@ import java.util.stream.Collectors;
 public enum OverlapCheckMode {
   /** No checks at all: no checker is built. */
   NONE(0),
-  /** The structures whose location is known without reading any table: O(1) per check in QEMU. */
-  CONSTANT(MetadataType.maskOf(MAIN_HEADER, ACTIVE_L1, REFCOUNT_TABLE, SNAPSHOT_TABLE)),
+  /**
+   * The structures whose location is known without reading any table: O(1) per check in QEMU
+   * ({@code QCOW2_OL_CONSTANT}: header, active L1 table, refcount table, snapshot table and bitmap
+   * directory).
+   */
+  CONSTANT(MetadataType.maskOf(MAIN_HEADER, ACTIVE_L1, REFCOUNT_TABLE, SNAPSHOT_TABLE, BITMAP_DIRECTORY)),
   /** Everything QEMU keeps in memory anyway: all types but inactive L2 tables. QEMU's default. */
   CACHED(MetadataType.ALL_MASK & ~INACTIVE_L2.mask()),
   /** Every type, including inactive L2 tables, which QEMU had to read from disk on every check. */

@@ -14,8 +14,9 @@ import java.util.Objects;
  *   <li>{@code overlap-check}: the template, {@code none|constant|cached|all};
  *   <li>{@code overlap-check.template}: the same, in QEMU's structured form (it must not conflict
  *       with {@code overlap-check});
- *   <li>{@code overlap-check.<type>} for each {@link MetadataType#optionName()}: {@code on|off}
- *       (also {@code true|false}, {@code yes|no}), switching one type on or off after the template.
+ *   <li>{@code overlap-check.<type>} for each {@link MetadataType#optionName()}: a boolean as QEMU
+ *       parses one ({@code qapi_bool_parse}: {@code on|yes|true|y} and {@code off|no|false|n}),
+ *       switching one type on or off after the template.
  * </ul>
  *
  * Other keys under {@code overlap-check} are errors; keys outside it are not looked at.
@@ -92,16 +93,19 @@ public final class OverlapCheckOptions {
   private static boolean parseSwitch(String key, String value) {
     switch (String.valueOf(value)) {
       case "on":
-      case "true":
       case "yes":
+      case "true":
+      case "y":
         return true;
       case "off":
-      case "false":
       case "no":
+      case "false":
+      case "n":
         return false;
       default:
         throw new IllegalArgumentException(String.format(
-            "Unsupported value '%s' for qcow2 option '%s'; allowed values are: on, off", value, key));
+            "Unsupported value '%s' for qcow2 option '%s'; allowed values are: on, off "
+                + "(or yes, true, y and no, false, n)", value, key));
     }
   }
 }

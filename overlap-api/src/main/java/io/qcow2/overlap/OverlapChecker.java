@@ -124,6 +124,14 @@ public abstract class OverlapChecker {
     return stats;
   }
 
+  /**
+   * Checks the strategy's internal invariants, for tests: the conformance kit calls it after every
+   * change it makes. Default: nothing to check.
+   *
+   * @throws IllegalStateException describing the first invariant found broken
+   */
+  public void validate() {}
+
   /** Bytes of memory this checker holds, including the checker object itself. */
   public abstract long memoryBytes();
 

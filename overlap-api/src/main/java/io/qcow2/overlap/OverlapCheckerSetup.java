@@ -9,8 +9,8 @@ import java.util.Objects;
  * @param clusterBits log2 of the image's cluster size, 9 (512 B) to 21 (2 MiB)
  * @param enabledMask the types to protect; {@code check} never reports others
  * @param view the image's live metadata, for strategies that scan instead of tracking events
- * @param options the open options; a strategy reads the ones meant for it (e.g. {@link
- *     #WINDOW_SIZE}, {@link #CACHE_SIZE}) and ignores the rest
+ * @param options the open options; a strategy reads the ones it declares in {@link
+ *     OverlapCheckerProvider#options()} and ignores the rest
  */
 public record OverlapCheckerSetup(
     int clusterBits, int enabledMask, MetadataView view, Map<String, String> options) {
@@ -18,9 +18,20 @@ public record OverlapCheckerSetup(
   public static final int MIN_CLUSTER_BITS = 9;
   /** Largest qcow2 cluster size: 2 MiB. */
   public static final int MAX_CLUSTER_BITS = 21;
-  /** Option: clusters per window of the windowed strategy. */
+  /**
+   * Option: clusters per window of the windowed strategy.
+   *
+   * @deprecated a strategy's options belong to it: the windowed provider declares this key in
+   *     {@link OverlapCheckerProvider#options()}; kept so that existing callers compile
+   */
+  @Deprecated
   public static final String WINDOW_SIZE = "overlap-window-size";
-  /** Option: byte budget of the windowed strategy's bitmap cache. */
+  /**
+   * Option: byte budget of the windowed strategy's bitmap cache.
+   *
+   * @deprecated as {@link #WINDOW_SIZE}
+   */
+  @Deprecated
   public static final String CACHE_SIZE = "overlap-cache-size";
 
   public OverlapCheckerSetup {

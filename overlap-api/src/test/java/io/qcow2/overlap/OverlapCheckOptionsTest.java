@@ -17,8 +17,9 @@ class OverlapCheckOptionsTest {
   void templatesSelectTheirMasks() {
     assertEquals(OverlapCheckMode.CACHED.mask(), mask(Map.of()));
     assertEquals(0, mask(Map.of("overlap-check", "none")));
+    // QEMU's QCOW2_OL_CONSTANT includes the bitmap directory.
     assertEquals(MetadataType.maskOf(MetadataType.MAIN_HEADER, MetadataType.ACTIVE_L1,
-        MetadataType.REFCOUNT_TABLE, MetadataType.SNAPSHOT_TABLE),
+        MetadataType.REFCOUNT_TABLE, MetadataType.SNAPSHOT_TABLE, MetadataType.BITMAP_DIRECTORY),
         mask(Map.of("overlap-check", "constant")));
     assertEquals(MetadataType.ALL_MASK & ~MetadataType.INACTIVE_L2.mask(),
         mask(Map.of("overlap-check", "cached")));
@@ -40,9 +41,14 @@ class OverlapCheckOptionsTest {
         mask(Map.of("overlap-check", "constant", "overlap-check.main-header", "false")));
     for (MetadataType type : MetadataType.values()) {
       String key = "overlap-check." + type.optionName();
-      assertEquals(type.mask(), mask(Map.of("overlap-check", "none", key, "true")));
-      assertEquals(MetadataType.ALL_MASK & ~type.mask(),
-          mask(Map.of("overlap-check", "all", key, "no")));
+      // Every spelling QEMU's qapi_bool_parse accepts.
+      for (String on : new String[] {"on", "yes", "true", "y"}) {
+        assertEquals(type.mask(), mask(Map.of("overlap-check", "none", key, on)), on);
+      }
+      for (String off : new String[] {"off", "no", "false", "n"}) {
+        assertEquals(MetadataType.ALL_MASK & ~type.mask(),
+            mask(Map.of("overlap-check", "all", key, off)), off);
+      }
     }
   }
 

@@ -1,11 +1,12 @@
 package io.qcow2.overlap;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertInstanceOf;
+import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import io.qcow2.overlap.tck.ReferenceModel;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.AfterEach;
@@ -30,7 +31,7 @@ class OverlapCheckersTest {
     assertEquals(TestOverlapCheckerProvider.NAME, provider.name());
     OverlapChecker checker = provider.create(
         new OverlapCheckerSetup(9, MetadataType.ALL_MASK, MetadataView.EMPTY, Map.of()));
-    assertInstanceOf(ReferenceModel.class, checker);
+    assertInstanceOf(TestOverlapCheckerProvider.MapChecker.class, checker);
   }
 
   @Test
@@ -39,6 +40,48 @@ class OverlapCheckersTest {
         () -> OverlapCheckers.load("no-such-strategy"));
     assertTrue(e.getMessage().contains("'no-such-strategy' not found"), e.getMessage());
     assertTrue(e.getMessage().contains(TestOverlapCheckerProvider.NAME), e.getMessage());
+  }
+
+  @Test
+  void namesAreCachedNotReloadedPerCall() {
+    assertSame(OverlapCheckers.load(TestOverlapCheckerProvider.NAME),
+        OverlapCheckers.load(TestOverlapCheckerProvider.NAME));
+    assertTrue(OverlapCheckers.origin(TestOverlapCheckerProvider.NAME).isPresent());
+    assertFalse(OverlapCheckers.isFromStrategyPath(TestOverlapCheckerProvider.NAME));
+  }
+
+  @Test
+  void optionNamesAreTheEnginesPlusTheSelectedStrategys() {
+    OverlapCheckers.checkOptionNames(Map.of(OverlapCheckers.STRATEGY_OPTION,
+        TestOverlapCheckerProvider.NAME, "overlap-check", "all", "overlap-check.inactive-l2", "on",
+        TestOverlapCheckerProvider.OPTION.name(), "on"));
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> OverlapCheckers.checkOptionNames(Map.of(OverlapCheckers.STRATEGY_OPTION,
+            TestOverlapCheckerProvider.NAME, "overlap-window-size", "8")));
+    assertTrue(e.getMessage().contains("'overlap-window-size'"), e.getMessage());
+    assertTrue(e.getMessage().contains("strategy '" + TestOverlapCheckerProvider.NAME
+        + "' also accepts " + TestOverlapCheckerProvider.OPTION.name()), e.getMessage());
+    e = assertThrows(IllegalArgumentException.class, () -> OverlapCheckers.checkOptionNames(
+        Map.of(OverlapCheckers.STRATEGY_OPTION, "no-such-strategy")));
+    assertTrue(e.getMessage().contains("'no-such-strategy' not found"), e.getMessage());
+  }
+
+  @Test
+  void aStrategyPathEntryThatIsNoDirectoryOrJarIsNamed() {
+    String saved = System.getProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY);
+    System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, "/no/such/dir");
+    try {
+      IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+          OverlapCheckers::names);
+      assertTrue(e.getMessage().contains("'/no/such/dir'"), e.getMessage());
+    } finally {
+      if (saved == null) {
+        System.clearProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY);
+      } else {
+        System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, saved);
+      }
+    }
+    assertTrue(OverlapCheckers.names().contains(TestOverlapCheckerProvider.NAME));
   }
 
   @Test

@@ -7,20 +7,24 @@ import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 
 /**
- * The image file. Every write but the corrupt bit's goes through {@link #write}, which asks the
- * overlap checker first and, if it fires, hands over to the image's corruption handler instead of
- * writing.
+ * The image file. Every write but the corrupt bit's goes through {@link #write} (or {@link
+ * #checkWrite} then {@link #writeUnchecked}), which asks the overlap checker first and, if it
+ * fires, hands over to the image's corruption handler instead of writing.
  */
 final class HostFile {
-  /** Called when a check fires; returns the exception to throw. */
-  interface OverlapHandler {
+  /** The image's corruption signal (QEMU's qcow2_signal_corruption); returns what to throw. */
+  interface CorruptionHandler {
+    /** An overlap check fired for a write of {@code length} bytes at {@code offset}. */
     MetadataOverlapException overlap(int mask, long offset, long length) throws IOException;
+
+    /** A pointer failed a structural check; {@code event} says which, in QEMU's words. */
+    MetadataCorruptionException corruption(String event) throws IOException;
   }
 
   final RandomAccessFile file;
   final FileChannel channel;
   OverlapChecker checker;
-  OverlapHandler handler;
+  CorruptionHandler handler;
   /** The file's length, kept up to date by our own writes (no other writer changes it). */
   private long end;
 
@@ -72,13 +76,27 @@ final class HostFile {
    * @throws MetadataOverlapException if the check fires; nothing is written then
    */
   void write(long offset, byte[] buf, int off, int len, int ignoredTypes) throws IOException {
+    checkWrite(offset, len, ignoredTypes);
+    writeUnchecked(offset, buf, off, len);
+  }
+
+  /**
+   * The overlap check of a write, without the write.
+   *
+   * @throws MetadataOverlapException if the check fires (the image is then marked corrupt)
+   */
+  void checkWrite(long offset, long len, int ignoredTypes) throws IOException {
     if (checker != null) {
       int mask = checker.check(offset, len, ignoredTypes);
       if (mask != 0) {
         throw handler.overlap(mask, offset, len);
       }
     }
-    writeUnchecked(offset, buf, off, len);
+  }
+
+  /** Signals a corruption event; returns the exception to throw. */
+  MetadataCorruptionException corruption(String event) throws IOException {
+    return handler.corruption(event);
   }
 
   /** Writes without a check: only for the corrupt bit, which must reach the disk regardless. */

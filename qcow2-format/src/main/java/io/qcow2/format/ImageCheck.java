@@ -136,6 +136,7 @@ public final class ImageCheck {
     if (maxMessages < 0) {
       throw new IllegalArgumentException("maxMessages must be >= 0: " + maxMessages);
     }
+    Qcow2Image.checkRegularFile(image); // as the check after it: nothing is opened for writing
     Checker checker;
     CheckResult repairPass;
     try (FileChannel channel =
@@ -178,6 +179,7 @@ public final class ImageCheck {
     if (maxMessages < 0) {
       throw new IllegalArgumentException("maxMessages must be >= 0: " + maxMessages);
     }
+    Qcow2Image.checkRegularFile(image);
     try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
       Checker checker = new Checker(channel, maxMessages, trackTypes, null);
       CheckResult result = checker.run();
@@ -219,7 +221,7 @@ public final class ImageCheck {
     private long[] activeL1;
 
     private long fileClusters;
-    private int[] references;
+    private ReferenceCounts references;
     /** References to clusters past the end of the file, from {@code fileClusters}; grows. */
     private int[] referencesBeyondEnd = new int[0];
     private long nbClusters;
@@ -238,6 +240,10 @@ public final class ImageCheck {
     private boolean rebuild;
     /** Why a repair stopped (qemu-img's "Check failed: ..." reason), or null. */
     private String failure;
+
+    /** The buffers of {@link #readL2}. */
+    private long[] l2Entries;
+    private ByteBuffer l2Bytes;
 
     // One-block cache for stored refcount lookups.
     private long cachedBlockOffset = -1;
@@ -281,7 +287,7 @@ public final class ImageCheck {
             "Image file of %d clusters is too large to check (at most %d)",
             fileClusters, MAX_FILE_CLUSTERS));
       }
-      references = new int[(int) fileClusters];
+      references = new ReferenceCounts(fileClusters);
       referencesBeyondEnd = new int[0];
       types = trackTypes ? new short[(int) fileClusters] : null;
       nbClusters = fileClusters;
@@ -636,7 +642,7 @@ public final class ImageCheck {
      */
     private void checkL2(long l2Offset, boolean active, RepairMode repairing) throws IOException {
       int entries = (int) (clusterSize / 8);
-      long[] l2 = readTable(l2Offset, entries);
+      long[] l2 = readL2(l2Offset, entries);
       int csizeShift = 62 - (clusterBits - 8);
       long csizeMask = (1L << (clusterBits - 8)) - 1;
       long clusterOffsetMask = (1L << csizeShift) - 1;
@@ -897,7 +903,7 @@ public final class ImageCheck {
           continue;
         }
         if (cluster < fileClusters) {
-          references[(int) cluster]++;
+          references.increment(cluster);
           if (type != null && types != null) {
             types[(int) cluster] |= (short) type.mask();
           }
@@ -927,7 +933,7 @@ public final class ImageCheck {
 
     private long computed(long cluster) {
       if (cluster < fileClusters) {
-        return references[(int) cluster];
+        return references.get(cluster);
       }
       long index = cluster - fileClusters;
       return index < referencesBeyondEnd.length ? referencesBeyondEnd[(int) index] : 0;
@@ -1074,7 +1080,7 @@ public final class ImageCheck {
             corruptionsFixed++;
           }
         }
-        long[] l2 = readTable(l2Offset, entries);
+        long[] l2 = readL2(l2Offset, entries);
         int dirty = 0;
         for (int j = 0; j < l2.length; j++) {
           long l2Entry = l2[j];
@@ -1170,11 +1176,10 @@ public final class ImageCheck {
         return false;
       }
       writeFully(ByteBuffer.allocate(1), length - 1);
-      int[] grown = Arrays.copyOf(references, (int) clusters);
+      references.grow(clusters);
       for (int i = 0; i < referencesBeyondEnd.length && fileClusters + i < clusters; i++) {
-        grown[(int) (fileClusters + i)] += referencesBeyondEnd[i];
+        references.add(fileClusters + i, referencesBeyondEnd[i]);
       }
-      references = grown;
       referencesBeyondEnd = new int[0];
       types = Arrays.copyOf(types, (int) clusters);
       fileLength = length;
@@ -1373,12 +1378,32 @@ public final class ImageCheck {
       return refcountEntry(block, index);
     }
 
+    /** One block at a time, read into the same array (a check looks up every cluster's refcount). */
     private byte[] refcountBlock(long blockOffset) throws IOException {
       if (blockOffset != cachedBlockOffset) {
-        cachedBlock = bytes(read(blockOffset, (int) clusterSize));
+        if (cachedBlock == null) {
+          cachedBlock = new byte[(int) clusterSize];
+        }
+        ByteBuffer into = ByteBuffer.wrap(cachedBlock);
+        if (blockOffset < fileLength) {
+          into.limit((int) Math.min(clusterSize, fileLength - blockOffset));
+          while (into.hasRemaining() && file.read(into, blockOffset + into.position()) >= 0) {
+            // until the block or the file ends
+          }
+        }
+        java.util.Arrays.fill(cachedBlock, into.position(), cachedBlock.length, (byte) 0);
         cachedBlockOffset = blockOffset;
       }
       return cachedBlock;
+    }
+
+    /** The unsigned big-endian number of {@code bytes} bytes at {@code at}: no buffer per lookup. */
+    private static long bigEndian(byte[] block, int at, int bytes) {
+      long value = 0;
+      for (int i = 0; i < bytes; i++) {
+        value = (value << 8) | (block[at + i] & 0xff);
+      }
+      return value;
     }
 
     private long refcountEntry(byte[] block, int index) {
@@ -1392,11 +1417,11 @@ public final class ImageCheck {
         case 3:
           return block[index] & 0xff;
         case 4:
-          return ByteBuffer.wrap(block).getShort(index * 2) & 0xffff;
+          return bigEndian(block, index * 2, 2);
         case 5:
-          return ByteBuffer.wrap(block).getInt(index * 4) & 0xffff_ffffL;
+          return bigEndian(block, index * 4, 4);
         default:
-          return ByteBuffer.wrap(block).getLong(index * 8);
+          return bigEndian(block, index * 8, 8);
       }
     }
 
@@ -1430,6 +1455,30 @@ public final class ImageCheck {
       long[] table = new long[n];
       buffer.asLongBuffer().get(table);
       return table;
+    }
+
+    /**
+     * As {@link #readTable}, into one array reused from L2 table to L2 table (valid until the next
+     * call): a check of a large image reads every table once or twice, and would otherwise leave
+     * two arrays of garbage per table, which the default heap grows to absorb.
+     */
+    private long[] readL2(long offset, int count) throws IOException {
+      if (count <= 0 || offset < 0 || offset + count * 8L > fileLength) {
+        return readTable(offset, count);
+      }
+      if (l2Entries == null || l2Entries.length != count) {
+        l2Entries = new long[count];
+        l2Bytes = ByteBuffer.allocate(count * 8);
+      }
+      l2Bytes.clear();
+      while (l2Bytes.hasRemaining()) {
+        if (file.read(l2Bytes, offset + l2Bytes.position()) < 0) {
+          return readTable(offset, count);
+        }
+      }
+      l2Bytes.flip();
+      l2Bytes.asLongBuffer().get(l2Entries);
+      return l2Entries;
     }
 
     /** {@code length} bytes from {@code offset}, zeros beyond the end of the file. */

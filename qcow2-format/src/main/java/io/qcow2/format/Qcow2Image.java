@@ -14,7 +14,6 @@ import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
 import io.qcow2.overlap.OverlapCheckOptions;
 import io.qcow2.overlap.OverlapChecker;
-import io.qcow2.overlap.OverlapCheckerSetup;
 import io.qcow2.overlap.OverlapCheckers;
 import java.io.Closeable;
 import java.io.IOException;
@@ -25,6 +24,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
+import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -40,11 +40,17 @@ import java.util.zip.Inflater;
  * compressed). Writes allocate clusters first fit, copy on write clusters and L2 tables shared
  * with internal snapshots, and pass every host write through the overlap checker the open options
  * select; when a check fires the write is not done, the image is marked corrupt (version 3) and the
- * open image refuses further writes, as QEMU's {@code qcow2_signal_corruption} does.
+ * open image refuses further writes, as QEMU's {@code qcow2_signal_corruption} does. So do the
+ * checks QEMU makes when it follows a pointer (an unaligned table or cluster offset, an allocation
+ * at offset 0) and a refcount that would drop to 0 on metadata the checker protects ({@link
+ * MetadataCorruptionException}). A guest request is validated whole before its first byte is
+ * written; reads go on after a corruption event.
  *
  * <p>Open options use QEMU's names: {@code overlap-check}, {@code overlap-check.template}, {@code
- * overlap-check.<type>}, plus {@code overlap-strategy}, {@code overlap-cache-size} and {@code
- * overlap-window-size}. Unknown keys are rejected.
+ * overlap-check.<type>}, plus {@code overlap-strategy} and the options the selected strategy
+ * declares (e.g. windowed's {@code overlap-window-size}). Unknown keys are rejected, naming what the
+ * selected strategy accepts. Strategies are found on the class path and the strategy path
+ * ({@link OverlapCheckers#STRATEGY_PATH_PROPERTY}).
  *
  * <p><b>Not thread-safe</b>: one call at a time. A call that starts while another thread's call is
  * in flight is refused with a {@link ConcurrentUseException} before it does anything; callers that
@@ -63,8 +69,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
   static final long COMPRESSED = 1L << 62;
   static final long ZERO_FLAG = 1L;
   private static final int MAX_BACKING_DEPTH = 16;
-  /** Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations. */
-  private static final long CACHE_BYTES = 64L << 20;
+  /**
+   * Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations: 64 MiB,
+   * or an eighth of the heap when that is less (so that {@code -Xmx64m} still leaves room).
+   */
+  static final long CACHE_BYTES = Math.min(64L << 20, Runtime.getRuntime().maxMemory() / 8);
   private int maxCachedTables;
 
   private final Path path;
@@ -78,12 +87,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long snapshotTableLength;
   private final Refcounts refcounts;
   private final GuestImage backing;
+  /** Opened without its backing chain ({@link #openWithoutBacking}): reads that need it fail. */
+  private final boolean backingSkipped;
   private final String strategyName;
   private final int enabledMask;
+  /** The open options, to rebuild the checker from the file after a refused request. */
+  private final Map<String, String> options;
+  /** Guest data of the request being planned, written once the whole request is validated. */
+  private final List<PendingWrite> pendingData = new ArrayList<>();
   private long[] l1;
   private int l1DirtyFrom = Integer.MAX_VALUE;
   private int l1DirtyTo = -1;
   private final Map<Long, long[]> l2Cache = new HashMap<>();
+  /** The bytes of the L2 table being read into the cache (one buffer, reused). */
+  private byte[] l2ReadBuffer;
   private final TreeSet<Long> dirtyL2 = new TreeSet<>();
   private boolean corruptEvent;
   private boolean closed;
@@ -94,7 +111,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private byte[] cachedCompressed;
 
   private Qcow2Image(Path path, RandomAccessFile raf, Header header, boolean writable,
-      Map<String, String> options, int depth) throws IOException {
+      Map<String, String> options, int depth, boolean withBacking) throws IOException {
     this.path = path;
     this.file = new HostFile(raf, header.clusterSize);
     this.header = header;
@@ -108,15 +125,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.l1 = readL1();
     this.maxCachedTables = (int) Math.max(16, CACHE_BYTES >>> clusterBits);
     this.refcounts = new Refcounts(file, header);
-    refcounts.freedListener = this::clusterFreed;
-    this.file.handler = this::signalCorruption;
+    this.file.handler = new Corruption();
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
-    this.file.checker = OverlapCheckers.create(options, clusterBits, new View()).orElse(null);
-    if (file.checker != null) {
-      enterMetadata();
-    }
-    this.backing = header.backingFile == null ? null : openBacking(options, depth);
+    this.options = Map.copyOf(options);
+    buildChecker();
+    this.backingSkipped = header.backingFile != null && !withBacking;
+    this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -134,24 +149,35 @@ public final class Qcow2Image implements Closeable, GuestImage {
    */
   public static Qcow2Image open(Path path, Map<String, String> options, boolean writable)
       throws IOException {
-    return open(path, options, writable, 0);
+    return open(path, options, writable, 0, true);
   }
 
-  private static Qcow2Image open(Path path, Map<String, String> options, boolean writable, int depth)
-      throws IOException {
+  /**
+   * Opens an image read-only without opening its backing chain, as {@code qemu-img info} does, so
+   * that an image whose backing file is missing or broken can still be described. Reads and map
+   * queries that would fall through to the backing file fail with a {@link Qcow2Exception}.
+   *
+   * @throws CorruptImageException if a header field or table is invalid
+   * @throws UnsupportedFeatureException for an incompatible feature this engine does not implement
+   * @throws IllegalArgumentException for an unknown or invalid option
+   */
+  public static Qcow2Image openWithoutBacking(Path path, Map<String, String> options) throws IOException {
+    return open(path, options, false, 0, false);
+  }
+
+  private static Qcow2Image open(Path path, Map<String, String> options, boolean writable, int depth,
+      boolean withBacking) throws IOException {
     Objects.requireNonNull(path, "path");
     checkOpenOptions(options);
-    if (!java.nio.file.Files.isRegularFile(path)) {
-      // RandomAccessFile "rw" would create it.
-      throw new java.nio.file.NoSuchFileException(path.toString(), null, "no such image file");
-    }
+    checkRegularFile(path);
     RandomAccessFile raf = new RandomAccessFile(path.toFile(), writable ? "rw" : "r");
     try {
       Header header = Header.read(raf.getChannel());
       header.checkFeatures();
       if (writable && header.corrupt()) {
         throw new CorruptImageException(path + ": image is marked corrupt (corrupt bit set); it cannot be "
-            + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
+            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
+            + "or open it read-only");
       }
       if (writable && header.dirty()) {
         throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
@@ -163,7 +189,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         throw UnsupportedFeatureException.features("persistent dirty bitmaps (" + header.bitmapCount
             + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
       }
-      Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth);
+      Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth, withBacking);
       if (writable) {
         try {
           image.refcounts.checkDistinctBlocks();
@@ -184,17 +210,28 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  /**
+   * A qcow2 image is a regular file: anything else fails here with what it is (RandomAccessFile
+   * "rw" would create a missing file, and reads a device as an endless or empty stream).
+   */
+  static void checkRegularFile(Path path) throws IOException {
+    if (java.nio.file.Files.isRegularFile(path)) {
+      return;
+    }
+    if (java.nio.file.Files.isDirectory(path)) {
+      throw new java.nio.file.FileSystemException(path.toString(), null, "Is a directory");
+    }
+    if (java.nio.file.Files.exists(path)) {
+      throw new java.nio.file.FileSystemException(path.toString(), null,
+          "Not a regular file (a device or special file); a qcow2 image is a regular file");
+    }
+    throw new java.nio.file.NoSuchFileException(path.toString(), null, "No such file or directory");
+  }
+
   private static void checkOpenOptions(Map<String, String> options) {
     Objects.requireNonNull(options, "options");
-    for (String key : options.keySet()) {
-      if (!OverlapCheckOptions.isOverlapCheckKey(key) && !key.equals(OverlapCheckers.STRATEGY_OPTION)
-          && !key.equals(OverlapCheckerSetup.CACHE_SIZE) && !key.equals(OverlapCheckerSetup.WINDOW_SIZE)) {
-        throw new IllegalArgumentException(String.format(
-            "Unknown qcow2 open option '%s'; allowed: overlap-check, overlap-check.template, "
-                + "overlap-check.<type>, %s, %s, %s", key, OverlapCheckers.STRATEGY_OPTION,
-            OverlapCheckerSetup.CACHE_SIZE, OverlapCheckerSetup.WINDOW_SIZE));
-      }
-    }
+    // The engine reads no open option of its own beside the overlap checks'.
+    OverlapCheckers.checkOptionNames(options);
   }
 
   /**
@@ -228,7 +265,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           Map<String, String> backingOptions = new HashMap<>();
           backingOptions.put(OverlapCheckers.STRATEGY_OPTION, strategyName);
           backingOptions.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
-          return open(backingPath, backingOptions, false, depth + 1);
+          return open(backingPath, backingOptions, false, depth + 1, true);
         case "raw":
           return new RawImage(backingPath);
         default:
@@ -239,26 +276,44 @@ public final class Qcow2Image implements Closeable, GuestImage {
     } catch (IOException e) {
       // QEMU: "Could not open backing file: ..."; a missing or unreadable file is the image's fault.
       throw new Qcow2Exception(String.format("Could not open backing file '%s' of %s: %s",
-          header.backingFile, path, e), e);
+          printable(header.backingFile), path, e), e);
     }
   }
 
   /** Resolves a backing file name as QEMU does: relative names against the image's directory. */
   static Path resolveBacking(Path image, String name) throws Qcow2Exception {
     if (name.startsWith("json:") || name.contains("://")) {
-      throw UnsupportedFeatureException.features("backing file name '" + name + "' (protocols and json: are not supported)");
+      throw UnsupportedFeatureException.features("backing file name '" + printable(name)
+          + "' (protocols and json: are not supported)");
     }
     Path p;
     try {
       p = Path.of(name);
     } catch (InvalidPathException e) {
-      throw new CorruptImageException("Invalid backing file name '" + name + "': " + e.getReason());
+      throw new CorruptImageException("Invalid backing file name '" + printable(name) + "': " + e.getReason());
     }
     if (p.isAbsolute()) {
       return p;
     }
     Path dir = image.toAbsolutePath().getParent();
     return dir == null ? p : dir.resolve(p);
+  }
+
+  /**
+   * {@code text} with control characters (NUL included) escaped as {@code \xNN}, for names read
+   * from an image that end up in a message.
+   */
+  static String printable(String text) {
+    StringBuilder out = new StringBuilder(text.length());
+    for (int i = 0; i < text.length(); i++) {
+      char c = text.charAt(i);
+      if (Character.isISOControl(c)) {
+        out.append(String.format("\\x%02x", (int) c));
+      } else {
+        out.append(c);
+      }
+    }
+    return out.toString();
   }
 
   static String probeFormat(Path path) throws IOException {
@@ -275,7 +330,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return table;
   }
 
-  /** Enters every metadata structure the checker's mode covers (QEMU's open-time setup). */
+  /** A new checker holding every metadata structure its mode covers (QEMU's open-time setup). */
+  private void buildChecker() throws IOException {
+    file.checker = OverlapCheckers.create(options, clusterBits, new View()).orElse(null);
+    if (file.checker != null) {
+      enterMetadata();
+    }
+  }
+
   private void enterMetadata() throws IOException {
     OverlapChecker checker = file.checker;
     int mask = checker.enabledMask();
@@ -284,17 +346,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
       checker.enter(header.l1Offset, clustersFor(l1.length * 8L), ACTIVE_L1.mask());
     }
     for (long e : l1) {
-      long off = e & L1_OFFSET_MASK;
-      if (off != 0 && aligned(off)) {
-        checker.enter(off, 1, ACTIVE_L2.mask());
-      }
+      enterTable(e & L1_OFFSET_MASK, ACTIVE_L2);
     }
     checker.enter(header.refcountTableOffset, header.refcountTableClusters, REFCOUNT_TABLE.mask());
     for (long e : refcounts.table) {
-      long off = e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
-      if (off != 0 && aligned(off) && Long.compareUnsigned(off, Header.MAX_HOST_OFFSET) < 0) {
-        checker.enter(off, 1, REFCOUNT_BLOCK.mask());
-      }
+      enterTable(e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK, REFCOUNT_BLOCK);
     }
     if (!snapshots.isEmpty()) {
       checker.enter(header.snapshotsOffset, clustersFor(snapshotTableLength), SNAPSHOT_TABLE.mask());
@@ -306,10 +362,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         // Snapshot L1 tables are read at open only when inactive L2 tables are checked.
         if ((mask & INACTIVE_L2.mask()) != 0) {
           for (long e : readSnapshotL1(i)) {
-            long off = e & L1_OFFSET_MASK;
-            if (off != 0 && aligned(off)) {
-              checker.enter(off, 1, INACTIVE_L2.mask());
-            }
+            enterTable(e & L1_OFFSET_MASK, INACTIVE_L2);
           }
         }
       }
@@ -317,6 +370,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (header.bitmapDirectorySize > 0 && (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0) {
       checker.enter(header.bitmapDirectoryOffset, clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
     }
+  }
+
+  /**
+   * Enters the one-cluster table a table entry points at (nothing for 0). An unaligned table is
+   * entered on both clusters it touches, as a scanning strategy (legacy) sees it, so that every
+   * strategy gives the same answer on a corrupt image; the part at or beyond 2^56 is left out.
+   */
+  private void enterTable(long offset, MetadataType type) {
+    if (offset == 0 || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
+      return;
+    }
+    long first = offset & -(long) clusterSize;
+    long clusters = Math.min(aligned(offset) ? 1 : 2, (Header.MAX_HOST_OFFSET - first) >>> clusterBits);
+    file.checker.enter(first, clusters, type.mask());
   }
 
   private long[] readSnapshotL1(int index) throws IOException {
@@ -400,12 +467,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
       long entry = l2Entry(cluster);
       switch (kind(entry)) {
         case DATA: {
-          long host = dataOffset(entry, cluster);
+          long host = allocatedOffset(entry, cluster);
           // Extend over following clusters that are contiguous on the host: one read.
           long next = cluster + 1;
           while (n < len) {
             long e = l2Entry(next);
-            if (kind(e) != Extent.Kind.DATA || dataOffset(e, next) != host + ((next - cluster) << clusterBits)) {
+            if (kind(e) != Extent.Kind.DATA || allocatedOffset(e, next) != host + ((next - cluster) << clusterBits)) {
               break;
             }
             n = (int) Math.min(len, n + (long) clusterSize);
@@ -415,6 +482,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           break;
         }
         case ZERO:
+          zeroEntryOffset(entry, cluster);
           Arrays.fill(buf, off, off + n, (byte) 0);
           break;
         case UNALLOCATED:
@@ -435,6 +503,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   private void readBacking(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    checkBackingOpened();
     long inBacking = backing == null ? 0 : Math.max(0, Math.min(len, backing.virtualSize() - guestOffset));
     if (inBacking > 0) {
       backing.read(guestOffset, buf, off, (int) inBacking);
@@ -453,14 +522,36 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return (entry & L2_OFFSET_MASK) == 0 ? Extent.Kind.UNALLOCATED : Extent.Kind.DATA;
   }
 
-  private long dataOffset(long entry, long cluster) throws CorruptImageException {
+  /**
+   * The host offset of a data or zero entry of guest cluster {@code cluster} (0 for a zero entry
+   * without one), after the check QEMU makes on every read of it (qcow2_get_host_offset).
+   *
+   * @throws MetadataCorruptionException if the offset is not cluster-aligned
+   */
+  private long allocatedOffset(long entry, long cluster) throws IOException {
     long host = entry & L2_OFFSET_MASK;
     if (!aligned(host)) {
-      throw new CorruptImageException(String.format(
-          "Invalid L2 entry 0x%x for guest cluster %d: cluster allocation offset 0x%x unaligned to the cluster size %d",
-          entry, cluster, host, clusterSize));
+      throw file.corruption(String.format(
+          "Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)", hex(host),
+          hex(l1[(int) (cluster >>> l2Bits)] & L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
     }
     return host;
+  }
+
+  /**
+   * The checks QEMU makes when it reads a zero entry: version 2 has no zero flag, and a
+   * preallocated zero cluster's offset must be aligned.
+   */
+  private void zeroEntryOffset(long entry, long cluster) throws IOException {
+    if (header.version < 3) {
+      throw file.corruption(String.format("Zero cluster entry found in pre-v3 image (L2 offset: %s, L2 index: %s)",
+          hex(l1[(int) (cluster >>> l2Bits)] & L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
+    }
+    allocatedOffset(entry, cluster);
+  }
+
+  private static String hex(long value) {
+    return MetadataCorruptionException.hex(value);
   }
 
   /** The L2 entry of guest cluster {@code cluster}; 0 where no L2 table exists. */
@@ -476,12 +567,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return l2Table(l2Offset)[(int) (cluster & ((1 << l2Bits) - 1))];
   }
 
-  private long l2Offset(int l1Index) throws CorruptImageException {
+  /**
+   * The L2 table offset of L1 entry {@code l1Index} (0: none).
+   *
+   * @throws MetadataCorruptionException if it is not cluster-aligned (QEMU's check)
+   */
+  private long l2Offset(int l1Index) throws IOException {
     long offset = l1[l1Index] & L1_OFFSET_MASK;
     if (!aligned(offset)) {
-      throw CorruptImageException.field("L1 entry " + l1Index, l1[l1Index],
-          "L2 table offset 0x" + Long.toHexString(offset) + " is not aligned to the cluster size " + clusterSize,
-          header.l1Offset + l1Index * 8L);
+      throw file.corruption(String.format("L2 table offset %s unaligned (L1 index: %s)", hex(offset), hex(l1Index)));
     }
     return offset;
   }
@@ -490,10 +584,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long[] table = l2Cache.get(offset);
     if (table == null) {
       if (l2Cache.size() >= maxCachedTables() && dirtyL2.isEmpty()) {
-        // Only clean tables are dropped, so every table an operation changes stays cached.
-        l2Cache.clear();
+        // Only clean tables are dropped, so every table an operation changes stays cached. One
+        // goes and its array takes the new table: a scan of a large image (map, a long read)
+        // allocates nothing per table, so the heap stays at the cache's size.
+        Iterator<long[]> oldest = l2Cache.values().iterator();
+        table = oldest.next();
+        oldest.remove();
+      } else {
+        table = new long[1 << l2Bits];
       }
-      table = readTable(offset, 1 << l2Bits);
+      if (l2ReadBuffer == null) {
+        l2ReadBuffer = new byte[clusterSize];
+      }
+      file.read(offset, l2ReadBuffer, 0, clusterSize);
+      ByteBuffer.wrap(l2ReadBuffer).asLongBuffer().get(table);
       l2Cache.put(offset, table);
     }
     return table;
@@ -608,20 +712,56 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     long entry = l2Entry(cluster);
     Extent.Kind kind = kind(entry);
+    if (kind != Extent.Kind.COMPRESSED && length < maxLength && l1Index < l1.length && l2Offset(l1Index) != 0) {
+      length = runLength(cluster, entry, inCluster, maxLength);
+    }
     switch (kind) {
       case DATA:
-        return new Extent(guestOffset, length, kind, dataOffset(entry, cluster) + inCluster, false);
+        return new Extent(guestOffset, length, kind, allocatedOffset(entry, cluster) + inCluster, false);
       case COMPRESSED:
         return new Extent(guestOffset, length, kind, entry & ((1L << (62 - (clusterBits - 8))) - 1), false);
       case ZERO:
+        zeroEntryOffset(entry, cluster);
         return new Extent(guestOffset, length, kind, -1, false);
       default:
+        checkBackingOpened();
         if (backing != null && guestOffset < backing.virtualSize()) {
           Extent b = backing.extentAt(guestOffset, Math.min(length, backing.virtualSize() - guestOffset));
           return new Extent(guestOffset, b.length(), b.kind(), b.hostOffset(), true);
         }
         return new Extent(guestOffset, length, Extent.Kind.UNALLOCATED, -1, false);
     }
+  }
+
+  /**
+   * Bytes from {@code inCluster} of guest cluster {@code cluster} (whose entry is {@code entry},
+   * not compressed) to the end of the run of entries in the same L2 table that read alike: data
+   * at contiguous host offsets, zero, or unallocated; at most {@code maxLength}. One extent per run
+   * keeps {@code map} of a large image to a few objects per run instead of per cluster. Entries
+   * after the first are compared, not followed, so a corrupt one ends the run and is reported
+   * (with its corruption event) only when asked for itself.
+   */
+  private long runLength(long cluster, long entry, int inCluster, long maxLength) throws IOException {
+    long[] l2 = l2Table(l2Offset((int) (cluster >>> l2Bits)));
+    Extent.Kind kind = kind(entry);
+    long host = entry & L2_OFFSET_MASK;
+    long length = clusterSize - inCluster;
+    for (int i = (int) (cluster & ((1 << l2Bits) - 1)) + 1; i < l2.length && length < maxLength; i++) {
+      long e = l2[i];
+      if (kind(e) != kind) {
+        break;
+      }
+      if (kind == Extent.Kind.DATA) {
+        host += clusterSize;
+        if ((e & L2_OFFSET_MASK) != host) {
+          break;
+        }
+      } else if (kind == Extent.Kind.ZERO && (header.version < 3 || !aligned(e & L2_OFFSET_MASK))) {
+        break;
+      }
+      length += clusterSize;
+    }
+    return Math.min(length, maxLength);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -645,22 +785,95 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkWritable();
     checkRange(guestOffset, len);
     Objects.checkFromIndexSize(off, len, buf.length);
-    while (len > 0) {
-      long cluster = guestOffset >>> clusterBits;
-      int inCluster = (int) (guestOffset & (clusterSize - 1));
-      int n = 0;
-      if (inCluster == 0 && len >= 2 * clusterSize) {
-        n = writeFullClusters(cluster, buf, off, len >>> clusterBits) << clusterBits;
+    request(() -> {
+      long at = guestOffset;
+      int from = off;
+      int left = len;
+      while (left > 0) {
+        long cluster = at >>> clusterBits;
+        int inCluster = (int) (at & (clusterSize - 1));
+        int n = 0;
+        if (inCluster == 0 && left >= 2 * clusterSize) {
+          n = writeFullClusters(cluster, buf, from, left >>> clusterBits) << clusterBits;
+        }
+        if (n == 0) {
+          n = Math.min(left, clusterSize - inCluster);
+          writeCluster(cluster, inCluster, buf, from, n);
+        }
+        at += n;
+        from += n;
+        left -= n;
       }
-      if (n == 0) {
-        n = Math.min(len, clusterSize - inCluster);
-        writeCluster(cluster, inCluster, buf, off, n);
+    });
+  }
+
+  /** The in-memory part of a guest request: changes tables and caches, writes nothing. */
+  private interface RequestPlan {
+    void run() throws IOException;
+  }
+
+  /**
+   * Runs a guest request in two steps: {@code plan} decides everything in memory (tables,
+   * refcounts, allocations, the guest data to write) and makes every check QEMU makes when it
+   * follows a pointer; then {@link #commit} checks the frees and the data writes, and only then
+   * writes. So a refused request writes nothing (QEMU checks a request before its first write
+   * too). On any failure the in-memory state is reloaded from the file.
+   */
+  private void request(RequestPlan plan) throws IOException {
+    try {
+      plan.run();
+      commit();
+    } catch (IOException | RuntimeException e) {
+      if (!corruptEvent) {
+        try {
+          reloadFromDisk();
+        } catch (IOException | RuntimeException reload) {
+          e.addSuppressed(reload);
+        }
       }
-      guestOffset += n;
-      off += n;
-      len -= n;
+      throw e;
     }
-    commit();
+  }
+
+  /** A guest data write of the request being planned. */
+  private record PendingWrite(long offset, byte[] buf, int off, int len) {}
+
+  private void queueData(long host, byte[] buf, int off, int len) {
+    pendingData.add(new PendingWrite(host, buf, off, len));
+  }
+
+  /** Checks every planned data write, then writes them all (before any metadata: crash order). */
+  private void writePendingData() throws IOException {
+    for (PendingWrite w : pendingData) {
+      file.checkWrite(w.offset(), w.len(), 0);
+    }
+    for (PendingWrite w : pendingData) {
+      file.writeUnchecked(w.offset(), w.buf(), w.off(), w.len());
+    }
+    pendingData.clear();
+  }
+
+  /**
+   * Where guest cluster {@code cluster} can be written in place, or -1 when it needs a new
+   * cluster; with QEMU's checks of the entry: an unaligned COPIED data or preallocated zero
+   * cluster is refused (handle_copied), and so is any unaligned one a partial write would read
+   * to complete the cluster (the copy-on-write read). An unaligned cluster a whole-cluster write
+   * replaces is left alone, as QEMU does (see {@link #freeEntry}).
+   */
+  private long inPlaceOffset(long entry, long cluster, long guestOffset, boolean partial) throws IOException {
+    Extent.Kind kind = kind(entry);
+    long host = entry & L2_OFFSET_MASK;
+    if ((kind == Extent.Kind.DATA || kind == Extent.Kind.ZERO) && !aligned(host)) {
+      if ((entry & COPIED) != 0) {
+        throw file.corruption(String.format("%s cluster offset %s unaligned (guest offset: %s)",
+            kind == Extent.Kind.ZERO ? "Preallocated zero" : "Data", hex(host), hex(guestOffset)));
+      }
+      if (partial) {
+        allocatedOffset(entry, cluster);
+      }
+      return -1;
+    }
+    return kind == Extent.Kind.DATA && owned(host) ? host : -1;
   }
 
   /**
@@ -674,20 +887,17 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long l2Offset = l2ForWrite(l1Index);
     long[] l2 = l2Table(l2Offset);
     int limit = Math.min(maxClusters, l2.length - l2Index);
-    long first = l2[l2Index];
+    long guest = cluster << clusterBits;
+    long host = inPlaceOffset(l2[l2Index], cluster, guest, false);
     int k = 0;
-    if (kind(first) == Extent.Kind.DATA && owned(dataOffset(first, cluster))) {
-      long host = dataOffset(first, cluster);
-      while (k < limit) {
-        long e = l2[l2Index + k];
-        if (kind(e) != Extent.Kind.DATA || (e & L2_OFFSET_MASK) != host + ((long) k << clusterBits)
-            || !owned(host + ((long) k << clusterBits))) {
-          break;
-        }
+    if (host >= 0) {
+      k = 1;
+      while (k < limit && inPlaceOffset(l2[l2Index + k], cluster + k, guest + ((long) k << clusterBits), false)
+          == host + ((long) k << clusterBits)) {
         k++;
       }
       file.checkInside(host, (long) k << clusterBits, "L2 entry of guest cluster", cluster);
-      file.write(host, buf, off, k << clusterBits, 0);
+      queueData(host, buf, off, k << clusterBits);
       for (int i = 0; i < k; i++) {
         long e = l2[l2Index + i];
         if ((e & COPIED) == 0) {
@@ -696,21 +906,17 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       return k;
     }
-    while (k < limit) {
-      long e = l2[l2Index + k];
-      if (kind(e) == Extent.Kind.DATA && owned(dataOffset(e, cluster + k))) {
-        break;
-      }
+    while (k < limit && inPlaceOffset(l2[l2Index + k], cluster + k, guest + ((long) k << clusterBits), false) < 0) {
       k++;
     }
     if (k < 2) {
       return 0;
     }
-    long host = refcounts.allocate(k);
-    file.write(host, buf, off, k << clusterBits, 0);
+    long allocated = refcounts.allocate(k);
+    queueData(allocated, buf, off, k << clusterBits);
     for (int i = 0; i < k; i++) {
       long old = l2[l2Index + i];
-      setL2(l2Offset, l2, l2Index + i, (host + ((long) i << clusterBits)) | COPIED);
+      setL2(l2Offset, l2, l2Index + i, (allocated + ((long) i << clusterBits)) | COPIED);
       freeEntry(old);
     }
     return k;
@@ -722,17 +928,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long l2Offset = l2ForWrite(l1Index);
     long[] l2 = l2Table(l2Offset);
     long entry = l2[l2Index];
-    Extent.Kind kind = kind(entry);
-    if (kind == Extent.Kind.DATA) {
-      long host = dataOffset(entry, cluster);
-      if (owned(host)) {
-        file.checkInside(host, inCluster + n, "L2 entry of guest cluster", cluster);
-        file.write(host + inCluster, buf, off, n, 0);
-        if ((entry & COPIED) == 0) {
-          setL2(l2Offset, l2, l2Index, entry | COPIED);
-        }
-        return;
+    long host = inPlaceOffset(entry, cluster, (cluster << clusterBits) + inCluster, n < clusterSize);
+    if (host >= 0) {
+      file.checkInside(host, inCluster + n, "L2 entry of guest cluster", cluster);
+      queueData(host + inCluster, buf, off, n);
+      if ((entry & COPIED) == 0) {
+        setL2(l2Offset, l2, l2Index, entry | COPIED);
       }
+      return;
     }
     byte[] data;
     int dataOff;
@@ -745,9 +948,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
       readOldCluster(cluster, entry, data);
       System.arraycopy(buf, off, data, inCluster, n);
     }
-    long host = refcounts.allocate(1);
-    file.write(host, data, dataOff, clusterSize, 0);
-    setL2(l2Offset, l2, l2Index, host | COPIED);
+    long allocated = refcounts.allocate(1);
+    queueData(allocated, data, dataOff, clusterSize);
+    setL2(l2Offset, l2, l2Index, allocated | COPIED);
     freeEntry(entry);
   }
 
@@ -757,12 +960,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int valid = (int) Math.min(clusterSize, header.size - guest);
     switch (kind(entry)) {
       case DATA:
-        file.read(dataOffset(entry, cluster), data, 0, valid);
+        file.read(allocatedOffset(entry, cluster), data, 0, valid);
         break;
       case COMPRESSED:
         System.arraycopy(decompress(entry, cluster), 0, data, 0, valid);
         break;
       case ZERO:
+        zeroEntryOffset(entry, cluster);
         break;
       default:
         readBacking(guest, data, 0, valid);
@@ -782,7 +986,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       default: {
         long host = entry & L2_OFFSET_MASK;
-        if (host != 0) {
+        // QEMU leaves an unaligned cluster alone ("Cannot free unaligned cluster", a non-fatal
+        // corruption event): which cluster it meant is unknown, so it leaks rather than freeing
+        // the wrong one.
+        if (host != 0 && aligned(host)) {
           refcounts.deferFree(host, clusterSize);
         }
       }
@@ -832,6 +1039,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
     }
     long newOffset = refcounts.allocate(1);
+    if (newOffset == 0) {
+      throw file.corruption("Preventing invalid allocation of L2 table at offset 0");
+    }
     if (file.checker != null) {
       file.checker.enter(newOffset, 1, ACTIVE_L2.mask());
     }
@@ -868,21 +1078,22 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkWritable();
     checkRange(offset, length);
     long end = offset + length;
-    while (offset < end) {
-      long cluster = offset >>> clusterBits;
-      int inCluster = (int) (offset & (clusterSize - 1));
-      long clusterEnd = Math.min((cluster + 1) << clusterBits, header.size);
-      int n = (int) Math.min(end - offset, clusterEnd - offset);
-      boolean whole = inCluster == 0 && offset + n == clusterEnd;
-      if (whole && (header.version >= 3 || backing == null)) {
-        long entry = header.version >= 3 ? ZERO_FLAG : 0;
-        replaceEntry(cluster, entry);
-      } else {
-        writeCluster(cluster, inCluster, new byte[n], 0, n);
+    request(() -> {
+      for (long at = offset; at < end; ) {
+        long cluster = at >>> clusterBits;
+        int inCluster = (int) (at & (clusterSize - 1));
+        long clusterEnd = Math.min((cluster + 1) << clusterBits, header.size);
+        int n = (int) Math.min(end - at, clusterEnd - at);
+        boolean whole = inCluster == 0 && at + n == clusterEnd;
+        if (whole && (header.version >= 3 || backing == null)) {
+          long entry = header.version >= 3 ? ZERO_FLAG : 0;
+          replaceEntry(cluster, entry);
+        } else {
+          writeCluster(cluster, inCluster, new byte[n], 0, n);
+        }
+        at += n;
       }
-      offset += n;
-    }
-    commit();
+    });
   }
 
   /**
@@ -902,14 +1113,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long end = offset + length;
     long first = (offset + clusterSize - 1) >>> clusterBits;
     long last = end == header.size ? (end + clusterSize - 1) >>> clusterBits : end >>> clusterBits;
-    for (long c = first; c < last; c++) {
-      // As QEMU's discard_in_l2_slice: v3 keeps the cluster reading as zeros with the zero flag
-      // where it was allocated or a backing file would show through; otherwise unallocated.
-      long old = l2Entry(c);
-      boolean allocated = kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
-      replaceEntry(c, header.version >= 3 && (backing != null || allocated) ? ZERO_FLAG : 0);
-    }
-    commit();
+    request(() -> {
+      for (long c = first; c < last; c++) {
+        // As QEMU's discard_in_l2_slice: v3 keeps the cluster reading as zeros with the zero flag
+        // where it was allocated or a backing file would show through; otherwise unallocated.
+        long old = l2Entry(c);
+        boolean allocated = kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
+        replaceEntry(c, header.version >= 3 && (backing != null || allocated) ? ZERO_FLAG : 0);
+      }
+    });
   }
 
   /** Sets a whole cluster's L2 entry to a pointer-free {@code entry} (0 or the zero flag). */
@@ -1025,6 +1237,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Writes everything dirty, in crash-safe order, then applies queued refcount decrements. */
   private void commit() throws IOException {
+    refcounts.checkPendingFrees();
+    writePendingData();
     refcounts.flush();
     flushL2();
     flushL1();
@@ -1074,22 +1288,28 @@ public final class Qcow2Image implements Closeable, GuestImage {
     file.write(0, h, 0, h.length, MAIN_HEADER.mask());
   }
 
-  /** A freed cluster holds no metadata any more (QEMU removes it from the checker at refcount 0). */
-  private void clusterFreed(long offset) {
-    l2Cache.remove(offset);
-    dirtyL2.remove(offset);
-    if (file.checker != null) {
-      file.checker.remove(offset, 1, MetadataType.ALL_MASK);
+  /** The image's corruption signal, called where a check fires; returns what to throw. */
+  private final class Corruption implements HostFile.CorruptionHandler {
+    @Override
+    public MetadataOverlapException overlap(int mask, long offset, long length) throws IOException {
+      return new MetadataOverlapException(mask, offset, signalCorruption());
+    }
+
+    @Override
+    public MetadataCorruptionException corruption(String event) throws IOException {
+      return new MetadataCorruptionException(event, signalCorruption(), writable);
     }
   }
 
   /**
-   * QEMU's qcow2_signal_corruption: set the corrupt bit (version 3) and flush the header, make the
-   * image read-only, and forget in-memory state that never reached the disk.
+   * QEMU's qcow2_signal_corruption: set the corrupt bit (version 3, opened read/write) and flush
+   * the header, make the image read-only, and forget in-memory state that never reached the disk.
+   *
+   * @return whether the corrupt bit was set
    */
-  private MetadataOverlapException signalCorruption(int mask, long offset, long length) throws IOException {
+  private boolean signalCorruption() throws IOException {
     corruptEvent = true;
-    boolean marked = header.version >= 3;
+    boolean marked = writable && header.version >= 3;
     if (marked) {
       header.incompatible |= Header.INCOMPAT_CORRUPT;
       byte[] bits = new byte[8];
@@ -1097,7 +1317,16 @@ public final class Qcow2Image implements Closeable, GuestImage {
       file.writeUnchecked(72, bits, 0, 8);
       file.channel.force(false);
     }
-    // Back to what the disk says: the header's table fields, the L1 table, the refcount table.
+    reloadFromDisk();
+    return marked;
+  }
+
+  /**
+   * Forgets what never reached the disk: back to the header's table fields, the L1 table and the
+   * refcount table as the file holds them, empty caches, no planned writes, and a checker built
+   * afresh from that state (a refused request may have entered or removed structures).
+   */
+  private void reloadFromDisk() throws IOException {
     byte[] onDisk = new byte[Header.V3_MIN_LENGTH];
     file.read(0, onDisk, 0, onDisk.length);
     ByteBuffer h = ByteBuffer.wrap(onDisk);
@@ -1115,9 +1344,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
     dirtyL2.clear();
     l1DirtyFrom = Integer.MAX_VALUE;
     l1DirtyTo = -1;
+    pendingData.clear();
+    cachedCompressed = null;
     l1 = readL1();
     refcounts.reload();
-    return new MetadataOverlapException(mask, offset, marked);
+    buildChecker();
   }
 
   /** Writes everything to the file and forces it to the device. */
@@ -1247,6 +1478,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  private void checkBackingOpened() throws Qcow2Exception {
+    if (backingSkipped) {
+      throw new Qcow2Exception(String.format("%s was opened without its backing file '%s': "
+          + "unallocated clusters cannot be read", path, printable(header.backingFile)));
+    }
+  }
+
   private void checkOpen() throws IOException {
     if (closed) {
       throw new IOException("Image is closed: " + path);
@@ -1260,7 +1498,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     if (corruptEvent) {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
-          + "; repair it with 'qemu-img check -r all'");
+          + "; repair it with 'qcow2 check -r all' or 'qemu-img check -r all'");
     }
   }
 

@@ -20,9 +20,15 @@ import java.util.TreeMap;
  * clusters the new active tables do not reach) are applied in place afterwards: until then they
  * are only leaks.
  *
- * <p>Use: {@link #add} and {@link #markActive} while planning (nothing is written), then {@link
- * #switchTo}, then the caller installs its new state in the engine and the overlap checker, then
- * {@link #finish}.
+ * <p>Use: {@link #add}, {@link #markActive} and {@link #retiring} while planning (nothing is
+ * written), then {@link #switchTo}, then the caller installs its new state in the engine and the
+ * overlap checker, then {@link #finish}.
+ *
+ * <p>The overlap checker forgets a structure only when the engine retires it: a refcount these
+ * changes take to 0 on a cluster the checker protects is refused before the switch (a corruption
+ * event), unless the caller declared with {@link #retiring} that it removes exactly those types
+ * from the checker after the switch. The frees applied in place by {@link #finish} run after that
+ * removal and go through the same check in {@link Refcounts#update}.
  */
 final class RefcountShadow {
   /*
@@ -54,6 +60,8 @@ final class RefcountShadow {
   private final Map<Long, int[]> deltas = new HashMap<>();
   /** Clusters reached by the new active L1 table (its own clusters aside), as bitset pages. */
   private final Map<Long, long[]> activePages = new HashMap<>();
+  /** Per cluster, the checker types the caller removes after the switch (its retired tables). */
+  private final Map<Long, Integer> retiringTypes = new HashMap<>();
   private final List<long[]> retiredBlocks = new ArrayList<>();
   private long retiredTableOffset;
   private int retiredTableClusters;
@@ -72,6 +80,17 @@ final class RefcountShadow {
     for (long c = first; c < first + count; c++) {
       int[] block = deltas.computeIfAbsent(c >>> blockShift, k -> new int[1 << blockShift]);
       block[(int) (c & ((1L << blockShift) - 1))] += delta;
+    }
+  }
+
+  /**
+   * Declares that the caller removes {@code types} from the overlap checker for clusters {@code
+   * [first, first + count)} after the switch (it retires those structures), so their refcounts
+   * may drop to 0 here.
+   */
+  void retiring(long first, long count, int types) {
+    for (long c = first; c < first + count; c++) {
+      retiringTypes.merge(c, types, (a, b) -> a | b);
     }
   }
 
@@ -116,6 +135,7 @@ final class RefcountShadow {
    *     visible has changed then (the clusters allocated so far leak)
    */
   void switchTo(Runnable headerChange, HeaderWriter writeHeader) throws IOException {
+    checkFrees();
     TreeMap<Long, int[]> copied = new TreeMap<>();
     for (Map.Entry<Long, int[]> e : deltas.entrySet()) {
       long base = e.getKey() << blockShift;
@@ -198,6 +218,38 @@ final class RefcountShadow {
       for (long[] moved : retiredBlocks) {
         checker.enter(moved[1], 1, MetadataType.REFCOUNT_BLOCK.mask());
         checker.remove(moved[0], 1, MetadataType.REFCOUNT_BLOCK.mask());
+      }
+    }
+  }
+
+  /**
+   * Refuses a refcount that would drop to 0 on a cluster the checker protects for a type the
+   * caller does not retire (QEMU's "Preventing invalid free"). Callers run it once the changes are
+   * planned, before their first write; {@link #switchTo} runs it again.
+   *
+   * @throws MetadataCorruptionException then (the image is marked corrupt)
+   */
+  void checkFrees() throws IOException {
+    OverlapChecker checker = file.checker;
+    if (checker == null) {
+      return;
+    }
+    for (Map.Entry<Long, int[]> e : deltas.entrySet()) {
+      long base = e.getKey() << blockShift;
+      int[] block = e.getValue();
+      for (int j = 0; j < block.length; j++) {
+        if (block[j] >= 0 || refcounts.get(base + j) != -(long) block[j]) {
+          continue;
+        }
+        long offset = (base + j) << clusterBits;
+        int mask = checker.check(offset, 1L << clusterBits,
+            retiringTypes.getOrDefault(base + j, 0));
+        if (mask != 0) {
+          throw file.corruption(String.format(
+              "Preventing invalid free of metadata (the refcount of the %s at offset %s would drop to 0)",
+              MetadataType.fromMask(Integer.lowestOneBit(mask)).get(0).description(),
+              MetadataCorruptionException.hex(offset)));
+        }
       }
     }
   }

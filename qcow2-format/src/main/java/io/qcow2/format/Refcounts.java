@@ -2,6 +2,7 @@ package io.qcow2.format;
 
 import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
+import io.qcow2.overlap.OverlapChecker;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -38,13 +39,7 @@ final class Refcounts {
   /** Cluster ranges being set up (a new table, a new block) that first-fit must not hand out. */
   private final List<long[]> reserved = new ArrayList<>();
   private final List<long[]> pendingFrees = new ArrayList<>();
-  /** Called with a cluster offset whose refcount dropped to zero. */
-  interface FreedListener {
-    void freed(long offset);
-  }
-
-  FreedListener freedListener = offset -> {};
-  /** Clean blocks kept before the cache is emptied: 64 MiB worth. */
+  /** Clean blocks kept before the cache is emptied: {@link Qcow2Image#CACHE_BYTES} worth. */
   int maxCachedBlocks;
 
   Refcounts(HostFile file, Header header) throws IOException {
@@ -53,7 +48,7 @@ final class Refcounts {
     this.clusterBits = header.clusterBits;
     this.order = header.refcountOrder;
     this.blockShift = clusterBits + 3 - order;
-    this.maxCachedBlocks = (int) Math.max(16, (64L << 20) >>> clusterBits);
+    this.maxCachedBlocks = (int) Math.max(16, Qcow2Image.CACHE_BYTES >>> clusterBits);
     this.table = readTable();
   }
 
@@ -128,8 +123,18 @@ final class Refcounts {
     dirtyBlocks.add(index);
   }
 
-  /** Adds {@code delta} (+1 or -1) to the refcounts of clusters {@code [first, first + count)}. */
+  /**
+   * Adds {@code delta} (+1 or -1) to the refcounts of clusters {@code [first, first + count)}.
+   *
+   * @throws MetadataCorruptionException if a refcount would drop to 0 on a cluster the overlap
+   *     checker still protects: the engine retires its own structures from the checker before it
+   *     frees them, so only a corrupt pointer gets here
+   */
   void update(long first, long count, int delta) throws IOException {
+    update(first, count, delta, true);
+  }
+
+  private void update(long first, long count, int delta, boolean checkLive) throws IOException {
     for (long c = first; c < first + count; c++) {
       long v = get(c);
       long nv = v + delta;
@@ -142,13 +147,91 @@ final class Refcounts {
             "Refcount overflow: cluster offset 0x%x already has the maximum refcount %s for %d-bit refcounts",
             c << clusterBits, Long.toUnsignedString(v), 1 << order));
       }
-      set(c, nv);
-      if (nv == 0) {
-        if (c < freeHint) {
-          freeHint = c;
-        }
-        freedListener.freed(c << clusterBits);
+      if (nv == 0 && checkLive) {
+        checkNotLive(c, 1);
       }
+      set(c, nv);
+      if (nv == 0 && c < freeHint) {
+        freeHint = c;
+      }
+    }
+  }
+
+  /**
+   * Fails if the checker protects metadata on any of clusters {@code [first, first + count)},
+   * which are about to reach refcount 0 (a strategy keeps protecting a structure until the engine
+   * itself retires it, whatever its refcount says).
+   */
+  private void checkNotLive(long first, long count) throws IOException {
+    OverlapChecker checker = file.checker;
+    if (checker == null || checker.check(first << clusterBits, count << clusterBits, 0) == 0) {
+      return;
+    }
+    for (long c = first; c < first + count; c++) {
+      int mask = checker.check(c << clusterBits, 1L << clusterBits, 0);
+      if (mask != 0) {
+        throw file.corruption(String.format(
+            "Preventing invalid free of metadata (the refcount of the %s at offset %s would drop to 0)",
+            MetadataType.fromMask(Integer.lowestOneBit(mask)).get(0).description(),
+            MetadataCorruptionException.hex(c << clusterBits)));
+      }
+    }
+  }
+
+  /**
+   * Checks, before anything of the request is written, every cluster the queued decrements
+   * ({@link #deferFree}) would take to refcount 0: none may hold metadata the checker protects.
+   * Reads the refcounts involved, so an unaligned refcount block is found here too.
+   *
+   * @throws MetadataCorruptionException otherwise
+   */
+  void checkPendingFrees() throws IOException {
+    int n = pendingFrees.size();
+    if (n == 0) {
+      return;
+    }
+    // A sweep over the queued ranges: a cluster queued k times loses k references.
+    long[] starts = new long[n];
+    long[] ends = new long[n];
+    for (int i = 0; i < n; i++) {
+      long[] f = pendingFrees.get(i);
+      starts[i] = f[0];
+      ends[i] = f[0] + f[1];
+    }
+    Arrays.sort(starts);
+    Arrays.sort(ends);
+    int i = 0;
+    int j = 0;
+    int depth = 0;
+    long position = 0;
+    long runStart = -1;
+    long runEnd = -1;
+    while (j < n) {
+      long next = i < n ? Math.min(starts[i], ends[j]) : ends[j];
+      for (long c = position; depth > 0 && c < next; c++) {
+        long v = get(c);
+        if (v != 0 && Long.compareUnsigned(v, depth) <= 0) {
+          if (c != runEnd) {
+            if (runStart >= 0) {
+              checkNotLive(runStart, runEnd - runStart);
+            }
+            runStart = c;
+          }
+          runEnd = c + 1;
+        }
+      }
+      while (i < n && starts[i] == next) {
+        depth++;
+        i++;
+      }
+      while (j < n && ends[j] == next) {
+        depth--;
+        j++;
+      }
+      position = next;
+    }
+    if (runStart >= 0) {
+      checkNotLive(runStart, runEnd - runStart);
     }
   }
 
@@ -159,11 +242,12 @@ final class Refcounts {
     pendingFrees.add(new long[] {first, last - first + 1});
   }
 
+  /** Applies the queued decrements; the caller ran {@link #checkPendingFrees} before its writes. */
   void applyFrees() throws IOException {
     List<long[]> frees = new ArrayList<>(pendingFrees);
     pendingFrees.clear();
     for (long[] f : frees) {
-      update(f[0], f[1], -1);
+      update(f[0], f[1], -1, false);
     }
   }
 
@@ -256,11 +340,13 @@ final class Refcounts {
           lastBlockIndex = -1;
           lastBlock = null;
         }
-        if ((offset & ((1L << clusterBits) - 1)) != 0
-            || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
+        if ((offset & ((1L << clusterBits) - 1)) != 0) {
+          throw file.corruption(String.format("Refblock offset %s unaligned (reftable index: %s)",
+              MetadataCorruptionException.hex(offset), MetadataCorruptionException.hex(index)));
+        }
+        if (Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
           throw CorruptImageException.field("refcount table entry " + index, entry,
-              "refcount block offset must be cluster-aligned and below 2^56",
-              header.refcountTableOffset + index * 8);
+              "refcount block offset must be below 2^56", header.refcountTableOffset + index * 8);
         }
         file.checkInside(offset, 1L << clusterBits, "refcount table entry", index);
         block = new byte[1 << clusterBits];
@@ -275,6 +361,9 @@ final class Refcounts {
 
   private byte[] allocateBlock(long index) throws IOException {
     long cluster = findFree(1);
+    if (cluster == 0) {
+      throw file.corruption("Preventing invalid allocation of refcount block at offset 0");
+    }
     byte[] block = new byte[1 << clusterBits];
     if (cluster >>> blockShift == index) {
       // The new block describes itself (spec: refcount blocks may cover their own cluster).

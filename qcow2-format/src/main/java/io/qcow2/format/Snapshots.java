@@ -112,7 +112,7 @@ final class Snapshots {
         continue;
       }
       long[] l2 = image.readL2Table(l2Offset);
-      addL2(shadow, l2, +1, true);
+      addL2(shadow, l2Offset, l2, +1, true);
       if (refcounts.get(l2Offset >>> clusterBits) == 1) {
         copies[i] = l2.clone();
         for (int j = 0; j < l2.length; j++) {
@@ -255,16 +255,18 @@ final class Snapshots {
         snapshotL2[i] = image.readL2Table(l2Offset);
         shadow.add(l2Offset >>> clusterBits, 1, +1);
         shadow.markActive(l2Offset >>> clusterBits, 1);
-        addL2(shadow, snapshotL2[i], +1, true);
+        addL2(shadow, l2Offset, snapshotL2[i], +1, true);
       }
     }
     for (long e : current) {
       long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
-        addL2(shadow, image.readL2Table(l2Offset), -1, false);
+        shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask());
+        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
       }
     }
+    shadow.checkFrees();
     long[] next = new long[current.length];
     for (int i = 0; i < snapshotL1.length && i < next.length; i++) {
       long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
@@ -343,7 +345,9 @@ final class Snapshots {
       long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
-        addL2(shadow, image.readL2Table(l2Offset), -1, false);
+        // Patch 11 below: it stops being inactive if no snapshot has it any more.
+        shadow.retiring(l2Offset >>> clusterBits, 1, INACTIVE_L2.mask());
+        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
       }
     }
     long[][] activeL2 = new long[active.length][];
@@ -352,7 +356,7 @@ final class Snapshots {
       if (l2Offset != 0) {
         activeL2[i] = image.readL2Table(l2Offset);
         shadow.markActive(l2Offset >>> clusterBits, 1);
-        addL2(shadow, activeL2[i], 0, true);
+        addL2(shadow, l2Offset, activeL2[i], 0, true);
       }
     }
     long[] newL1 = new long[active.length];
@@ -369,12 +373,20 @@ final class Snapshots {
         // The data clusters keep their count: one active path leaves, one arrives.
         copies[i] = flags;
         shadow.add(l2Offset >>> clusterBits, 1, -1);
-        newL1[i] = refcounts.allocate(1) | Qcow2Image.COPIED;
+        // Replaced by its copy below; inactive too only while a snapshot still has it.
+        shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask() | INACTIVE_L2.mask());
+        l1Changed = true;
       } else {
         newL1[i] = l2Offset
             | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? Qcow2Image.COPIED : 0);
+        l1Changed |= newL1[i] != active[i];
       }
-      l1Changed |= newL1[i] != active[i];
+    }
+    shadow.checkFrees();
+    for (int i = 0; i < active.length; i++) {
+      if (copies[i] != null) {
+        newL1[i] = refcounts.allocate(1) | Qcow2Image.COPIED;
+      }
     }
     long oldL1Offset = header.l1Offset;
     long l1Clusters = clustersFor(active.length * 8L);
@@ -469,9 +481,10 @@ final class Snapshots {
    * path each, as qemu-img check counts them: a data cluster of an L2 table that two L1 tables
    * share counts twice) and, if {@code active}, marks them as reached by the new active tables.
    */
-  private void addL2(RefcountShadow shadow, long[] l2, int delta, boolean active)
-      throws CorruptImageException {
-    for (long entry : l2) {
+  private void addL2(RefcountShadow shadow, long l2Offset, long[] l2, int delta, boolean active)
+      throws IOException {
+    for (int j = 0; j < l2.length; j++) {
+      long entry = l2[j];
       long first;
       long count;
       if ((entry & Qcow2Image.COMPRESSED) != 0) {
@@ -483,7 +496,7 @@ final class Snapshots {
         if (host == 0) {
           continue;
         }
-        checkAligned(host, "data cluster");
+        checkClusterAligned(host, l2Offset, j);
         first = host >>> clusterBits;
         count = 1;
       }
@@ -530,7 +543,6 @@ final class Snapshots {
       if (l2Offset == 0) {
         continue;
       }
-      checkAligned(l2Offset, "L2 table");
       checkBelowMax(l2Offset >>> clusterBits, max, what);
       for (long entry : image.readL2Table(l2Offset)) {
         if ((entry & Qcow2Image.COMPRESSED) != 0) {
@@ -553,11 +565,20 @@ final class Snapshots {
     long fileSize = file.size();
     for (int i = 0; i < l1.length; i++) {
       long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
-      if (l2Offset != 0 && ((l2Offset & (clusterSize - 1)) != 0 || l2Offset + clusterSize > fileSize)) {
+      checkL2Aligned(l2Offset, i);
+      if (l2Offset != 0 && l2Offset + clusterSize > fileSize) {
         throw new CorruptImageException(String.format(
-            "Cannot %s: L1 entry %d points at an L2 table at offset 0x%x that is unaligned or"
-                + " beyond the end of the file (%d bytes)", what, i, l2Offset, fileSize));
+            "Cannot %s: L1 entry %d points at an L2 table at offset 0x%x beyond the end of the"
+                + " file (%d bytes)", what, i, l2Offset, fileSize));
       }
+    }
+  }
+
+  /** QEMU's check in qcow2_update_snapshot_refcount: a corruption event, as on any other path. */
+  private void checkL2Aligned(long l2Offset, int l1Index) throws IOException {
+    if ((l2Offset & (clusterSize - 1)) != 0) {
+      throw file.corruption(String.format("L2 table offset %s unaligned (L1 index: %s)",
+          MetadataCorruptionException.hex(l2Offset), MetadataCorruptionException.hex(l1Index)));
     }
   }
 
@@ -654,10 +675,12 @@ final class Snapshots {
     return new long[] {first, ((end - 1) >>> clusterBits) - first + 1};
   }
 
-  private void checkAligned(long offset, String what) throws CorruptImageException {
-    if ((offset & (clusterSize - 1)) != 0 || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
-      throw new CorruptImageException(String.format(
-          "%s offset 0x%x is not aligned to the cluster size %d", what, offset, clusterSize));
+  private void checkClusterAligned(long host, long l2Offset, int l2Index) throws IOException {
+    if ((host & (clusterSize - 1)) != 0) {
+      throw file.corruption(String.format(
+          "Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)",
+          MetadataCorruptionException.hex(host), MetadataCorruptionException.hex(l2Offset),
+          MetadataCorruptionException.hex(l2Index)));
     }
   }
 

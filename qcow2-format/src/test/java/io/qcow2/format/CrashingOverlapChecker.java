@@ -9,9 +9,13 @@ import java.util.Map;
  * A strategy for crash tests ({@value #NAME}): answers as {@link MapOverlapChecker} and, once armed
  * on the current thread with {@link #crashBefore}, throws {@link SimulatedCrash} from the n-th
  * check on, as if the process died there. The engine checks every host write before it does it
- * ({@code HostFile.write}; only the corrupt bit is written unchecked), so with {@code
- * overlap-check=all}, where no write ignores every type, the n-th check is the n-th host write.
- * Unarmed it is an ordinary strategy ({@code test-agree} runs it beside the others).
+ * ({@code HostFile.write} / {@code checkWrite}; only the corrupt bit is written unchecked), so
+ * with {@code overlap-check=all} every host write has a check before it and a crash at each check
+ * is a crash between two host writes. Not every check is right before its write: a guest request
+ * checks all its data writes, then writes them, and the refusal of frees of protected metadata
+ * ({@code Refcounts}, {@code RefcountShadow.checkFrees}) asks the checker without writing, so
+ * some crash points repeat one state. Unarmed it is an ordinary strategy ({@code test-agree}
+ * runs it beside the others).
  */
 final class CrashingOverlapChecker extends OverlapChecker {
   static final String NAME = "test-crash";

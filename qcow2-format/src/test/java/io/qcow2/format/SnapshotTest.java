@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Internal snapshots: create/list/apply/delete with the overlap checker compared against the
@@ -423,6 +424,56 @@ class SnapshotTest {
       assertEquals(SnapshotTable.MAX_SNAPSHOTS, image.listSnapshots().size());
       Qcow2Exception e = assertThrows(Qcow2Exception.class, () -> image.createSnapshot("more"));
       assertTrue(e.getMessage().contains("maximum of 65536 snapshots"), e.getMessage());
+    }
+  }
+
+  static List<String> strategies() {
+    return TestOptions.strategies();
+  }
+
+  /**
+   * The checker forgets a table only when the engine retires it: a delete whose decrement would
+   * take a table that is still active to refcount 0 (its refcount lowered on disk from 3 to 1
+   * while the active L1 and two snapshots share it) is refused as a corruption event before
+   * anything is written, and the snapshot is still there.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void deleteNeverFreesATableThatIsStillActive(String strategy) throws Exception {
+    Path img = dir.resolve("shared.qcow2");
+    int clusterSize = 65536;
+    byte[] data = new byte[3 * clusterSize];
+    Arrays.fill(data, (byte) 0x5a);
+    try (Qcow2Image image = Qcow2Image.create(img, SIZE, create(clusterSize, "1.1"),
+        TestOptions.openAll(strategy))) {
+      image.write(0, data, 0, data.length);
+      image.createSnapshot("s1");
+      image.applySnapshot("s1"); // the active L1 and s1 now share the L2 table
+      image.createSnapshot("s2"); // and s2 (a shared table is not copied)
+    }
+    long l1 = ImageFiles.readLong(img, 40);
+    long l2 = ImageFiles.readLong(img, l1) & Qcow2Image.L1_OFFSET_MASK;
+    long block = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
+    long refcountAt = block + 2 * (l2 / clusterSize);
+    assertEquals(3, ImageFiles.readInt(img, refcountAt) >>> 16, "refcount of the shared L2 table");
+    ImageFiles.writeShort(img, refcountAt, 1);
+    byte[] before = Files.readAllBytes(img);
+
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(strategy), true)) {
+      MetadataCorruptionException e = assertThrows(MetadataCorruptionException.class,
+          () -> image.deleteSnapshot("s1"));
+      assertEquals(String.format("Preventing invalid free of metadata (the refcount of the active L2 "
+          + "table at offset 0x%x would drop to 0)", l2), e.event());
+      assertTrue(e.markedCorrupt(), e.getMessage());
+      assertEquals(List.of("s1", "s2"), image.listSnapshots().stream().map(SnapshotInfo::name).toList());
+      assertArrayEquals(Arrays.copyOf(data, SIZE), readAll(image));
+    }
+    byte[] after = Files.readAllBytes(img);
+    assertEquals(before.length, after.length, "nothing allocated");
+    for (int i = 0; i < before.length; i++) {
+      if (before[i] != after[i] && (i < 72 || i >= 80)) {
+        throw new AssertionError(String.format("byte 0x%x changed (only the corrupt bit may)", i));
+      }
     }
   }
 }

@@ -232,4 +232,25 @@ class ValidationTest {
     }
     assertEquals(0x0102030405060708L, ImageFiles.readLong(img, headerLength + 8));
   }
+
+  /** Issue 15: an entry with its top bit set is printed in unsigned hex, never as a negative decimal. */
+  @Test
+  void entriesWithTheTopBitSetArePrintedInUnsignedHex() throws Exception {
+    assertEquals("Invalid L1 entry 0 0x8000000000042a00: unaligned (read at file offset 0x30000)",
+        CorruptImageException.field("L1 entry 0", 0x8000000000042a00L, "unaligned", 0x30000).getMessage());
+    assertEquals("Invalid l1_size 16 (0x10): too big (read at file offset 0x24)",
+        CorruptImageException.field("l1_size", 16, "too big", 0x24).getMessage());
+    QemuTools.assumeAvailable();
+    Path img = QemuTools.create(dir.resolve("top-bit.qcow2"), "", "64M");
+    QemuTools.io(img, "write -P 0x11 0 64k");
+    long reftable = ImageFiles.readLong(img, 48);
+    // Refcount table entries keep bits 9-63: this one is aligned but beyond 2^56.
+    ImageFiles.writeLong(img, reftable, 0x8000000000020000L);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      CorruptImageException e = assertThrows(CorruptImageException.class,
+          () -> image.write(1 << 20, new byte[512], 0, 512));
+      assertTrue(e.getMessage().contains("0x8000000000020000"), e.getMessage());
+      assertTrue(!e.getMessage().matches("(?s).*-\\d{4,}.*"), e.getMessage());
+    }
+  }
 }

@@ -234,7 +234,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
    *
    * @throws IllegalStateException describing the first violation
    */
-  void validate() {
+  @Override
+  public void validate() {
     table.validate();
     fragments.validate();
     cache.validate();

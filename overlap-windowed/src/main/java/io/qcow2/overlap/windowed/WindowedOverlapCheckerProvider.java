@@ -3,6 +3,8 @@ package io.qcow2.overlap.windowed;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerProvider;
 import io.qcow2.overlap.OverlapCheckerSetup;
+import io.qcow2.overlap.StrategyOption;
+import java.util.List;
 import java.util.Objects;
 
 /**
@@ -10,12 +12,12 @@ import java.util.Objects;
  * used windows expanded into per-cluster type maps held in a small LRU cache. It tracks {@code
  * enter}/{@code remove} events and does not read the setup's view.
  *
- * <p>Options (in {@link OverlapCheckerSetup#options()}):
+ * <p>Options (in {@link OverlapCheckerSetup#options()}, declared by {@link #options()}):
  *
  * <ul>
- *   <li>{@value OverlapCheckerSetup#WINDOW_SIZE}: clusters per window, a power of two from 1 to
+ *   <li>{@value #WINDOW_SIZE_OPTION}: clusters per window, a power of two from 1 to
  *       {@value #MAX_WINDOW_SIZE}; default {@value #DEFAULT_WINDOW_SIZE};
- *   <li>{@value OverlapCheckerSetup#CACHE_SIZE}: byte budget of the cache of per-cluster maps, at
+ *   <li>{@value #CACHE_SIZE_OPTION}: byte budget of the cache of per-cluster maps, at
  *       least one window's map (2 bytes per cluster); default {@value #DEFAULT_CACHE_SIZE}.
  * </ul>
  *
@@ -24,6 +26,10 @@ import java.util.Objects;
 public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvider {
   /** The strategy's name. */
   public static final String NAME = "windowed";
+  /** Option: clusters per window. */
+  public static final String WINDOW_SIZE_OPTION = "overlap-window-size";
+  /** Option: byte budget of the cache of per-cluster maps. */
+  public static final String CACHE_SIZE_OPTION = "overlap-cache-size";
   /**
    * Largest window: a fragment's start within its window is stored in at most 16 bits (the series'
    * {@code relative_start} was a {@code uint16_t} too).
@@ -34,6 +40,13 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
   /** Default cache budget in bytes: 64 KiB, the series' default cache size. */
   public static final long DEFAULT_CACHE_SIZE = 64 * 1024;
 
+  private static final List<StrategyOption> OPTIONS = List.of(
+      new StrategyOption(WINDOW_SIZE_OPTION, "a power of two from 1 to " + MAX_WINDOW_SIZE,
+          Integer.toString(DEFAULT_WINDOW_SIZE), "Clusters per window of fragment lists."),
+      new StrategyOption(CACHE_SIZE_OPTION,
+          "a byte count of at least one window's map (2 bytes per cluster)",
+          Long.toString(DEFAULT_CACHE_SIZE), "Byte budget of the LRU cache of per-cluster type maps."));
+
   /** For {@link java.util.ServiceLoader}. */
   public WindowedOverlapCheckerProvider() {}
 
@@ -42,16 +55,21 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
     return NAME;
   }
 
+  @Override
+  public List<StrategyOption> options() {
+    return OPTIONS;
+  }
+
   /**
    * @throws IllegalArgumentException naming the option, its value and the allowed range if {@value
-   *     OverlapCheckerSetup#WINDOW_SIZE} is not a power of two in [1, {@value #MAX_WINDOW_SIZE}] or
-   *     {@value OverlapCheckerSetup#CACHE_SIZE} is not a number of at least one window's map
+   *     #WINDOW_SIZE_OPTION} is not a power of two in [1, {@value #MAX_WINDOW_SIZE}] or
+   *     {@value #CACHE_SIZE_OPTION} is not a number of at least one window's map
    */
   @Override
   public OverlapChecker create(OverlapCheckerSetup setup) {
     Objects.requireNonNull(setup, "setup");
-    int windowSize = windowSize(setup.options().get(OverlapCheckerSetup.WINDOW_SIZE));
-    long cacheBytes = cacheSize(setup.options().get(OverlapCheckerSetup.CACHE_SIZE), windowSize);
+    int windowSize = windowSize(setup.options().get(WINDOW_SIZE_OPTION));
+    long cacheBytes = cacheSize(setup.options().get(CACHE_SIZE_OPTION), windowSize);
     return new WindowedOverlapChecker(setup, windowSize, cacheBytes);
   }
 
@@ -59,12 +77,12 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
     if (value == null) {
       return DEFAULT_WINDOW_SIZE;
     }
-    long size = parse(OverlapCheckerSetup.WINDOW_SIZE, value,
+    long size = parse(WINDOW_SIZE_OPTION, value,
         "a power of two from 1 to " + MAX_WINDOW_SIZE);
     if (size < 1 || size > MAX_WINDOW_SIZE || Long.bitCount(size) != 1) {
       throw new IllegalArgumentException(String.format(
           "Invalid value '%s' for option '%s': must be a power of two from 1 to %d",
-          value, OverlapCheckerSetup.WINDOW_SIZE, MAX_WINDOW_SIZE));
+          value, WINDOW_SIZE_OPTION, MAX_WINDOW_SIZE));
     }
     return (int) size;
   }
@@ -76,10 +94,10 @@ public final class WindowedOverlapCheckerProvider implements OverlapCheckerProvi
     long minimum = WindowedOverlapChecker.bitmapBytes(windowSize);
     String allowed = String.format("a byte count from %d (one map of a %d-cluster window) to %d",
         minimum, windowSize, Long.MAX_VALUE);
-    long size = parse(OverlapCheckerSetup.CACHE_SIZE, value, allowed);
+    long size = parse(CACHE_SIZE_OPTION, value, allowed);
     if (size < minimum) {
       throw new IllegalArgumentException(String.format(
-          "Invalid value '%s' for option '%s': must be %s", value, OverlapCheckerSetup.CACHE_SIZE,
+          "Invalid value '%s' for option '%s': must be %s", value, CACHE_SIZE_OPTION,
           allowed));
     }
     return size;

@@ -65,7 +65,10 @@ final class CheckCommand implements Callable<Integer> {
     RepairMode mode = repair == null ? null : RepairMode.of(repair);
     PrintWriter out = spec.commandLine().getOut();
     PrintWriter err = spec.commandLine().getErr();
-    if (!isQcow2(image)) {
+    // A regular file that is not qcow2 gets qemu-img's answer; anything else (a directory, a device)
+    // is refused by the check with what it is, as by every other command (qemu-img probes a device
+    // as raw and answers 63).
+    if (Files.isRegularFile(image) && !isQcow2(image)) {
       err.println("qcow2: This image format does not support checks");
       return EXIT_UNSUPPORTED;
     }

@@ -11,11 +11,12 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
  * The options of every command that opens an image: the overlap strategy and mode, any other open
- * option with {@code -O key=value[,key=value...]}, and {@code --quiet}.
+ * option with {@code -O key=value[,key=value...]}, the strategy path, and {@code --quiet}.
  */
 final class ImageOptions {
   @Option(names = "--overlap-strategy", paramLabel = "NAME",
@@ -32,6 +33,8 @@ final class ImageOptions {
 
   @Option(names = {"-q", "--quiet"}, description = "No progress bar.")
   boolean quiet;
+
+  @Mixin StrategyPathOption strategyPath;
 
   /**
    * The open options: {@code -O} pairs in order, then {@code --overlap-strategy} and {@code
@@ -75,16 +78,7 @@ final class ImageOptions {
    */
   Map<String, String> validatedWithoutOpening() {
     Map<String, String> options = options();
-    for (String key : options.keySet()) {
-      if (!OverlapCheckOptions.isOverlapCheckKey(key) && !key.equals(OverlapCheckers.STRATEGY_OPTION)
-          && !key.equals(OverlapCheckerSetup.CACHE_SIZE)
-          && !key.equals(OverlapCheckerSetup.WINDOW_SIZE)) {
-        throw new IllegalArgumentException(String.format(
-            "Unknown qcow2 open option '%s'; allowed: overlap-check, overlap-check.template, "
-                + "overlap-check.<type>, %s, %s, %s", key, OverlapCheckers.STRATEGY_OPTION,
-            OverlapCheckerSetup.CACHE_SIZE, OverlapCheckerSetup.WINDOW_SIZE));
-      }
-    }
+    OverlapCheckers.checkOptionNames(options);
     OverlapCheckers.create(options, OverlapCheckerSetup.MIN_CLUSTER_BITS, MetadataView.EMPTY);
     return options;
   }
@@ -92,6 +86,11 @@ final class ImageOptions {
   /** Opens {@code image} read-only with the options. */
   Qcow2Image open(Path image) throws IOException {
     return Qcow2Image.open(image, options(), false);
+  }
+
+  /** Opens {@code image} read-only with the options, without its backing chain (qemu-img info). */
+  Qcow2Image openWithoutBacking(Path image) throws IOException {
+    return Qcow2Image.openWithoutBacking(image, options());
   }
 
   /** Whether to draw a progress bar: on a terminal, unless {@code --quiet}. */

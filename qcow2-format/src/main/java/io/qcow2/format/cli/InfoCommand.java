@@ -47,7 +47,8 @@ final class InfoCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    try (Qcow2Image opened = imageOptions.open(image)) {
+    // As qemu-img info: the backing chain is not opened, so a missing backing file is shown, not fatal.
+    try (Qcow2Image opened = imageOptions.openWithoutBacking(image)) {
       Map<String, Object> info = describe(opened);
       PrintWriter out = spec.commandLine().getOut();
       if (output == OutputFormat.json) {

@@ -18,8 +18,10 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code qcow2 io IMAGE -c 'CMD' [-c 'CMD' ...]}: guest reads and writes, a subset of {@code
- * qemu-io}: {@code write [-P pattern] [-z] OFFSET LENGTH}, {@code read [-P pattern] OFFSET LENGTH},
- * {@code discard OFFSET LENGTH}. Each command prints what qemu-io prints, without the timing line.
+ * qemu-io}: {@code write [-P pattern] [-z [-u]] OFFSET LENGTH}, {@code read [-P pattern] OFFSET
+ * LENGTH}, {@code discard OFFSET LENGTH}. Each command prints what qemu-io prints, without the
+ * timing line. Zero writes always unmap whole clusters: {@code -z} does what qemu-io's {@code -z
+ * -u} does, and {@code -u} is accepted with {@code -z}.
  *
  * <p>A failed pattern verification is reported and the next commands still run, as in qemu-io; the
  * exit status is then 1. Any other error (unknown command, bad argument, an overlap check refusing a
@@ -39,7 +41,7 @@ final class IoCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "IMAGE") Path image;
 
   @Option(names = "-c", required = true, paramLabel = "CMD",
-      description = "A command: 'write [-P pattern] [-z] OFFSET LENGTH', "
+      description = "A command: 'write [-P pattern] [-z [-u]] OFFSET LENGTH', "
           + "'read [-P pattern] OFFSET LENGTH', 'discard OFFSET LENGTH'; repeatable, run in order.")
   List<String> commands = new ArrayList<>();
 
@@ -149,6 +151,7 @@ final class IoCommand implements Callable<Integer> {
       }
       int pattern = -1;
       boolean zero = false;
+      boolean unmap = false;
       List<String> arguments = new ArrayList<>();
       for (int i = 1; i < words.length; i++) {
         String word = words[i];
@@ -159,6 +162,8 @@ final class IoCommand implements Callable<Integer> {
           pattern = patternByte(name, words[i]);
         } else if (word.equals("-z") && name.equals("write")) {
           zero = true;
+        } else if (word.equals("-u") && name.equals("write")) {
+          unmap = true;
         } else if (word.startsWith("-") && word.length() > 1) {
           throw new IllegalArgumentException(String.format(
               "%s: unknown option '%s'; usage: %s", name, word, usage(name)));
@@ -170,6 +175,9 @@ final class IoCommand implements Callable<Integer> {
         throw new IllegalArgumentException(String.format(
             "%s: expected OFFSET and LENGTH, got %d argument(s) in '%s'; usage: %s",
             name, arguments.size(), command.strip(), usage(name)));
+      }
+      if (unmap && !zero) {
+        throw new IllegalArgumentException("write: -u requires -z");
       }
       if (zero && pattern >= 0) {
         throw new IllegalArgumentException("write: -P and -z cannot be specified at the same time");
@@ -198,7 +206,7 @@ final class IoCommand implements Callable<Integer> {
 
     private static String usage(String name) {
       switch (name) {
-        case "write": return "write [-P pattern] [-z] OFFSET LENGTH";
+        case "write": return "write [-P pattern] [-z [-u]] OFFSET LENGTH";
         case "read": return "read [-P pattern] OFFSET LENGTH";
         default: return "discard OFFSET LENGTH";
       }

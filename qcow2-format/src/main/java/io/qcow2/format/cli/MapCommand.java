@@ -61,27 +61,34 @@ final class MapCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    // Rows are printed as they are found: memory stays bounded whatever the size of the image.
     try (Qcow2Image opened = imageOptions.open(image)) {
-      List<Row> rows = rows(opened);
       PrintWriter out = spec.commandLine().getOut();
       if (output == OutputFormat.json) {
         out.print("[");
-        for (int i = 0; i < rows.size(); i++) {
-          out.print(Json.renderInline(rows.get(i).json()));
-          out.print(i + 1 < rows.size() ? ",\n" : "");
-        }
+        boolean[] first = {true};
+        forEachRow(opened, row -> {
+          out.print(first[0] ? "" : ",\n");
+          out.print(Json.renderInline(row.json()));
+          first[0] = false;
+        });
         out.println("]");
       } else {
         out.printf("%-16s%-16s%-16s%s%n", "Offset", "Length", "Mapped to", "File");
-        for (Row row : rows) {
+        forEachRow(opened, row -> {
           if (row.data && row.offset >= 0) {
             out.printf("%-16s%-16s%-16s%s%n", hex(row.start), hex(row.length), hex(row.offset),
                 row.depth == 0 ? image : row.file);
           }
-        }
+        });
       }
     }
     return 0;
+  }
+
+  /** Receives the rows of {@link #forEachRow}, in guest order. */
+  interface RowSink {
+    void accept(Row row) throws IOException;
   }
 
   /**
@@ -90,6 +97,13 @@ final class MapCommand implements Callable<Integer> {
    */
   static List<Row> rows(Qcow2Image image) throws IOException {
     List<Row> rows = new ArrayList<>();
+    forEachRow(image, rows::add);
+    return rows;
+  }
+
+  /** The rows of {@link #rows}, handed to {@code sink} one by one as each is complete. */
+  static void forEachRow(Qcow2Image image, RowSink sink) throws IOException {
+    Row pending = null;
     long size = image.virtualSize();
     for (long start = 0; start < size; ) {
       Extent e = image.extentAt(start, size - start);
@@ -100,16 +114,20 @@ final class MapCommand implements Callable<Integer> {
       long offset = e.kind() == Extent.Kind.DATA && e.hostOffset() >= 0 ? e.hostOffset() : -1;
       Row row = new Row(start, e.length(), layer.depth(), present, zero, data, offset,
           layer.file());
-      Row last = rows.isEmpty() ? null : rows.get(rows.size() - 1);
-      if (last != null && last.continuedBy(row)) {
-        rows.set(rows.size() - 1, new Row(last.start, last.length + row.length, last.depth,
-            last.present, last.zero, last.data, last.offset, last.file));
+      if (pending != null && pending.continuedBy(row)) {
+        pending = new Row(pending.start, pending.length + row.length, pending.depth,
+            pending.present, pending.zero, pending.data, pending.offset, pending.file);
       } else {
-        rows.add(row);
+        if (pending != null) {
+          sink.accept(pending);
+        }
+        pending = row;
       }
       start = e.end();
     }
-    return rows;
+    if (pending != null) {
+      sink.accept(pending);
+    }
   }
 
   private static String hex(long value) {

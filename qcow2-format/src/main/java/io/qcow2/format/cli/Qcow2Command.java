@@ -1,5 +1,6 @@
 package io.qcow2.format.cli;
 
+import io.qcow2.overlap.OverlapCheckers;
 import java.io.FileNotFoundException;
 import java.io.IOException;
 import java.io.OutputStreamWriter;
@@ -78,10 +79,19 @@ public final class Qcow2Command implements Runnable {
       err.flush();
       return EXIT_ERROR;
     });
-    int status = commandLine.execute(args);
-    out.flush();
-    err.flush();
-    return status;
+    // --strategy-path sets the engine's system property for this command only.
+    String strategyPath = System.getProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY);
+    try {
+      return commandLine.execute(args);
+    } finally {
+      if (strategyPath == null) {
+        System.clearProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY);
+      } else {
+        System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, strategyPath);
+      }
+      out.flush();
+      err.flush();
+    }
   }
 
   /** The user-facing message of an error: file system errors in qemu-img's words. */

@@ -10,15 +10,17 @@ import static io.qcow2.overlap.MetadataType.REFCOUNT_BLOCK;
 import static io.qcow2.overlap.MetadataType.REFCOUNT_TABLE;
 import static io.qcow2.overlap.MetadataType.SNAPSHOT_TABLE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
 
 import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
 import io.qcow2.overlap.OverlapCheckMode;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.IntStream;
@@ -37,11 +39,18 @@ import org.junit.jupiter.params.provider.MethodSource;
  * (the differential test), which keep the {@link MetadataView} and the event stream in step, so
  * strategies that scan and strategies that track events are held to the same answers.
  *
+ * <p>Every change a test makes is followed by the strategy's {@link OverlapChecker#validate()}. The
+ * same class runs inside each strategy module's tests (a subclass) and in the runnable kit ({@link
+ * ConformanceKit}), which runs it for any strategy found by name.
+ *
  * <p>The contract, beyond the SPI's Javadoc: type presence on a cluster is a set, not a count;
  * entering a type twice and removing it once leaves the cluster without it.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 public abstract class OverlapCheckerConformanceTest {
+  /** System property: the directory for failing differential runs' reproduction files. */
+  public static final String FAILURE_DIRECTORY_PROPERTY = "overlap.tck.failure-dir";
+
   /** Window-like boundaries (in clusters) that ranges are placed across. */
   private static final long[] BOUNDARIES = {8, 64, 4096, 65536};
 
@@ -68,6 +77,30 @@ public abstract class OverlapCheckerConformanceTest {
         Arguments.of(16, OverlapCheckMode.CONSTANT.mask() | ACTIVE_L2.mask() | INACTIVE_L2.mask()));
   }
 
+  /** Seed of the differential runs: {@link DifferentialRun#seedFromProperty()}. */
+  protected long differentialSeed() {
+    return DifferentialRun.seedFromProperty();
+  }
+
+  /** Operations per differential run: {@link DifferentialRun#operationsFromProperty()}. */
+  protected long differentialOperations() {
+    return DifferentialRun.operationsFromProperty();
+  }
+
+  /**
+   * Where a failing differential run writes its reproduction file: the system property {@value
+   * #FAILURE_DIRECTORY_PROPERTY}, else the temporary directory.
+   */
+  protected Path failureDirectory() {
+    return Path.of(System.getProperty(FAILURE_DIRECTORY_PROPERTY,
+        System.getProperty("java.io.tmpdir")));
+  }
+
+  /** The strategy's name in reports and failure files: the test class's simple name. */
+  protected String strategyName() {
+    return getClass().getSimpleName();
+  }
+
   /** A layout with a checker for {@code enabledMask} attached. */
   private final class Fixture {
     final int clusterBits;
@@ -85,10 +118,12 @@ public abstract class OverlapCheckerConformanceTest {
 
     void enter(MetadataType type, long first, long clusters) {
       layout.enter(type, first, clusters);
+      checker.validate();
     }
 
     void remove(MetadataType type, long first, long clusters) {
       layout.remove(type, first, clusters);
+      checker.validate();
     }
 
     /** The types on clusters {@code [first, first + clusters)}. */
@@ -361,16 +396,28 @@ public abstract class OverlapCheckerConformanceTest {
 
   @ParameterizedTest(name = "clusterBits {0}, enabled {1}")
   @MethodSource("differentialRuns")
-  void agreesWithTheReferenceModelOnRandomHistories(int bits, int enabledMask) {
-    long seed = DifferentialRun.seedFromProperty();
-    long operations = DifferentialRun.operationsFromProperty();
-    DifferentialRun.Report report =
-        DifferentialRun.runWithReport(this::create, bits, enabledMask, seed, operations);
+  void agreesWithTheReferenceModelOnRandomHistories(int bits, int enabledMask)
+      throws IOException {
+    long seed = differentialSeed();
+    long operations = differentialOperations();
+    DifferentialRun.Report report;
+    try {
+      report = DifferentialRun.runWithReport(this::create, bits, enabledMask, seed, operations);
+    } catch (DifferentialRun.StrategyFailure e) {
+      Path file = DifferentialRun.writeFailure(failureDirectory(), strategyName(), bits,
+          enabledMask, seed, operations, e.step(), e.toString());
+      throw new AssertionError(e.getMessage() + "; seed and operations written to " + file, e);
+    }
     System.out.printf("%s differential run, clusterBits %d, enabled [%s], seed %d (-D%s=%d): %s%n",
-        getClass().getSimpleName(), bits, MetadataType.optionNames(enabledMask), seed,
+        strategyName(), bits, MetadataType.optionNames(enabledMask), seed,
         DifferentialRun.SEED_PROPERTY, seed, report);
-    assertNull(report.disagreement(),
-        () -> "disagreement with the reference model: " + report.disagreement());
+    if (report.disagreement() != null) {
+      Path file = DifferentialRun.writeFailure(failureDirectory(), strategyName(), bits,
+          enabledMask, seed, operations, report.disagreement().step(),
+          report.disagreement().toString());
+      fail("disagreement with the reference model: " + report.disagreement()
+          + "; seed and operations written to " + file);
+    }
     for (MetadataType type : MetadataType.fromMask(enabledMask)) {
       assertTrue(report.hits(type) > 0, () -> "seed " + seed + ": no check hit " + type
           + ", the run proves nothing about it: " + report);

@@ -3,6 +3,11 @@ package io.qcow2.overlap.tck;
 import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Map;
 import java.util.Random;
 import java.util.function.Function;
@@ -11,7 +16,8 @@ import java.util.function.Function;
  * The seeded randomised differential test, callable without JUnit: a {@link SimulatedImage} drives
  * a strategy and a {@link ReferenceModel} through random operations interleaved with random checks
  * (unaligned offsets, lengths from zero to 2^17 clusters, random ignore masks), and every answer is
- * compared. The image validates itself every few changes and at the end.
+ * compared. The strategy's {@link OverlapChecker#validate()} runs after every image change; the
+ * image validates itself every few changes and at the end.
  */
 public final class DifferentialRun {
   /** System property: operations per run. */
@@ -98,6 +104,69 @@ public final class DifferentialRun {
   public static Report runWithReport(
       Function<OverlapCheckerSetup, ? extends OverlapChecker> strategy,
       int clusterBits, int enabledMask, long seed, long operations) {
+    return run(strategy, clusterBits, enabledMask, seed, operations, null);
+  }
+
+  /**
+   * A run stopped because the strategy (or its {@link OverlapChecker#validate()}) threw at {@code
+   * step}; the message names the seed, the step and the operation.
+   */
+  public static final class StrategyFailure extends IllegalStateException {
+    private static final long serialVersionUID = 1L;
+    private final long seed;
+    private final long step;
+
+    StrategyFailure(String message, long seed, long step, Throwable cause) {
+      super(message, cause);
+      this.seed = seed;
+      this.step = step;
+    }
+
+    public long seed() {
+      return seed;
+    }
+
+    public long step() {
+      return step;
+    }
+  }
+
+  /**
+   * Writes what reproduces a failed run to a new file in {@code directory}: the seed, the operation
+   * count, the enabled types, every image change up to the failing step, and the failure. The
+   * changes are replayed from the seed (the operations depend on the seed only, never on the
+   * strategy's answers), so nothing is kept while a run passes.
+   *
+   * @param failingStep the step of the disagreement or of the {@link StrategyFailure}
+   * @param failure what went wrong, e.g. the {@link Disagreement}'s text
+   * @return the file written
+   */
+  public static Path writeFailure(Path directory, String strategy, int clusterBits, int enabledMask,
+      long seed, long operations, long failingStep, String failure) throws IOException {
+    Files.createDirectories(directory);
+    Path file = directory.resolve(String.format("overlap-tck-failure-%s-bits%d-seed%d.txt",
+        strategy, clusterBits, seed));
+    try (PrintWriter out = new PrintWriter(Files.newBufferedWriter(file, StandardCharsets.UTF_8))) {
+      out.printf("# overlap-tck differential run failure%n");
+      out.printf("strategy %s%nclusterBits %d%nenabled [%s]%nseed %d%noperations %d%n", strategy,
+          clusterBits, MetadataType.optionNames(enabledMask), seed, operations);
+      out.printf("# reproduce: --strategy %s --seed %d --operations %d%n", strategy, seed,
+          operations);
+      out.printf("# image changes up to the failing step %d (step: operation)%n", failingStep);
+      run(ReferenceModel::new, clusterBits, enabledMask, seed, failingStep + 1,
+          (step, operation) -> out.printf("%d: %s%n", step, operation));
+      out.printf("# failure%n%s%n", failure);
+    }
+    return file;
+  }
+
+  /** Receives each image change of a run, for {@link #writeFailure}. */
+  private interface ChangeLog {
+    void changed(long step, String operation);
+  }
+
+  private static Report run(Function<OverlapCheckerSetup, ? extends OverlapChecker> strategy,
+      int clusterBits, int enabledMask, long seed, long operations, ChangeLog log) {
     Random random = new Random(seed);
     SimulatedImage image = new SimulatedImage(clusterBits);
     OverlapCheckerSetup setup = new OverlapCheckerSetup(clusterBits, enabledMask, image, Map.of());
@@ -116,6 +185,10 @@ public final class DifferentialRun {
       try {
         if (random.nextInt(3) == 0) {
           operation = image.randomStep(random);
+          if (log != null) {
+            log.changed(step, operation);
+          }
+          checker.validate();
           if (++changes % VALIDATE_EVERY == 0) {
             image.validate();
           }
@@ -159,9 +232,9 @@ public final class DifferentialRun {
               checks, changes, hits);
         }
       } catch (RuntimeException e) {
-        throw new IllegalStateException(String.format(
+        throw new StrategyFailure(String.format(
             "seed %d (-D%s=%d), step %d, operation '%s', check offset %d length %d: %s",
-            seed, SEED_PROPERTY, seed, step, operation, offset, length, e), e);
+            seed, SEED_PROPERTY, seed, step, operation, offset, length, e), seed, step, e);
       }
     }
     image.validate();
