@@ -476,4 +476,48 @@ class SnapshotTest {
       }
     }
   }
+
+  /**
+   * The same rule for apply: the old active L2 table, which a snapshot still has (inactive), would
+   * reach refcount 0 (lowered on disk from 2 to 1) as the active state leaves it: refused as a
+   * corruption event before anything is written.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void applyNeverFreesATableASnapshotStillHas(String strategy) throws Exception {
+    Path img = dir.resolve("apply.qcow2");
+    int clusterSize = 65536;
+    byte[] data = new byte[2 * clusterSize];
+    Arrays.fill(data, (byte) 0x3c);
+    try (Qcow2Image image = Qcow2Image.create(img, SIZE, create(clusterSize, "1.1"),
+        TestOptions.openAll(strategy))) {
+      image.write(0, data, 0, data.length);
+      image.createSnapshot("s1");
+      image.createSnapshot("s2");
+      image.applySnapshot("s1"); // the active L1 and s1 share s1's L2 table
+    }
+    long l1 = ImageFiles.readLong(img, 40);
+    long l2 = ImageFiles.readLong(img, l1) & Qcow2Image.L1_OFFSET_MASK;
+    long block = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
+    long refcountAt = block + 2 * (l2 / clusterSize);
+    assertEquals(2, ImageFiles.readInt(img, refcountAt) >>> 16, "refcount of the shared L2 table");
+    ImageFiles.writeShort(img, refcountAt, 1);
+    byte[] before = Files.readAllBytes(img);
+
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(strategy), true)) {
+      MetadataCorruptionException e = assertThrows(MetadataCorruptionException.class,
+          () -> image.applySnapshot("s2"));
+      assertEquals(String.format("Preventing invalid free of metadata (the refcount of the inactive "
+          + "L2 table at offset 0x%x would drop to 0)", l2), e.event());
+      assertTrue(e.markedCorrupt(), e.getMessage());
+      assertArrayEquals(Arrays.copyOf(data, SIZE), readAll(image));
+    }
+    byte[] after = Files.readAllBytes(img);
+    assertEquals(before.length, after.length, "nothing allocated");
+    for (int i = 0; i < before.length; i++) {
+      if (before[i] != after[i] && (i < 72 || i >= 80)) {
+        throw new AssertionError(String.format("byte 0x%x changed (only the corrupt bit may)", i));
+      }
+    }
+  }
 }
