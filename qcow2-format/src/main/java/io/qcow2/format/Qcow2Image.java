@@ -181,7 +181,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       if (writable && header.dirty()) {
         throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
-            + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
+            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
+            + "or open it read-only");
       }
       if (writable && header.bitmapCount > 0) {
         // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
