@@ -25,8 +25,6 @@ final class HostFile {
   final FileChannel channel;
   OverlapChecker checker;
   CorruptionHandler handler;
-  /** Writes left before a simulated crash (tests only); every write counts one. */
-  long writesBeforeCrash = Long.MAX_VALUE;
   /** The file's length, kept up to date by our own writes (no other writer changes it). */
   private long end;
 
@@ -103,9 +101,6 @@ final class HostFile {
 
   /** Writes without a check: only for the corrupt bit, which must reach the disk regardless. */
   void writeUnchecked(long offset, byte[] buf, int off, int len) throws IOException {
-    if (writesBeforeCrash-- <= 0) {
-      throw new IOException("simulated crash before a write at 0x" + Long.toHexString(offset));
-    }
     ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
     while (bb.hasRemaining()) {
       channel.write(bb, offset + (bb.position() - off));

@@ -15,7 +15,8 @@ import java.util.Objects;
 /**
  * Checks a qcow2 image's metadata the way {@code qemu-img check} does: walks every table of the
  * active state and of every internal snapshot, counts the references to each host cluster, and
- * compares the counts with the stored refcounts. Read-only: the image is never written.
+ * compares the counts with the stored refcounts. {@link #run} only reads the image; {@link
+ * #repair} fixes what {@code qemu-img check -r} fixes.
  *
  * <p>The result has the same counts and exit status as {@code qemu-img check} on the images we
  * test; messages use QEMU's wording ({@code "ERROR cluster 5 refcount=1 reference=2"}).
@@ -111,6 +112,48 @@ public final class ImageCheck {
     return walk(image, maxMessages, false).result;
   }
 
+  /**
+   * Repairs the image at {@code image} as {@code qemu-img check -r leaks|all} does: one check that
+   * repairs what {@code mode} allows (freeing leaked clusters, fixing refcounts and {@code
+   * OFLAG_COPIED} flags, rebuilding the refcount structure when a referenced cluster has refcount 0
+   * or a refcount block is broken), then, if anything was repaired, a second check of the result.
+   * The corrupt and dirty bits are cleared when the repairing check leaves no corruption and no
+   * check error. Every write is first checked against the metadata the check found (the checks
+   * of QEMU's default overlap-check mode {@code cached}); a write that would hit other metadata is
+   * not done and ends the repair with a failure.
+   *
+   * <p>The image must not be open elsewhere (in this process or another) while it is repaired.
+   *
+   * @throws IllegalArgumentException if {@code maxMessages} is negative
+   * @throws CorruptImageException if the header is so broken that the image cannot be opened
+   * @throws UnsupportedFeatureException if the image uses a feature this engine lacks
+   * @throws IOException if the file cannot be read or written
+   */
+  public static RepairResult repair(Path image, RepairMode mode, int maxMessages)
+      throws IOException {
+    Objects.requireNonNull(image, "image");
+    Objects.requireNonNull(mode, "mode");
+    if (maxMessages < 0) {
+      throw new IllegalArgumentException("maxMessages must be >= 0: " + maxMessages);
+    }
+    Qcow2Image.checkRegularFile(image); // as the check after it: nothing is opened for writing
+    Checker checker;
+    CheckResult repairPass;
+    try (FileChannel channel =
+        FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+      checker = new Checker(channel, maxMessages, true, mode);
+      repairPass = checker.run();
+      channel.force(true);
+    }
+    RepairResult pass = new RepairResult(repairPass, checker.leaksFixed,
+        checker.corruptionsFixed, repairPass, checker.failure);
+    if (checker.failure != null || !pass.repairedAnything()) {
+      return pass;
+    }
+    return new RepairResult(repairPass, checker.leaksFixed, checker.corruptionsFixed,
+        run(image, maxMessages), null);
+  }
+
   /** A finished check: the result and, when asked for, the metadata type mask of every cluster. */
   static final class Walk {
     final CheckResult result;
@@ -138,7 +181,7 @@ public final class ImageCheck {
     }
     Qcow2Image.checkRegularFile(image);
     try (FileChannel channel = FileChannel.open(image, StandardOpenOption.READ)) {
-      Checker checker = new Checker(channel, maxMessages, trackTypes);
+      Checker checker = new Checker(channel, maxMessages, trackTypes, null);
       CheckResult result = checker.run();
       return new Walk(result, checker.clusterBits, checker.fileLength, checker.types);
     }
@@ -147,9 +190,11 @@ public final class ImageCheck {
   /** The state of one check: the header fields, the tables read, the counts. */
   private static final class Checker {
     private final FileChannel file;
-    private final long fileLength;
+    private long fileLength;
     private final int maxMessages;
     private final boolean trackTypes;
+    /** What this check may repair; null for a read-only check. */
+    private final RepairMode fix;
     private final List<String> messages = new ArrayList<>();
     private long messageCount;
 
@@ -170,6 +215,7 @@ public final class ImageCheck {
     private long bitmapDirectoryOffset;
     private long bitmapDirectorySize;
     private int bitmapCount;
+    private long incompatibleFeatures;
 
     private long[] refcountTable;
     private long[] activeL1;
@@ -188,6 +234,12 @@ public final class ImageCheck {
     private long allocatedClusters;
     private long fragmentedClusters;
     private long compressedClusters;
+    private long leaksFixed;
+    private long corruptionsFixed;
+    /** The stored refcounts cannot be fixed one by one: the refcount structure must be rebuilt. */
+    private boolean rebuild;
+    /** Why a repair stopped (qemu-img's "Check failed: ..." reason), or null. */
+    private String failure;
 
     /** The buffers of {@link #readL2}. */
     private long[] l2Entries;
@@ -197,15 +249,38 @@ public final class ImageCheck {
     private long cachedBlockOffset = -1;
     private byte[] cachedBlock;
 
-    Checker(FileChannel file, int maxMessages, boolean trackTypes) throws IOException {
+    Checker(FileChannel file, int maxMessages, boolean trackTypes, RepairMode fix)
+        throws IOException {
       this.file = file;
       this.fileLength = file.size();
       this.maxMessages = maxMessages;
-      this.trackTypes = trackTypes;
+      this.trackTypes = trackTypes || fix != null;
+      this.fix = fix;
     }
 
     CheckResult run() throws IOException {
       readHeader();
+      startCounting();
+      calculateReferences(fix);
+      long highestCluster = -1;
+      if (!walkFailed) {
+        highestCluster = fix == null ? compareRefcounts(null) : compareAndRepair();
+      }
+      if (!walkFailed && failure == null) {
+        checkOflagCopied();
+      }
+      if (fix != null && failure == null && !walkFailed && checkErrors == 0 && corruptions == 0) {
+        markClean();
+      }
+      long totalClusters = (diskLength() + clusterSize - 1) >>> clusterBits;
+      long imageEnd = walkFailed ? 0 : (Math.max(highestCluster, 0) + 1) << clusterBits;
+      return new CheckResult(corruptions, leaks, checkErrors, messages, messageCount, imageEnd,
+          allocatedClusters, totalClusters, fragmentedClusters, compressedClusters);
+    }
+
+    /** Empty reference counts for the file as it is now. */
+    private void startCounting() throws IOException {
+      fileLength = file.size();
       fileClusters = (fileLength + clusterSize - 1) >>> clusterBits;
       if (fileClusters > MAX_FILE_CLUSTERS) {
         throw new UnsupportedFeatureException(String.format(
@@ -213,18 +288,89 @@ public final class ImageCheck {
             fileClusters, MAX_FILE_CLUSTERS));
       }
       references = new ReferenceCounts(fileClusters);
+      referencesBeyondEnd = new int[0];
       types = trackTypes ? new short[(int) fileClusters] : null;
       nbClusters = fileClusters;
+      snapshots.clear();
+      allocatedClusters = 0;
+      fragmentedClusters = 0;
+      compressedClusters = 0;
+    }
 
-      calculateReferences();
-      long highestCluster = walkFailed ? -1 : compareRefcounts();
-      if (!walkFailed) {
-        checkOflagCopied();
+    /**
+     * The repairing half of QEMU's qcow2_check_refcounts(): compares, then fixes refcounts one by
+     * one or rebuilds the whole refcount structure. Returns the highest cluster in use.
+     */
+    private long compareAndRepair() throws IOException {
+      long[] beforeCompare = counts();
+      long highest = compareRefcounts(null);
+      if (rebuild && fix == RepairMode.ALL) {
+        long[] beforeRebuild = counts();
+        addMessage("Rebuilding refcount structure");
+        if (!rebuildRefcountStructure()) {
+          return highest;
+        }
+        corruptions = 0;
+        leaks = 0;
+        // The old refcount structure is now leaked: count again and free it.
+        rebuild = false;
+        startCounting();
+        calculateReferences(null);
+        if (walkFailed) {
+          return -1;
+        }
+        // What this pass fixes is the old structure, not what the image had: QEMU does not count
+        // it as fixed, only what it could not free as leaks.
+        long[] saved = counts();
+        long savedLeaksFixed = leaksFixed;
+        long savedCorruptionsFixed = corruptionsFixed;
+        corruptions = 0;
+        leaks = 0;
+        highest = compareRefcounts(RepairMode.LEAKS);
+        if (rebuild) {
+          addMessage("ERROR rebuilt refcount structure is still broken");
+        }
+        long freshLeaks = leaks;
+        restore(saved);
+        leaksFixed = savedLeaksFixed;
+        corruptionsFixed = savedCorruptionsFixed;
+        if (corruptions < beforeRebuild[0]) {
+          corruptionsFixed += beforeRebuild[0] - corruptions;
+        }
+        if (leaks < beforeRebuild[1]) {
+          leaksFixed += beforeRebuild[1] - leaks;
+        }
+        leaks += freshLeaks;
+      } else if (rebuild) {
+        addMessage("ERROR need to rebuild refcount structures");
+        checkErrors++;
+        failure = "Input/output error";
+      } else if (leaks > 0 || corruptions > 0) {
+        restore(beforeCompare);
+        highest = compareRefcounts(fix);
       }
-      long totalClusters = (diskLength() + clusterSize - 1) >>> clusterBits;
-      long imageEnd = walkFailed ? 0 : (Math.max(highestCluster, 0) + 1) << clusterBits;
-      return new CheckResult(corruptions, leaks, checkErrors, messages, messageCount, imageEnd,
-          allocatedClusters, totalClusters, fragmentedClusters, compressedClusters);
+      return highest;
+    }
+
+    private long[] counts() {
+      return new long[] {corruptions, leaks, checkErrors};
+    }
+
+    private void restore(long[] counts) {
+      corruptions = counts[0];
+      leaks = counts[1];
+      checkErrors = counts[2];
+    }
+
+    /** qcow2_mark_clean() and qcow2_mark_consistent(): clears the dirty and corrupt bits. */
+    private void markClean() throws IOException {
+      long cleared = incompatibleFeatures & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT);
+      if (version < 3 || cleared == incompatibleFeatures) {
+        return;
+      }
+      ByteBuffer field = ByteBuffer.allocate(8).putLong(0, cleared);
+      writeFully(field, 72);
+      incompatibleFeatures = cleared;
     }
 
     // ---------------------------------------------------------------------------------------
@@ -262,6 +408,7 @@ public final class ImageCheck {
       refcountOrder = 4;
       if (version == 3) {
         incompatible = h.getLong(72);
+        incompatibleFeatures = incompatible;
         autoclear = h.getLong(88);
         refcountOrder = h.getInt(96);
         headerLength = Integer.toUnsignedLong(h.getInt(100));
@@ -427,10 +574,11 @@ public final class ImageCheck {
     // ---------------------------------------------------------------------------------------
     // Reference counting (calculate_refcounts)
 
-    private void calculateReferences() throws IOException {
+    /** calculate_refcounts(); {@code repairing} is what it may fix on the way, or null. */
+    private void calculateReferences(RepairMode repairing) throws IOException {
       increment(0, clusterSize, MetadataType.MAIN_HEADER);
       markTypes(l1Offset, (long) l1Size * 8, MetadataType.ACTIVE_L1);
-      checkL1(l1Offset, activeL1, Integer.toUnsignedLong(l1Size), true);
+      checkL1(l1Offset, activeL1, Integer.toUnsignedLong(l1Size), true, repairing);
 
       readSnapshots();
       for (SnapshotEntry snapshot : snapshots) {
@@ -450,7 +598,7 @@ public final class ImageCheck {
         }
         markTypes(snapshot.l1Offset, snapshot.l1Size * 8, MetadataType.INACTIVE_L1);
         long[] l1 = readTable(snapshot.l1Offset, (int) snapshot.l1Size);
-        checkL1(snapshot.l1Offset, l1, snapshot.l1Size, false);
+        checkL1(snapshot.l1Offset, l1, snapshot.l1Size, false, repairing);
       }
       if (walkFailed) {
         return;
@@ -459,12 +607,13 @@ public final class ImageCheck {
       increment(refcountTableOffset, (long) refcountTableSize * 8, MetadataType.REFCOUNT_TABLE);
       checkBitmaps();
       if (!walkFailed) {
-        checkRefcountBlocks();
+        checkRefcountBlocks(repairing);
       }
     }
 
     /** check_refcounts_l1: the table itself was marked by the caller for its type. */
-    private void checkL1(long offset, long[] l1, long entries, boolean active) throws IOException {
+    private void checkL1(long offset, long[] l1, long entries, boolean active,
+        RepairMode repairing) throws IOException {
       increment(offset, entries * 8, null);
       for (int i = 0; i < l1.length && !walkFailed; i++) {
         long entry = l1[i];
@@ -483,7 +632,7 @@ public final class ImageCheck {
           corruption(
               "ERROR l2_offset=%x: Table is not cluster aligned; L1 entry corrupted", l2Offset);
         }
-        checkL2(l2Offset, active);
+        checkL2(l2Offset, active, repairing);
       }
     }
 
@@ -491,7 +640,7 @@ public final class ImageCheck {
      * check_refcounts_l2: reserved bits, alignment, references to data and compressed clusters,
      * and for the active table the allocated, compressed and fragmented counts.
      */
-    private void checkL2(long l2Offset, boolean active) throws IOException {
+    private void checkL2(long l2Offset, boolean active, RepairMode repairing) throws IOException {
       int entries = (int) (clusterSize / 8);
       long[] l2 = readL2(l2Offset, entries);
       int csizeShift = 62 - (clusterBits - 8);
@@ -523,6 +672,24 @@ public final class ImageCheck {
           // QCOW2_CLUSTER_NORMAL or QCOW2_CLUSTER_ZERO_ALLOC
           long offset = entry & L2E_OFFSET_MASK;
           if ((offset & (clusterSize - 1)) != 0) {
+            if ((entry & OFLAG_ZERO) != 0 && repairing == RepairMode.ALL) {
+              // A preallocated zero cluster holds no data: it becomes a plain zero cluster.
+              addMessage("Repairing offset=%x: Preallocated cluster is not properly "
+                  + "aligned; L2 entry corrupted.", offset);
+              long entryOffset = l2Offset + 8L * i;
+              int ignored = (active ? MetadataType.ACTIVE_L2 : MetadataType.INACTIVE_L2).mask();
+              if (!overlapFree(entryOffset, 8, ignored)) {
+                addMessage("ERROR: Overlap check failed");
+                checkErrors++;
+                corruptions++;
+                failure = "Input/output error";
+                walkFailed = true;
+                return;
+              }
+              writeFully(ByteBuffer.allocate(8).putLong(0, OFLAG_ZERO), entryOffset);
+              corruptionsFixed++;
+              continue;
+            }
             if ((entry & OFLAG_ZERO) != 0) {
               corruption("ERROR offset=%x: Preallocated cluster is not properly "
                   + "aligned; L2 entry corrupted.", offset);
@@ -656,23 +823,38 @@ public final class ImageCheck {
       }
     }
 
-    /** check_refblocks. */
-    private void checkRefcountBlocks() {
+    /** check_refblocks; {@code repairing} is what it may fix, or null. */
+    private void checkRefcountBlocks(RepairMode repairing) throws IOException {
       for (int i = 0; i < refcountTableSize; i++) {
         long entry = refcountTableEntry(i);
         long offset = entry & REFT_OFFSET_MASK;
         if ((entry & REFT_RESERVED_MASK) != 0) {
           corruption("ERROR refcount table entry %d has reserved bits set", i);
+          rebuild = true;
           continue;
         }
         if ((offset & (clusterSize - 1)) != 0) {
           corruption(
               "ERROR refcount block %d is not cluster aligned; refcount table entry corrupted", i);
+          rebuild = true;
           continue;
         }
         long cluster = offset >>> clusterBits;
         if (cluster >= nbClusters) {
-          corruption("ERROR refcount block %d is outside image", i);
+          if (repairing != RepairMode.ALL) {
+            corruption("ERROR refcount block %d is outside image", i);
+            continue;
+          }
+          // QEMU grows the file to hold the block: a block of zeros, found wrong by the compare.
+          addMessage("Repairing refcount block %d is outside image", i);
+          if (offset > Long.MAX_VALUE - clusterSize || !growFile(offset + clusterSize)) {
+            corruptions++;
+            rebuild = true;
+            addMessage("ERROR could not resize image: Invalid argument");
+            continue;
+          }
+          corruptionsFixed++;
+          increment(offset, clusterSize, MetadataType.REFCOUNT_BLOCK);
           continue;
         }
         if (offset != 0) {
@@ -680,6 +862,7 @@ public final class ImageCheck {
           long count = computed(cluster);
           if (count != 1) {
             corruption("ERROR refcount block %d refcount=%d", i, count);
+            rebuild = true;
           }
         }
       }
@@ -802,10 +985,14 @@ public final class ImageCheck {
     // ---------------------------------------------------------------------------------------
     // Comparison (compare_refcounts, check_oflag_copied)
 
-    /** Returns the highest cluster with a refcount or a reference, -1 if none. */
-    private long compareRefcounts() throws IOException {
+    /**
+     * compare_refcounts(): returns the highest cluster with a refcount or a reference, -1 if none;
+     * fixes the stored refcounts {@code fixing} allows (null: none).
+     */
+    private long compareRefcounts(RepairMode fixing) throws IOException {
       long highest = -1;
-      for (long cluster = 0; cluster < fileClusters; cluster++) {
+      // Past the end of the file as far as a table pointed (the reference array grew there).
+      for (long cluster = 0; cluster < nbClusters; cluster++) {
         long stored = storedRefcount(cluster);
         if (stored == Long.MIN_VALUE) {
           checkErrors++;
@@ -813,40 +1000,54 @@ public final class ImageCheck {
               "Can't get refcount for cluster %d: Input/output error", cluster);
           continue;
         }
-        highest = compareOne(cluster, stored, references.get(cluster), highest);
-      }
-      // Past the end of the file, as far as a table pointed (the reference array grew there).
-      for (long cluster = fileClusters; cluster < nbClusters; cluster++) {
-        long stored = storedRefcount(cluster);
-        if (stored == Long.MIN_VALUE) {
-          checkErrors++;
-          addMessage(
-              "Can't get refcount for cluster %d: Input/output error", cluster);
-          continue;
-        }
-        highest = compareOne(cluster, stored, computed(cluster), highest);
+        highest = compareOne(cluster, stored, computed(cluster), highest, fixing);
       }
       return highest;
     }
 
-    private long compareOne(long cluster, long stored, long reference, long highest) {
+    private long compareOne(long cluster, long stored, long reference, long highest,
+        RepairMode fixing) throws IOException {
       if (stored != 0 || reference != 0) {
         highest = cluster;
       }
-      if (stored != reference) {
-        boolean low = Long.compareUnsigned(stored, reference) < 0;
-        addMessage("%s cluster %d refcount=%s reference=%d",
-            low ? "ERROR" : "Leaked", cluster, Long.toUnsignedString(stored), reference);
+      if (stored == reference) {
+        return highest;
+      }
+      boolean low = Long.compareUnsigned(stored, reference) < 0;
+      // A refcount of 0 has no refcount block to fix it in, or one the check cannot trust.
+      boolean repair = false;
+      if (stored == 0) {
+        rebuild = true;
+      } else if (fixing != null) {
+        repair = !low || fixing == RepairMode.ALL;
+      }
+      addMessage("%s cluster %d refcount=%s reference=%d",
+          repair ? "Repairing" : low ? "ERROR" : "Leaked", cluster,
+          Long.toUnsignedString(stored), reference);
+      if (repair && setStoredRefcount(cluster, reference)) {
         if (low) {
-          corruptions++;
+          corruptionsFixed++;
         } else {
-          leaks++;
+          leaksFixed++;
         }
+        return highest;
+      }
+      if (low) {
+        corruptions++;
+      } else {
+        leaks++;
       }
       return highest;
     }
 
+    /**
+     * check_oflag_copied(): COPIED must be set exactly where the stored refcount is 1, in the
+     * active L1 table and its L2 tables. Repaired with {@link RepairMode#ALL}, and with {@link
+     * RepairMode#LEAKS} when the refcounts were found or made right (they decide the flags).
+     */
     private void checkOflagCopied() throws IOException {
+      boolean repair = fix == RepairMode.ALL
+          || (fix == RepairMode.LEAKS && checkErrors == 0 && corruptions == 0 && leaks == 0);
       int entries = (int) (clusterSize / 8);
       for (int i = 0; i < activeL1.length; i++) {
         long l1Entry = activeL1[i];
@@ -859,11 +1060,30 @@ public final class ImageCheck {
           continue;
         }
         if ((refcount == 1) != ((l1Entry & OFLAG_COPIED) != 0)) {
-          corruption("ERROR OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x "
-              + "refcount=%s", i, l1Entry, Long.toUnsignedString(refcount));
+          addMessage("%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%s",
+              repair ? "Repairing" : "ERROR", i, l1Entry, Long.toUnsignedString(refcount));
+          if (!repair) {
+            corruptions++;
+          } else {
+            long fixed = refcount == 1 ? l1Entry | OFLAG_COPIED : l1Entry & ~OFLAG_COPIED;
+            long entryOffset = l1Offset + 8L * i;
+            if (!overlapFree(entryOffset, 8, MetadataType.ACTIVE_L1.mask())) {
+              addMessage("ERROR: Could not write L1 entry; metadata overlap check failed: "
+                  + "Input/output error");
+              checkErrors++;
+              corruptions++;
+              failure = "Input/output error";
+              return;
+            }
+            writeFully(ByteBuffer.allocate(8).putLong(0, fixed), entryOffset);
+            activeL1[i] = fixed;
+            corruptionsFixed++;
+          }
         }
         long[] l2 = readL2(l2Offset, entries);
-        for (long l2Entry : l2) {
+        int dirty = 0;
+        for (int j = 0; j < l2.length; j++) {
+          long l2Entry = l2[j];
           if ((l2Entry & OFLAG_COMPRESSED) != 0) {
             continue;
           }
@@ -876,11 +1096,261 @@ public final class ImageCheck {
             continue;
           }
           if ((dataRefcount == 1) != ((l2Entry & OFLAG_COPIED) != 0)) {
-            corruption("ERROR OFLAG_COPIED data cluster: l2_entry=%x refcount=%s",
-                l2Entry, Long.toUnsignedString(dataRefcount));
+            corruptions++;
+            addMessage("%s OFLAG_COPIED data cluster: l2_entry=%x refcount=%s",
+                repair ? "Repairing" : "ERROR", l2Entry, Long.toUnsignedString(dataRefcount));
+            if (repair) {
+              l2[j] = dataRefcount == 1 ? l2Entry | OFLAG_COPIED : l2Entry & ~OFLAG_COPIED;
+              dirty++;
+            }
           }
         }
+        if (dirty > 0) {
+          if (!overlapFree(l2Offset, l2.length * 8L, MetadataType.ACTIVE_L2.mask())) {
+            addMessage("ERROR: Could not write L2 table; metadata overlap check failed: "
+                + "Input/output error");
+            checkErrors++;
+            failure = "Input/output error";
+            return;
+          }
+          ByteBuffer table = ByteBuffer.allocate(l2.length * 8);
+          table.asLongBuffer().put(l2);
+          writeFully(table, l2Offset);
+          corruptions -= dirty;
+          corruptionsFixed += dirty;
+        }
       }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Repair writes
+
+    /**
+     * Sets the stored refcount of {@code cluster}, whose refcount block exists (its refcount was
+     * read from it); false if the write would hit metadata other than refcount blocks.
+     */
+    private boolean setStoredRefcount(long cluster, long value) throws IOException {
+      if (Long.compareUnsigned(value, refcountMax) > 0) {
+        return false;
+      }
+      int blockBits = clusterBits + 3 - refcountOrder;
+      long blockOffset = refcountTableEntry((int) (cluster >>> blockBits)) & REFT_OFFSET_MASK;
+      byte[] block = refcountBlock(blockOffset);
+      int index = (int) (cluster & ((1L << blockBits) - 1));
+      RefcountEntries.set(block, index, refcountOrder, value);
+      int bytes = refcountOrder < 3 ? 1 : 1 << (refcountOrder - 3);
+      int first = refcountOrder < 3 ? (index << refcountOrder) >>> 3 : index * bytes;
+      if (!overlapFree(blockOffset + first, bytes, MetadataType.REFCOUNT_BLOCK.mask())) {
+        cachedBlockOffset = -1; // the cached copy no longer matches the file
+        return false;
+      }
+      writeFully(ByteBuffer.wrap(block, first, bytes).slice(), blockOffset + first);
+      return true;
+    }
+
+    /**
+     * Whether {@code [offset, offset + length)} touches no metadata found by this check other than
+     * {@code ignoredTypes}: the checks of QEMU's default overlap-check mode {@code cached}, which
+     * leaves out inactive L2 tables (a COPIED fix in an active L2 table that a snapshot shares is
+     * what qemu-img does too).
+     */
+    private boolean overlapFree(long offset, long length, int ignoredTypes) {
+      int checked = ~(ignoredTypes | MetadataType.INACTIVE_L2.mask());
+      long first = offset >>> clusterBits;
+      long last = Math.min((offset + length - 1) >>> clusterBits, fileClusters - 1);
+      for (long cluster = first; cluster <= last; cluster++) {
+        if ((types[(int) cluster] & checked) != 0) {
+          return false;
+        }
+      }
+      return true;
+    }
+
+    /**
+     * Grows the file to {@code length} bytes (zeros) and the reference counts with it; false if
+     * the file would be too large to check.
+     */
+    private boolean growFile(long length) throws IOException {
+      long clusters = (length + clusterSize - 1) >>> clusterBits;
+      if (clusters > MAX_FILE_CLUSTERS) {
+        return false;
+      }
+      writeFully(ByteBuffer.allocate(1), length - 1);
+      references.grow(clusters);
+      for (int i = 0; i < referencesBeyondEnd.length && fileClusters + i < clusters; i++) {
+        references.add(fileClusters + i, referencesBeyondEnd[i]);
+      }
+      referencesBeyondEnd = new int[0];
+      types = Arrays.copyOf(types, (int) clusters);
+      fileLength = length;
+      fileClusters = clusters;
+      nbClusters = Math.max(nbClusters, clusters);
+      return true;
+    }
+
+    private void writeFully(ByteBuffer buffer, long offset) throws IOException {
+      while (buffer.hasRemaining()) {
+        file.write(buffer, offset + buffer.position());
+      }
+    }
+
+    /**
+     * rebuild_refcount_structure() of QEMU 7.2: new refcount blocks holding the counted
+     * references, then a new refcount table, then the header switched to it. The old structure
+     * stays counted in the new one (leaked, freed by the caller). New clusters are taken first fit
+     * from the counted references: each refcount block from the start of the clusters it covers,
+     * the table anywhere. Returns false (with {@link #failure} set) if a write was refused.
+     */
+    private boolean rebuildRefcountStructure() throws IOException {
+      Rebuild r = new Rebuild();
+      r.counts = new long[(int) Math.max(nbClusters, 1)];
+      for (long cluster = 0; cluster < nbClusters; cluster++) {
+        r.counts[(int) cluster] = computed(cluster);
+      }
+      r.size = nbClusters;
+      long tableOffset;
+      long tableClusters;
+      boolean grown = writeRefcountBlocks(r, 0, r.size);
+      assert grown;
+      do {
+        tableClusters = (r.tableEntries * 8L + clusterSize - 1) >>> clusterBits;
+        long[] firstFree = {0};
+        tableOffset = r.allocate(tableClusters, firstFree);
+        long start = tableOffset >>> clusterBits;
+        grown = writeRefcountBlocks(r, start, start + tableClusters);
+        if (grown) {
+          // Too small now: give the clusters back and place a larger table.
+          for (long cluster = start; cluster < start + tableClusters; cluster++) {
+            r.counts[(int) cluster] = 0;
+          }
+        }
+      } while (grown);
+      if (r.failed) {
+        return false;
+      }
+      ByteBuffer table = ByteBuffer.allocate((int) (tableClusters << clusterBits));
+      table.asLongBuffer().put(r.table, 0, r.tableEntries);
+      if (!overlapFree(tableOffset, table.capacity(), 0)) {
+        return rebuildFailed("ERROR writing reftable: Preventing invalid write on metadata");
+      }
+      writeFully(table, tableOffset);
+      file.force(false);
+      ByteBuffer header = ByteBuffer.allocate(12).putLong(0, tableOffset)
+          .putInt(8, (int) tableClusters);
+      writeFully(header, 48);
+      file.force(false);
+      refcountTableOffset = tableOffset;
+      refcountTableSize = (int) (tableClusters << clusterBits >>> 3);
+      refcountTable = Arrays.copyOf(r.table, refcountTableSize);
+      cachedBlockOffset = -1;
+      return true;
+    }
+
+    private boolean rebuildFailed(String message) {
+      addMessage(message);
+      checkErrors++;
+      failure = "Input/output error";
+      return false;
+    }
+
+    /** The in-memory refcounts and the new refcount table of a rebuild. */
+    private final class Rebuild {
+      long[] counts;
+      long size;
+      long[] table = new long[0];
+      int tableEntries;
+      boolean failed;
+
+      /**
+       * alloc_clusters_imrt(): the first run of {@code count} free clusters from {@code
+       * firstFree[0]} (which moves to the first gap seen), growing the file if none; their counts
+       * become 1.
+       */
+      long allocate(long count, long[] firstFree) {
+        long cluster = firstFree[0];
+        long run = 0;
+        boolean firstGap = true;
+        for (; cluster < size && run < count; cluster++) {
+          if (counts[(int) cluster] == 0) {
+            run++;
+            if (firstGap) {
+              firstFree[0] = cluster;
+              firstGap = false;
+            }
+          } else {
+            run = 0;
+          }
+        }
+        if (run < count) {
+          grow(cluster + count - run);
+        }
+        cluster -= run;
+        for (long i = 0; i < count; i++) {
+          counts[(int) (cluster + i)] = 1;
+        }
+        return cluster << clusterBits;
+      }
+
+      void grow(long newSize) {
+        if (newSize > MAX_FILE_CLUSTERS) {
+          throw new IllegalStateException("refcount rebuild past " + MAX_FILE_CLUSTERS);
+        }
+        if (newSize > counts.length) {
+          counts = Arrays.copyOf(counts, (int) Math.max(newSize, counts.length * 2L));
+        }
+        size = Math.max(size, newSize);
+      }
+    }
+
+    /**
+     * rebuild_refcounts_write_refblocks(): writes a refcount block, allocating it if new, for every
+     * block of clusters in {@code [first, end)} with a non-zero count. Returns whether the table
+     * had to grow.
+     */
+    private boolean writeRefcountBlocks(Rebuild r, long first, long end) throws IOException {
+      int blockBits = clusterBits + 3 - refcountOrder;
+      long blockEntries = 1L << blockBits;
+      long[] firstFree = {0};
+      boolean grown = false;
+      for (long cluster = first; cluster < end && !r.failed; cluster++) {
+        if (r.counts[(int) cluster] == 0) {
+          continue;
+        }
+        long index = cluster >>> blockBits;
+        long start = index << blockBits;
+        long blockOffset;
+        if (index < r.tableEntries && r.table[(int) index] != 0) {
+          blockOffset = r.table[(int) index];
+        } else {
+          firstFree[0] = Math.max(firstFree[0], start);
+          blockOffset = r.allocate(1, firstFree);
+          end = Math.max(end, (blockOffset >>> clusterBits) + 1);
+          if (r.tableEntries <= index) {
+            long entriesPerCluster = clusterSize / 8;
+            long entries = (index + 1 + entriesPerCluster - 1) / entriesPerCluster
+                * entriesPerCluster;
+            if (entries > MAX_REFTABLE_BYTES / 8) {
+              throw new IllegalStateException("refcount table of " + entries + " entries");
+            }
+            r.table = Arrays.copyOf(r.table, (int) entries);
+            r.tableEntries = (int) entries;
+            grown = true;
+          }
+          r.table[(int) index] = blockOffset;
+        }
+        if (!overlapFree(blockOffset, clusterSize, 0)) {
+          r.failed = !rebuildFailed(
+              "ERROR writing refblock: Preventing invalid write on metadata");
+          return grown;
+        }
+        byte[] block = new byte[(int) clusterSize];
+        for (long i = 0; i < blockEntries && start + i < r.size; i++) {
+          RefcountEntries.set(block, (int) i, refcountOrder, r.counts[(int) (start + i)]);
+        }
+        writeFully(ByteBuffer.wrap(block), blockOffset);
+        cluster = start + blockEntries - 1;
+      }
+      return grown;
     }
 
     /** Entry {@code index} of the refcount table; the part past the end of the file reads 0. */

@@ -52,7 +52,9 @@ import java.util.zip.Inflater;
  * selected strategy accepts. Strategies are found on the class path and the strategy path
  * ({@link OverlapCheckers#STRATEGY_PATH_PROPERTY}).
  *
- * <p><b>Not thread-safe</b>: one caller at a time.
+ * <p><b>Not thread-safe</b>: one call at a time. A call that starts while another thread's call is
+ * in flight is refused with a {@link ConcurrentUseException} before it does anything; callers that
+ * share an image between threads serialise their calls, for example with a lock.
  */
 public final class Qcow2Image implements Closeable, GuestImage {
   /*
@@ -102,6 +104,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final TreeSet<Long> dirtyL2 = new TreeSet<>();
   private boolean corruptEvent;
   private boolean closed;
+  /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
+  private final InFlightCalls calls = new InFlightCalls("Qcow2Image");
   /** The last inflated cluster and its L2 entry; {@code cachedCompressed == null} means none. */
   private long cachedCompressedEntry;
   private byte[] cachedCompressed;
@@ -172,11 +176,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
       header.checkFeatures();
       if (writable && header.corrupt()) {
         throw new CorruptImageException(path + ": image is marked corrupt (corrupt bit set); it cannot be "
-            + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
+            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
+            + "or open it read-only");
       }
       if (writable && header.dirty()) {
         throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
-            + "opened read/write. Repair it with 'qemu-img check -r all', or open it read-only");
+            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
+            + "or open it read-only");
       }
       if (writable && header.bitmapCount > 0) {
         // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
@@ -404,6 +410,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** What the header says now. */
   public ImageInfo info() {
+    try (InFlightCalls call = calls.enter("info")) {
+      return infoUnguarded();
+    }
+  }
+
+  private ImageInfo infoUnguarded() {
     return header.info();
   }
 
@@ -440,6 +452,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    */
   @Override
   public void read(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    try (InFlightCalls call = calls.enter("read")) {
+      readUnguarded(guestOffset, buf, off, len);
+    }
+  }
+
+  private void readUnguarded(long guestOffset, byte[] buf, int off, int len) throws IOException {
     checkOpen();
     checkRange(guestOffset, len);
     Objects.checkFromIndexSize(off, len, buf.length);
@@ -651,6 +669,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * contiguous host offsets merged, as {@code qemu-img map} does.
    */
   public List<Extent> map() throws IOException {
+    try (InFlightCalls call = calls.enter("map")) {
+      return mapUnguarded();
+    }
+  }
+
+  private List<Extent> mapUnguarded() throws IOException {
     checkOpen();
     List<Extent> extents = new ArrayList<>();
     long offset = 0;
@@ -672,6 +696,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   @Override
   public Extent extentAt(long guestOffset, long maxLength) throws IOException {
+    try (InFlightCalls call = calls.enter("extentAt")) {
+      return extentAtUnguarded(guestOffset, maxLength);
+    }
+  }
+
+  private Extent extentAtUnguarded(long guestOffset, long maxLength) throws IOException {
     long cluster = guestOffset >>> clusterBits;
     int inCluster = (int) (guestOffset & (clusterSize - 1));
     long length = Math.min(maxLength, clusterSize - inCluster);
@@ -747,6 +777,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if the range ends beyond the virtual size
    */
   public void write(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    try (InFlightCalls call = calls.enter("write")) {
+      writeUnguarded(guestOffset, buf, off, len);
+    }
+  }
+
+  private void writeUnguarded(long guestOffset, byte[] buf, int off, int len) throws IOException {
     checkWritable();
     checkRange(guestOffset, len);
     Objects.checkFromIndexSize(off, len, buf.length);
@@ -1034,6 +1070,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * version 2 images with a backing file get zero data written.
    */
   public void writeZeroes(long offset, long length) throws IOException {
+    try (InFlightCalls call = calls.enter("writeZeroes")) {
+      writeZeroesUnguarded(offset, length);
+    }
+  }
+
+  private void writeZeroesUnguarded(long offset, long length) throws IOException {
     checkWritable();
     checkRange(offset, length);
     long end = offset + length;
@@ -1061,6 +1103,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * they read from the backing file.
    */
   public void discard(long offset, long length) throws IOException {
+    try (InFlightCalls call = calls.enter("discard")) {
+      discardUnguarded(offset, length);
+    }
+  }
+
+  private void discardUnguarded(long offset, long length) throws IOException {
     checkWritable();
     checkRange(offset, length);
     long end = offset + length;
@@ -1104,6 +1152,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if {@code newSize} is smaller than the current size
    */
   public void resize(long newSize) throws IOException {
+    try (InFlightCalls call = calls.enter("resize")) {
+      resizeUnguarded(newSize);
+    }
+  }
+
+  private void resizeUnguarded(long newSize) throws IOException {
     checkWritable();
     if (newSize < header.size) {
       throw new IllegalArgumentException(String.format(
@@ -1300,6 +1354,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Writes everything to the file and forces it to the device. */
   public void flush() throws IOException {
+    try (InFlightCalls call = calls.enter("flush")) {
+      flushUnguarded();
+    }
+  }
+
+  private void flushUnguarded() throws IOException {
     checkOpen();
     if (writable && !corruptEvent) {
       commit();
@@ -1309,6 +1369,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   @Override
   public void close() throws IOException {
+    try (InFlightCalls call = calls.enter("close")) {
+      closeUnguarded();
+    }
+  }
+
+  private void closeUnguarded() throws IOException {
     if (closed) {
       return;
     }
@@ -1386,25 +1452,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return file.size();
   }
 
-  /** Tests: the {@code n + 1}th host write from now fails as if the process died before it. */
-  void crashAfterWrites(long n) {
-    file.writesBeforeCrash = n;
-  }
-
-  /** Tests: closes the file without writing anything back, as a dying process would. */
-  void abandon() throws IOException {
-    closed = true;
-    file.file.close();
-    if (backing != null) {
-      backing.close();
-    }
-  }
-
-  /** Tests: host writes done so far through {@link #crashAfterWrites} accounting. */
-  long writesLeft() {
-    return file.writesBeforeCrash;
-  }
-
   // ---------------------------------------------------------------------------------------------
 
   private int maxCachedTables() {
@@ -1452,7 +1499,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     if (corruptEvent) {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
-          + "; repair it with 'qemu-img check -r all'");
+          + "; repair it with 'qcow2 check -r all' or 'qemu-img check -r all'");
     }
   }
 
@@ -1469,12 +1516,24 @@ public final class Qcow2Image implements Closeable, GuestImage {
    *     table would exceed 64 MiB
    */
   public SnapshotInfo createSnapshot(String name) throws IOException {
+    try (InFlightCalls call = calls.enter("createSnapshot")) {
+      return createSnapshotUnguarded(name);
+    }
+  }
+
+  private SnapshotInfo createSnapshotUnguarded(String name) throws IOException {
     checkWritable();
     return new Snapshots(this).create(name);
   }
 
   /** The internal snapshots, in table order, as {@code qemu-img snapshot -l}. */
   public List<SnapshotInfo> listSnapshots() throws IOException {
+    try (InFlightCalls call = calls.enter("listSnapshots")) {
+      return listSnapshotsUnguarded();
+    }
+  }
+
+  private List<SnapshotInfo> listSnapshotsUnguarded() throws IOException {
     checkOpen();
     return new Snapshots(this).list();
   }
@@ -1486,6 +1545,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void applySnapshot(String idOrName) throws IOException {
+    try (InFlightCalls call = calls.enter("applySnapshot")) {
+      applySnapshotUnguarded(idOrName);
+    }
+  }
+
+  private void applySnapshotUnguarded(String idOrName) throws IOException {
     checkWritable();
     new Snapshots(this).apply(idOrName);
   }
@@ -1496,6 +1561,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void deleteSnapshot(String idOrName) throws IOException {
+    try (InFlightCalls call = calls.enter("deleteSnapshot")) {
+      deleteSnapshotUnguarded(idOrName);
+    }
+  }
+
+  private void deleteSnapshotUnguarded(String idOrName) throws IOException {
     checkWritable();
     new Snapshots(this).delete(idOrName);
   }

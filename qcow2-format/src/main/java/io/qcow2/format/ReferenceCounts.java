@@ -1,5 +1,6 @@
 package io.qcow2.format;
 
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
 
@@ -11,16 +12,40 @@ import java.util.Map;
 final class ReferenceCounts {
   private static final int IN_SIDE_MAP = 0xff;
 
-  private final byte[] counts;
+  private byte[] counts;
   /** Counts of at least {@link #IN_SIDE_MAP}; boxed, as they are rare. */
   private final Map<Long, Long> large = new HashMap<>();
 
   /** Counts of zero for clusters {@code [0, clusters)}; at most {@link Integer#MAX_VALUE - 8}. */
   ReferenceCounts(long clusters) {
+    this.counts = new byte[checkedLength(clusters)];
+  }
+
+  private static int checkedLength(long clusters) {
     if (clusters < 0 || clusters > Integer.MAX_VALUE - 8) {
       throw new IllegalArgumentException("cluster count " + clusters + " out of range");
     }
-    this.counts = new byte[(int) clusters];
+    return (int) clusters;
+  }
+
+  /** Covers clusters {@code [0, clusters)}, the new ones at zero (a repair grew the file). */
+  void grow(long clusters) {
+    int length = checkedLength(clusters);
+    if (length < counts.length) {
+      throw new IllegalArgumentException(
+          "cannot shrink from " + counts.length + " to " + clusters + " clusters");
+    }
+    counts = Arrays.copyOf(counts, length);
+  }
+
+  /** Adds {@code n >= 0} references to {@code cluster}. */
+  void add(long cluster, long n) {
+    if (n < 0) {
+      throw new IllegalArgumentException("negative reference count " + n);
+    }
+    for (long k = 0; k < n; k++) {
+      increment(cluster);
+    }
   }
 
   long get(long cluster) {

@@ -26,19 +26,26 @@ import java.util.Set;
  */
 final class Snapshots {
   /*
-   * Refcounts follow QEMU's qcow2_update_snapshot_refcount: an L1 table's every L2 table and every
-   * data (or preallocated zero) cluster gets +1/-1; compressed clusters are never COPIED.
+   * Refcounts as qemu-img check counts them (QEMU's qcow2_update_snapshot_refcount): an L1
+   * table's every L2 table and every data (or preallocated zero) cluster counts once per L1 table
+   * that reaches it; compressed clusters are never COPIED.
    *
-   * Crash consistency, as QEMU: create writes the L1 copy and the increments (flushed) before the
-   * table that points at them; apply increments the snapshot's clusters before the active L1 is
-   * overwritten and decrements the old ones after; delete writes the new table and switches the
-   * header before anything is decremented; the old table is freed last. A crash leaks at worst.
+   * Crash consistency, beyond QEMU: every operation writes its new tables to new clusters (a new
+   * active L1 table; for create, a copy of each active L2 table not yet shared, the old active L1
+   * and L2 tables becoming the snapshot's; for delete, a copy of each active L2 table whose COPIED
+   * flags change), then copies of the refcount blocks whose counts the new active tables' COPIED
+   * flags depend on, plus every increment, and a copy of the refcount table (RefcountShadow); one
+   * header write switches the active L1 table, the snapshot table, the virtual size and the
+   * refcount table together. Before it the new clusters are leaks; after it what nothing
+   * references any more (the old tables, the old refcount blocks, the snapshot's own clusters) is
+   * a leak until it is freed in place. QEMU updates refcounts and COPIED flags in place, in an
+   * order where a crash leaves COPIED out of step with refcounts (qemu-img check: errors).
    *
-   * Deviation from QEMU, on purpose: when QEMU decrements a snapshot's L1 table (delete) it also
-   * sets COPIED inside the snapshot's L2 tables and rewrites the snapshot's L1 table. qemu-img
-   * check only looks at COPIED in the active tables, and writing inactive tables is what
-   * overlap-check=all forbids, so decrements leave inactive tables alone, and COPIED is refreshed
-   * in the active tables after apply and delete (QEMU does that refresh too, with addend 0).
+   * Deviations from QEMU, on purpose: create copies the active L2 tables that are not shared yet
+   * instead of sharing them (a later guest write to them needs no copy on write then); delete and
+   * apply never write the snapshot's tables (qemu-img check ignores COPIED there, and writing
+   * inactive tables is what overlap-check=all forbids), except that apply clears COPIED flags a
+   * QEMU delete left in the snapshot's L2 tables while they are still inactive.
    */
   private final Qcow2Image image;
   private final Header header;
@@ -91,40 +98,90 @@ final class Snapshots {
     SnapshotTable.encode(grown);
 
     image.syncForSnapshots();
-    long[] l1 = image.activeL1Live();
+    long[] l1 = image.activeL1Live().clone();
     checkIncrement(l1, "create snapshot '" + name + "'");
-    long l1Clusters = clustersFor(l1.length * 8L);
-    long l1Offset = 0;
-    if (l1.length > 0) {
-      l1Offset = refcounts.allocate(l1Clusters);
-      refcounts.flush();
-      byte[] raw = new byte[(int) (l1Clusters << clusterBits)];
-      ByteBuffer copy = ByteBuffer.wrap(raw);
-      for (long e : l1) {
-        // COPIED means "refcount 1", which stops being true for every table the snapshot shares.
-        copy.putLong(e & ~Qcow2Image.COPIED);
+    RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
+    // The active L1 table and its L2 tables become the snapshot's as they are; the active state
+    // gets a new L1 table and its own copy of every L2 table it does not share yet (COPIED
+    // cleared), so no active COPIED flag changes in place. Every data cluster gains the path
+    // through the copy (or through the shared table).
+    long[][] copies = new long[l1.length][];
+    for (int i = 0; i < l1.length; i++) {
+      long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset == 0) {
+        continue;
       }
-      // A fresh cluster: it must overlap nothing (QEMU checks with no type ignored).
-      file.write(l1Offset, raw, 0, raw.length, 0);
-      // Patch 10: the copy is an inactive L1 table from now on; patch 11: its L2 tables are
-      // inactive L2 tables.
-      enter(l1Offset, l1Clusters, INACTIVE_L1.mask());
-      for (long e : l1) {
-        long l2 = e & Qcow2Image.L1_OFFSET_MASK;
-        if (l2 != 0) {
-          enter(l2, 1, INACTIVE_L2.mask());
+      long[] l2 = image.readL2Table(l2Offset);
+      addL2(shadow, l2Offset, l2, +1, true);
+      if (refcounts.get(l2Offset >>> clusterBits) == 1) {
+        copies[i] = l2.clone();
+        for (int j = 0; j < l2.length; j++) {
+          copies[i][j] &= ~Qcow2Image.COPIED;
+        }
+      } else {
+        shadow.add(l2Offset >>> clusterBits, 1, +1);
+        shadow.markActive(l2Offset >>> clusterBits, 1);
+      }
+    }
+    long oldL1Offset = header.l1Offset;
+    long l1Clusters = clustersFor(l1.length * 8L);
+    long[] newL1 = new long[l1.length];
+    long newL1Offset = 0;
+    if (l1.length > 0) {
+      for (int i = 0; i < l1.length; i++) {
+        if (copies[i] != null) {
+          newL1[i] = refcounts.allocate(1) | Qcow2Image.COPIED;
+        } else {
+          newL1[i] = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+        }
+      }
+      newL1Offset = refcounts.allocate(l1Clusters);
+      refcounts.flush();
+      for (int i = 0; i < l1.length; i++) {
+        if (copies[i] != null) {
+          writeFresh(newL1[i] & Qcow2Image.L1_OFFSET_MASK, copies[i]);
+        }
+      }
+      writeFresh(newL1Offset, newL1);
+    }
+    SnapshotTable.Entry entry = new SnapshotTable.Entry(l1.length > 0 ? oldL1Offset : 0,
+        l1.length, id, name, draft.dateSeconds(), draft.dateNanos(), 0, 0, header.size, 0,
+        new byte[0]);
+    entries.add(entry);
+    OldTable oldTable = currentTable();
+    NewTable table = writeNewTable(entries);
+    file.channel.force(false);
+
+    long activeL1Offset = newL1Offset;
+    shadow.switchTo(() -> {
+      if (l1.length > 0) {
+        header.l1Offset = activeL1Offset;
+        image.replaceActiveL1(newL1);
+      }
+      install(table);
+    }, image::writeHeaderNow);
+    if (l1.length > 0) {
+      // Patch 10: the old active L1 is the snapshot's now; patch 11: so are its L2 tables.
+      enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
+      remove(oldL1Offset, l1Clusters, ACTIVE_L1.mask());
+      enter(oldL1Offset, l1Clusters, INACTIVE_L1.mask());
+      for (int i = 0; i < l1.length; i++) {
+        long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+        if (l2Offset != 0) {
+          enter(l2Offset, 1, INACTIVE_L2.mask());
+          if (copies[i] != null) {
+            remove(l2Offset, 1, ACTIVE_L2.mask());
+            enter(newL1[i] & Qcow2Image.L1_OFFSET_MASK, 1, ACTIVE_L2.mask());
+          }
         }
       }
     }
-    // Increments on disk before the table that points at the new L1 copy.
-    updateRefcounts(l1, true, +1);
+    replaceTableEvents(oldTable, table);
+    shadow.finish();
+    retire(oldTable);
     refcounts.flush();
+    image.syncForSnapshots();
     file.channel.force(false);
-
-    SnapshotTable.Entry entry = new SnapshotTable.Entry(l1Offset, l1.length, id, name,
-        draft.dateSeconds(), draft.dateNanos(), 0, 0, header.size, 0, new byte[0]);
-    entries.add(entry);
-    writeTable(entries);
     return entry.info();
   }
 
@@ -185,35 +242,85 @@ final class Snapshots {
 
     long[] current = image.activeL1Live().clone();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
-    long[] next = Arrays.copyOf(snapshotL1, current.length);
-    for (int i = 0; i < next.length; i++) {
-      // Every table gains a reference below, so none keeps refcount 1 until the refresh.
-      next[i] &= ~Qcow2Image.COPIED;
-    }
-    checkIncrement(snapshotL1, "apply snapshot '" + sn.name() + "'");
-
-    // The snapshot's clusters gain the active L1's reference before it points at them.
-    updateRefcounts(snapshotL1, false, +1);
-    refcounts.flush();
-    file.channel.force(false);
-    writeActiveL1(next);
-    file.channel.force(false);
-
-    // Patch 8: the old active L2 tables stop being active as the active L1 is processed. The
-    // engine's view switches first, so that nothing the decrements free is still seen as active.
-    image.replaceActiveL1(next);
-    updateRefcounts(current, true, -1);
-    for (long e : next) {
-      long l2 = e & Qcow2Image.L1_OFFSET_MASK;
-      if (l2 != 0) {
-        enter(l2, 1, ACTIVE_L2.mask());
+    String what = "apply snapshot '" + sn.name() + "'";
+    checkIncrement(snapshotL1, what);
+    checkL2Offsets(current, what);
+    RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
+    // The snapshot's L2 tables become active too (shared with the snapshot); the old active ones
+    // lose the active path. A new active L1 table, switched with the refcounts in one header write.
+    long[][] snapshotL2 = new long[snapshotL1.length][];
+    for (int i = 0; i < snapshotL1.length; i++) {
+      long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0) {
+        snapshotL2[i] = image.readL2Table(l2Offset);
+        shadow.add(l2Offset >>> clusterBits, 1, +1);
+        shadow.markActive(l2Offset >>> clusterBits, 1);
+        addL2(shadow, l2Offset, snapshotL2[i], +1, true);
       }
     }
-    // QCOW_OFLAG_COPIED in the new active tables, as QEMU (addend 0).
-    updateRefcounts(next, true, 0);
-    if (header.size != newSize) {
+    for (long e : current) {
+      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0) {
+        shadow.add(l2Offset >>> clusterBits, 1, -1);
+        shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask());
+        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
+      }
+    }
+    shadow.checkFrees();
+    long[] next = new long[current.length];
+    for (int i = 0; i < snapshotL1.length && i < next.length; i++) {
+      long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset == 0) {
+        continue;
+      }
+      next[i] = l2Offset
+          | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? Qcow2Image.COPIED : 0);
+      // COPIED left in a snapshot's table (QEMU sets it there on delete) goes while the table is
+      // still inactive: once shared with the active state its clusters have refcount 2 or more.
+      long[] l2 = snapshotL2[i];
+      long[] flags = withCopiedFlags(shadow, l2);
+      if (!Arrays.equals(flags, l2)) {
+        byte[] raw = new byte[flags.length * 8];
+        ByteBuffer.wrap(raw).asLongBuffer().put(flags);
+        file.write(l2Offset, raw, 0, raw.length, ACTIVE_L2.mask() | INACTIVE_L2.mask());
+      }
+    }
+    long oldL1Offset = header.l1Offset;
+    long l1Clusters = clustersFor(current.length * 8L);
+    long newL1Offset = header.l1Offset;
+    if (current.length > 0) {
+      newL1Offset = refcounts.allocate(l1Clusters);
+      refcounts.flush();
+      writeFresh(newL1Offset, next);
+    }
+    file.channel.force(false);
+
+    long activeL1Offset = newL1Offset;
+    shadow.switchTo(() -> {
+      header.l1Offset = activeL1Offset;
       header.size = newSize;
-      image.writeHeaderNow();
+      image.replaceActiveL1(next);
+    }, image::writeHeaderNow);
+    if (current.length > 0) {
+      enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
+      remove(oldL1Offset, l1Clusters, ACTIVE_L1.mask());
+    }
+    // Patch 8: the old active L2 tables stop being active; the snapshot's start.
+    for (long e : current) {
+      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0) {
+        remove(l2Offset, 1, ACTIVE_L2.mask());
+      }
+    }
+    for (long e : next) {
+      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0) {
+        enter(l2Offset, 1, ACTIVE_L2.mask());
+      }
+    }
+    shadow.finish();
+    if (current.length > 0) {
+      refcounts.update(oldL1Offset >>> clusterBits, l1Clusters, -1);
     }
     refcounts.flush();
     image.syncForSnapshots();
@@ -229,19 +336,123 @@ final class Snapshots {
     image.syncForSnapshots();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
     checkL2Offsets(snapshotL1, "delete snapshot '" + sn.name() + "'");
+    long[] active = image.activeL1Live().clone();
+    RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
+    // The snapshot's paths go. Active tables whose COPIED flags change with that are copied with
+    // the new flags (the active path moves to the copy), and a new active L1 table carries the
+    // new L1 flags; both switch with the refcounts in one header write.
+    for (long e : snapshotL1) {
+      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0) {
+        shadow.add(l2Offset >>> clusterBits, 1, -1);
+        // Patch 11 below: it stops being inactive if no snapshot has it any more.
+        shadow.retiring(l2Offset >>> clusterBits, 1, INACTIVE_L2.mask());
+        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
+      }
+    }
+    long[][] activeL2 = new long[active.length][];
+    for (int i = 0; i < active.length; i++) {
+      long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset != 0) {
+        activeL2[i] = image.readL2Table(l2Offset);
+        shadow.markActive(l2Offset >>> clusterBits, 1);
+        addL2(shadow, l2Offset, activeL2[i], 0, true);
+      }
+    }
+    long[] newL1 = new long[active.length];
+    long[][] copies = new long[active.length][];
+    boolean l1Changed = false;
+    for (int i = 0; i < active.length; i++) {
+      long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset == 0) {
+        newL1[i] = active[i];
+        continue;
+      }
+      long[] flags = withCopiedFlags(shadow, activeL2[i]);
+      if (!Arrays.equals(flags, activeL2[i])) {
+        // The data clusters keep their count: one active path leaves, one arrives.
+        copies[i] = flags;
+        shadow.add(l2Offset >>> clusterBits, 1, -1);
+        // Replaced by its copy below; inactive too only while a snapshot still has it.
+        shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask() | INACTIVE_L2.mask());
+        l1Changed = true;
+      } else {
+        newL1[i] = l2Offset
+            | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? Qcow2Image.COPIED : 0);
+        l1Changed |= newL1[i] != active[i];
+      }
+    }
+    shadow.checkFrees();
+    for (int i = 0; i < active.length; i++) {
+      if (copies[i] != null) {
+        newL1[i] = refcounts.allocate(1) | Qcow2Image.COPIED;
+      }
+    }
+    long oldL1Offset = header.l1Offset;
+    long l1Clusters = clustersFor(active.length * 8L);
+    long newL1Offset = oldL1Offset;
+    if (l1Changed) {
+      newL1Offset = refcounts.allocate(l1Clusters);
+      refcounts.flush();
+      for (int i = 0; i < active.length; i++) {
+        if (copies[i] != null) {
+          writeFresh(newL1[i] & Qcow2Image.L1_OFFSET_MASK, copies[i]);
+        }
+      }
+      writeFresh(newL1Offset, newL1);
+    }
+    OldTable oldTable = currentTable();
+    NewTable table = writeNewTable(entries);
+    file.channel.force(false);
 
-    // The snapshot leaves the table (and the header points at the new one) before any refcount drops.
-    writeTable(entries);
-    long l1Clusters = clustersFor(sn.l1Size() * 8L);
+    long activeL1Offset = newL1Offset;
+    boolean switchL1 = l1Changed;
+    shadow.switchTo(() -> {
+      if (switchL1) {
+        header.l1Offset = activeL1Offset;
+        image.replaceActiveL1(newL1);
+      }
+      install(table);
+    }, image::writeHeaderNow);
+    long snapshotL1Clusters = clustersFor(sn.l1Size() * 8L);
     if (sn.l1Size() > 0) {
-      // Patch 10.
-      remove(sn.l1Offset(), l1Clusters, INACTIVE_L1.mask());
+      remove(sn.l1Offset(), snapshotL1Clusters, INACTIVE_L1.mask()); // patch 10
     }
-    updateRefcounts(snapshotL1, false, -1);
+    if (l1Changed) {
+      enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
+      remove(oldL1Offset, l1Clusters, ACTIVE_L1.mask());
+    }
+    for (int i = 0; i < active.length; i++) {
+      if (copies[i] != null) {
+        long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
+        remove(l2Offset, 1, ACTIVE_L2.mask());
+        enter(newL1[i] & Qcow2Image.L1_OFFSET_MASK, 1, ACTIVE_L2.mask());
+        if (shadow.finalRefcount(l2Offset >>> clusterBits) == 0) {
+          remove(l2Offset, 1, INACTIVE_L2.mask());
+        }
+      }
+    }
+    // Patch 11: a table of the snapshot stays inactive while another snapshot still has it.
+    Set<Long> activeNow = activeL2Offsets();
+    for (long e : snapshotL1) {
+      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      if (l2Offset == 0) {
+        continue;
+      }
+      long refcount = shadow.finalRefcount(l2Offset >>> clusterBits);
+      if (refcount == 0 || (refcount == 1 && activeNow.contains(l2Offset))) {
+        remove(l2Offset, 1, INACTIVE_L2.mask());
+      }
+    }
+    replaceTableEvents(oldTable, table);
+    shadow.finish();
     if (sn.l1Size() > 0) {
-      refcounts.update(sn.l1Offset() >>> clusterBits, l1Clusters, -1);
+      refcounts.update(sn.l1Offset() >>> clusterBits, snapshotL1Clusters, -1);
     }
-    updateRefcounts(image.activeL1Live(), true, 0);
+    if (l1Changed) {
+      refcounts.update(oldL1Offset >>> clusterBits, l1Clusters, -1);
+    }
+    retire(oldTable);
     refcounts.flush();
     image.syncForSnapshots();
     file.channel.force(false);
@@ -266,97 +477,58 @@ final class Snapshots {
   // Shared steps
 
   /**
-   * QEMU's qcow2_update_snapshot_refcount over the L1 table {@code l1}: adds {@code addend} to the
-   * refcount of every L2 table and data cluster it references. A +1 clears COPIED in the L2
-   * tables it walks; over the active table ({@code active}) with {@code addend >= 0} COPIED ends up
-   * set exactly where the refcount is 1, in the L2 tables and the active L1 (written back here).
-   *
-   * <p>Overlap bookkeeping on decrements: for the active L1 the L2 tables stop being active (patch
-   * 8, with its fix: only when the active L1 is processed). For a snapshot's L1 (patch 11) an L2
-   * table stops being inactive when its refcount reaches 0, or reaches 1 while the active L1
-   * references it (then that is its only reference); at 1 without the active L1, or above 1,
-   * another snapshot still references it. Whether the table is active is taken from the active L1
-   * itself rather than from the checker, so the rule holds in every overlap-check mode.
+   * Adds {@code delta} to the refcount of every cluster the entries of {@code l2} reference (one
+   * path each, as qemu-img check counts them: a data cluster of an L2 table that two L1 tables
+   * share counts twice) and, if {@code active}, marks them as reached by the new active tables.
    */
-  private void updateRefcounts(long[] l1, boolean active, int addend) throws IOException {
-    // After a +1 no refcount is 1, so COPIED only ever goes away; QEMU clears it in every table
-    // it walks, which closes apply's crash window for flags a QEMU delete left in a snapshot's
-    // tables. Addend 0 (active only) sets it where the refcount is 1.
-    boolean rewrite = addend > 0 || (active && addend == 0);
-    boolean rewriteL1 = active && addend >= 0;
-    Set<Long> activeL2 = active ? Set.of() : activeL2Offsets();
-    long[] newL1 = rewriteL1 ? l1.clone() : null;
-    boolean l1Modified = false;
-    for (int i = 0; i < l1.length; i++) {
-      long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
-      if (l2Offset == 0) {
+  private void addL2(RefcountShadow shadow, long l2Offset, long[] l2, int delta, boolean active)
+      throws IOException {
+    for (int j = 0; j < l2.length; j++) {
+      long entry = l2[j];
+      long first;
+      long count;
+      if ((entry & Qcow2Image.COMPRESSED) != 0) {
+        long[] range = compressedClusters(entry);
+        first = range[0];
+        count = range[1];
+      } else {
+        long host = entry & Qcow2Image.L2_OFFSET_MASK;
+        if (host == 0) {
+          continue;
+        }
+        checkClusterAligned(host, l2Offset, j);
+        first = host >>> clusterBits;
+        count = 1;
+      }
+      if (delta != 0) {
+        shadow.add(first, count, delta);
+      }
+      if (active) {
+        shadow.markActive(first, count);
+      }
+    }
+  }
+
+  /** {@code l2} with COPIED set exactly where the final refcount is 1 (never on compressed). */
+  private long[] withCopiedFlags(RefcountShadow shadow, long[] l2) throws IOException {
+    long[] flags = l2.clone();
+    for (int j = 0; j < flags.length; j++) {
+      long entry = flags[j];
+      long host = entry & Qcow2Image.L2_OFFSET_MASK;
+      if ((entry & Qcow2Image.COMPRESSED) != 0 || host == 0) {
         continue;
       }
-      checkL2Aligned(l2Offset, i);
-      long[] l2 = image.readL2Table(l2Offset);
-      boolean l2Modified = false;
-      for (int j = 0; j < l2.length; j++) {
-        long entry = l2[j];
-        long updated = entry & ~Qcow2Image.COPIED;
-        if ((entry & Qcow2Image.COMPRESSED) != 0) {
-          if (addend != 0) {
-            long[] range = compressedClusters(entry);
-            refcounts.update(range[0], range[1], addend);
-          }
-        } else {
-          long host = entry & Qcow2Image.L2_OFFSET_MASK;
-          if (host != 0) {
-            checkClusterAligned(host, l2Offset, j);
-            if (addend != 0) {
-              refcounts.update(host >>> clusterBits, 1, addend);
-            }
-            if (rewrite && refcounts.get(host >>> clusterBits) == 1) {
-              updated |= Qcow2Image.COPIED;
-            }
-          }
-        }
-        if (rewrite && updated != entry) {
-          l2[j] = updated;
-          l2Modified = true;
-        }
-      }
-      if (l2Modified) {
-        // Refcounts first: COPIED must never be on disk for a cluster whose refcount is not 1.
-        refcounts.flush();
-        byte[] raw = new byte[l2.length * 8];
-        ByteBuffer.wrap(raw).asLongBuffer().put(l2);
-        // A table the L1 being walked references: it is an L2 table, active, inactive or both
-        // (create enters INACTIVE_L2 before these flags are cleared, as the series does).
-        file.write(l2Offset, raw, 0, raw.length, ACTIVE_L2.mask() | INACTIVE_L2.mask());
-      }
-      if (addend < 0) {
-        // The table leaves the checker before its refcount drops: a refcount reaching 0 on a
-        // structure the checker still protects is corruption (Refcounts.update).
-        long before = refcounts.get(l2Offset >>> clusterBits);
-        long after = before == 0 ? 0 : before - 1;
-        if (active) {
-          remove(l2Offset, 1, ACTIVE_L2.mask());
-        } else if (after == 0 || (after == 1 && activeL2.contains(l2Offset))) {
-          remove(l2Offset, 1, INACTIVE_L2.mask());
-        }
-      }
-      if (addend != 0) {
-        refcounts.update(l2Offset >>> clusterBits, 1, addend);
-      }
-      long refcount = refcounts.get(l2Offset >>> clusterBits);
-      if (rewriteL1) {
-        long e = refcount == 1 ? l2Offset | Qcow2Image.COPIED : l2Offset;
-        if (e != l1[i]) {
-          newL1[i] = e;
-          l1Modified = true;
-        }
-      }
+      boolean copied = shadow.finalRefcount(host >>> clusterBits) == 1;
+      flags[j] = copied ? entry | Qcow2Image.COPIED : entry & ~Qcow2Image.COPIED;
     }
-    if (l1Modified) {
-      refcounts.flush();
-      writeActiveL1(newL1);
-      image.replaceActiveL1(newL1);
-    }
+    return flags;
+  }
+
+  /** Writes a table to clusters just allocated: they must overlap nothing (no type ignored). */
+  private void writeFresh(long offset, long[] table) throws IOException {
+    byte[] raw = new byte[table.length * 8];
+    ByteBuffer.wrap(raw).asLongBuffer().put(table);
+    file.write(offset, raw, 0, raw.length, 0);
   }
 
   /**
@@ -431,18 +603,22 @@ final class Snapshots {
     return offsets;
   }
 
-  /** Writes {@code l1} over the active L1 table in place (same size). */
-  private void writeActiveL1(long[] l1) throws IOException {
-    byte[] raw = new byte[l1.length * 8];
-    ByteBuffer.wrap(raw).asLongBuffer().put(l1);
-    file.write(header.l1Offset, raw, 0, raw.length, ACTIVE_L1.mask());
+  /** The snapshot table in use: where it is and how many clusters it takes. */
+  private record OldTable(long offset, long clusters) {}
+
+  /** A snapshot table written to new clusters, not yet in the header. */
+  private record NewTable(long offset, long clusters, List<Snapshot> parsed, long length,
+      int count) {}
+
+  private OldTable currentTable() throws IOException {
+    long offset = header.snapshotsOffset;
+    long clusters = header.snapshotCount == 0 ? 0
+        : clustersFor(Snapshot.tableLength(image.snapshots(), offset, file.channel));
+    return new OldTable(offset, clusters);
   }
 
-  /**
-   * QEMU's qcow2_write_snapshots: the new table goes to new clusters, the header is switched to it,
-   * then the old table is freed (patch 9: the old range is removed and the new one entered).
-   */
-  private void writeTable(List<SnapshotTable.Entry> entries) throws IOException {
+  /** QEMU's qcow2_write_snapshots, first half: the new table goes to new clusters. */
+  private NewTable writeNewTable(List<SnapshotTable.Entry> entries) throws IOException {
     byte[] table = SnapshotTable.encode(entries);
     long clusters = clustersFor(table.length);
     long offset = 0;
@@ -451,28 +627,37 @@ final class Snapshots {
       refcounts.flush();
       file.write(offset, table, 0, table.length, 0);
     }
-    file.channel.force(false);
-    long oldOffset = header.snapshotsOffset;
-    int oldCount = header.snapshotCount;
-    long oldClusters = oldCount == 0 ? 0 : clustersFor(Snapshot.tableLength(image.snapshots(), oldOffset, file.channel));
-    // The header fields and the table the view shows change together, so a scanning strategy
-    // never sees the new offset with the old entries (e.g. offset 0 with the old length).
     List<Snapshot> parsed = entries.isEmpty() ? List.of()
         : Snapshot.readTable(file.channel, offset, entries.size(), clusterBits);
-    long length = Snapshot.tableLength(parsed, offset, file.channel);
-    header.snapshotCount = entries.size();
-    header.snapshotsOffset = offset;
-    image.replaceSnapshots(parsed, length);
-    image.writeHeaderNow();
-    file.channel.force(false);
-    if (oldClusters > 0) {
-      remove(oldOffset, oldClusters, SNAPSHOT_TABLE.mask());
-      refcounts.update(oldOffset >>> clusterBits, oldClusters, -1);
+    return new NewTable(offset, clusters, parsed,
+        Snapshot.tableLength(parsed, offset, file.channel), entries.size());
+  }
+
+  /**
+   * The header fields and the table the view shows change together, so a scanning strategy never
+   * sees the new offset with the old entries (e.g. offset 0 with the old length).
+   */
+  private void install(NewTable table) {
+    header.snapshotCount = table.count();
+    header.snapshotsOffset = table.offset();
+    image.replaceSnapshots(table.parsed(), table.length());
+  }
+
+  /** Patch 9: the old table's range leaves the checker, the new one's enters. */
+  private void replaceTableEvents(OldTable old, NewTable table) {
+    if (old.clusters() > 0) {
+      remove(old.offset(), old.clusters(), SNAPSHOT_TABLE.mask());
     }
-    if (clusters > 0) {
-      enter(offset, clusters, SNAPSHOT_TABLE.mask());
+    if (table.clusters() > 0) {
+      enter(table.offset(), table.clusters(), SNAPSHOT_TABLE.mask());
     }
-    refcounts.flush();
+  }
+
+  /** Frees the old table (a leak since the switch). */
+  private void retire(OldTable old) throws IOException {
+    if (old.clusters() > 0) {
+      refcounts.update(old.offset() >>> clusterBits, old.clusters(), -1);
+    }
   }
 
   private long[] readL1(long offset, int entries) throws IOException {

@@ -102,7 +102,8 @@ class CorruptionTest {
     assertTrue(info.contains("corrupt: true"), info);
     CorruptImageException reopen = assertThrows(CorruptImageException.class,
         () -> Qcow2Image.open(img, TestOptions.open(strategy), true));
-    assertTrue(reopen.getMessage().contains("qemu-img check -r all"), reopen.getMessage());
+    assertTrue(reopen.getMessage().contains("'qemu-img check -r all'")
+        && reopen.getMessage().contains("'qcow2 check -r all'"), reopen.getMessage());
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(strategy), false)) {
       assertTrue(image.info().corrupt());
       byte[] back = new byte[before.length];

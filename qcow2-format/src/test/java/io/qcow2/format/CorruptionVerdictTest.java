@@ -270,7 +270,10 @@ class CorruptionVerdictTest {
       assertTrue(e.markedCorrupt(), e.getMessage());
       assertEquals("Cluster allocation offset 0x52a00 unaligned (L2 offset: 0x40000, L2 index: 0x1)", e.event());
       assertTrue(image.info().corrupt());
-      assertThrows(ReadOnlyImageException.class, () -> image.write(2 << 20, new byte[512], 0, 512));
+      ReadOnlyImageException readOnly = assertThrows(ReadOnlyImageException.class,
+          () -> image.write(2 << 20, new byte[512], 0, 512));
+      assertTrue(readOnly.getMessage().contains("'qcow2 check -r all'")
+          && readOnly.getMessage().contains("'qemu-img check -r all'"), readOnly.getMessage());
       byte[] back = new byte[64 << 10];
       image.read(0, back, 0, back.length);
       byte[] expected = new byte[back.length];

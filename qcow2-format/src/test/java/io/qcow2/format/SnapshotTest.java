@@ -17,6 +17,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 /**
  * Internal snapshots: create/list/apply/delete with the overlap checker compared against the
@@ -205,7 +206,8 @@ class SnapshotTest {
   /**
    * Patch 8's fix: deleting a snapshot walks an inactive L1 table, so the L2 tables it shares with
    * the active L1 stay active L2 tables (only the active L1's walk removes ACTIVE_L2); they stop
-   * being inactive (patch 11: refcount 1 and active).
+   * being inactive (patch 11: refcount 1 and active). The shared table holds only zero clusters,
+   * so no COPIED flag in it changes and the delete keeps it rather than copying it.
    */
   @Test
   void deletingASnapshotKeepsTheActiveL2TablesItShared() throws Exception {
@@ -213,11 +215,13 @@ class SnapshotTest {
     try (Qcow2Image image = Qcow2Image.create(img, 1 << 20, create(512, "1.1"),
         TestOptions.openAll("windowed"))) {
       image.write(0, new byte[4096], 0, 4096);
-      long l2 = image.activeL1()[0] & Qcow2Image.L1_OFFSET_MASK;
+      image.discard(0, 4096); // an L2 table of zero clusters
       var checker = image.overlapChecker().orElseThrow();
       int active = io.qcow2.overlap.MetadataType.ACTIVE_L2.mask();
       int inactive = io.qcow2.overlap.MetadataType.INACTIVE_L2.mask();
       image.createSnapshot("s");
+      image.applySnapshot("s"); // the active L1 now shares the snapshot's L2 table
+      long l2 = image.activeL1()[0] & Qcow2Image.L1_OFFSET_MASK;
       assertEquals(active | inactive, checker.check(l2, 512, 0));
       image.deleteSnapshot("s");
       assertEquals(active, checker.check(l2, 512, 0));
@@ -420,6 +424,100 @@ class SnapshotTest {
       assertEquals(SnapshotTable.MAX_SNAPSHOTS, image.listSnapshots().size());
       Qcow2Exception e = assertThrows(Qcow2Exception.class, () -> image.createSnapshot("more"));
       assertTrue(e.getMessage().contains("maximum of 65536 snapshots"), e.getMessage());
+    }
+  }
+
+  static List<String> strategies() {
+    return TestOptions.strategies();
+  }
+
+  /**
+   * The checker forgets a table only when the engine retires it: a delete whose decrement would
+   * take a table that is still active to refcount 0 (its refcount lowered on disk from 3 to 1
+   * while the active L1 and two snapshots share it) is refused as a corruption event before
+   * anything is written, and the snapshot is still there.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void deleteNeverFreesATableThatIsStillActive(String strategy) throws Exception {
+    Path img = dir.resolve("shared.qcow2");
+    int clusterSize = 65536;
+    byte[] data = new byte[3 * clusterSize];
+    Arrays.fill(data, (byte) 0x5a);
+    try (Qcow2Image image = Qcow2Image.create(img, SIZE, create(clusterSize, "1.1"),
+        TestOptions.openAll(strategy))) {
+      image.write(0, data, 0, data.length);
+      image.createSnapshot("s1");
+      image.applySnapshot("s1"); // the active L1 and s1 now share the L2 table
+      image.createSnapshot("s2"); // and s2 (a shared table is not copied)
+    }
+    long l1 = ImageFiles.readLong(img, 40);
+    long l2 = ImageFiles.readLong(img, l1) & Qcow2Image.L1_OFFSET_MASK;
+    long block = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
+    long refcountAt = block + 2 * (l2 / clusterSize);
+    assertEquals(3, ImageFiles.readInt(img, refcountAt) >>> 16, "refcount of the shared L2 table");
+    ImageFiles.writeShort(img, refcountAt, 1);
+    byte[] before = Files.readAllBytes(img);
+
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(strategy), true)) {
+      MetadataCorruptionException e = assertThrows(MetadataCorruptionException.class,
+          () -> image.deleteSnapshot("s1"));
+      assertEquals(String.format("Preventing invalid free of metadata (the refcount of the active L2 "
+          + "table at offset 0x%x would drop to 0)", l2), e.event());
+      assertTrue(e.markedCorrupt(), e.getMessage());
+      assertEquals(List.of("s1", "s2"), image.listSnapshots().stream().map(SnapshotInfo::name).toList());
+      assertArrayEquals(Arrays.copyOf(data, SIZE), readAll(image));
+    }
+    byte[] after = Files.readAllBytes(img);
+    assertEquals(before.length, after.length, "nothing allocated");
+    for (int i = 0; i < before.length; i++) {
+      if (before[i] != after[i] && (i < 72 || i >= 80)) {
+        throw new AssertionError(String.format("byte 0x%x changed (only the corrupt bit may)", i));
+      }
+    }
+  }
+
+  /**
+   * The same rule for apply: the old active L2 table, which a snapshot still has (inactive), would
+   * reach refcount 0 (lowered on disk from 2 to 1) as the active state leaves it: refused as a
+   * corruption event before anything is written.
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void applyNeverFreesATableASnapshotStillHas(String strategy) throws Exception {
+    Path img = dir.resolve("apply.qcow2");
+    int clusterSize = 65536;
+    byte[] data = new byte[2 * clusterSize];
+    Arrays.fill(data, (byte) 0x3c);
+    try (Qcow2Image image = Qcow2Image.create(img, SIZE, create(clusterSize, "1.1"),
+        TestOptions.openAll(strategy))) {
+      image.write(0, data, 0, data.length);
+      image.createSnapshot("s1");
+      image.createSnapshot("s2");
+      image.applySnapshot("s1"); // the active L1 and s1 share s1's L2 table
+    }
+    long l1 = ImageFiles.readLong(img, 40);
+    long l2 = ImageFiles.readLong(img, l1) & Qcow2Image.L1_OFFSET_MASK;
+    long block = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
+    long refcountAt = block + 2 * (l2 / clusterSize);
+    assertEquals(2, ImageFiles.readInt(img, refcountAt) >>> 16, "refcount of the shared L2 table");
+    ImageFiles.writeShort(img, refcountAt, 1);
+    byte[] before = Files.readAllBytes(img);
+
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.openAll(strategy), true)) {
+      MetadataCorruptionException e = assertThrows(MetadataCorruptionException.class,
+          () -> image.applySnapshot("s2"));
+      assertEquals(String.format("Preventing invalid free of metadata (the refcount of the inactive "
+          + "L2 table at offset 0x%x would drop to 0)", l2), e.event());
+      assertTrue(e.markedCorrupt(), e.getMessage());
+      assertArrayEquals(Arrays.copyOf(data, SIZE), readAll(image));
+    }
+    byte[] after = Files.readAllBytes(img);
+    assertEquals(before.length, after.length, "nothing allocated");
+    for (int i = 0; i < before.length; i++) {
+      if (before[i] != after[i] && (i < 72 || i >= 80)) {
+        throw new AssertionError(String.format("byte 0x%x changed (only the corrupt bit may)", i));
+      }
     }
   }
 }
