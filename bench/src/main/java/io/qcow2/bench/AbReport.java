@@ -144,9 +144,10 @@ public final class AbReport {
     lines.add("Run: " + start.truncatedTo(ChronoUnit.SECONDS) + ", took "
         + (Instant.now().getEpochSecond() - start.getEpochSecond()) + " s");
     lines.add("Machine: " + Machine.describe());
-    lines.add("Ratios are to the legacy strategy in the same run; overlap share = (t - t_none) / t"
-        + " against the none baseline of the same run, clamped at 0; errors are JMH's 99.9 % "
-        + "half-widths, propagated.");
+    lines.add("Ratios are to the legacy strategy in the same run; direct share = CPU time inside"
+        + " the strategy / CPU time of the workload thread (probe); share vs none (wall) ="
+        + " (t - t_none) / t of the wall-clock scores, clamped at 0; errors are 99.9 % half-widths,"
+        + " propagated.");
     return lines;
   }
 }

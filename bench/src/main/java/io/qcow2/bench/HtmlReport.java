@@ -45,8 +45,7 @@ final class HtmlReport {
       out.append(headline(headline));
     }
     out.append("<h2>Scores</h2>\n<table id=\"scores\">\n<tr>");
-    for (String h : new String[] {"workload", "strategy", "score", "± error", "unit", "vs legacy",
-        "overlap share"}) {
+    for (String h : ReportTable.HEADER) {
       out.append("<th>").append(esc(h)).append("</th>");
     }
     out.append("</tr>\n");
@@ -57,7 +56,7 @@ final class HtmlReport {
       previous = row.workload();
       out.append(group ? "<tr class=\"group\">" : "<tr>");
       for (int i = 0; i < cells.length; i++) {
-        boolean numeric = i == 2 || i == 3 || i == 5 || i == 6;
+        boolean numeric = i == 2 || i == 3 || i >= 5;
         out.append(numeric ? "<td class=\"n\">" : "<td>").append(esc(cells[i])).append("</td>");
       }
       out.append("</tr>\n");

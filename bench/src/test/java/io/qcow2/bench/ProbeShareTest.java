@@ -31,9 +31,11 @@ class ProbeShareTest {
         .param(BenchResult.STRATEGY, Strategies.NONE, FixedBurnProvider.NAME)
         .param("w3MiB", "16")
         .param("w3Writes", "20000")
-        .forks(1)
-        .warmupIterations(4)
-        .measurementIterations(12)
+        // Three forks: the share against none compares separately forked runs, whose drift
+        // between forks the error must include.
+        .forks(3)
+        .warmupIterations(3)
+        .measurementIterations(6)
         .addProfiler(ProbeProfiler.class)
         .shouldFailOnError(true)
         .verbosity(VerboseMode.SILENT)
@@ -47,8 +49,8 @@ class ProbeShareTest {
     String figures = String.format("direct %.2f ± %.2f %%, vs none %.2f ± %.2f %%", burn.share(),
         burn.shareError(), burn.shareVsNone(), burn.shareVsNoneError());
     System.out.println("fixed-burn W3: " + figures);
-    // ~1 µs of burn per write against about 1 µs of work per write without checks.
-    assertTrue(burn.share() > 15 && burn.share() < 90, figures);
+    // ~0.3 µs of burn per write against about 1 µs of work per write without checks.
+    assertTrue(burn.share() > 8 && burn.share() < 80, figures);
     assertTrue(burn.shareError() < 5, "direct share is precise: " + figures);
     assertTrue(Math.abs(burn.share() - burn.shareVsNone())
         <= Math.hypot(burn.shareError(), burn.shareVsNoneError()), "agree within errors: " + figures);

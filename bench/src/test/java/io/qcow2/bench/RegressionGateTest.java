@@ -101,13 +101,40 @@ class RegressionGateTest {
     assertEquals(Set.of("CheckLatencyBenchmark.check", "CacheHostileBenchmark.check",
         "ImageWorkloadBenchmark.w1CreatePreallocated", "ImageWorkloadBenchmark.w3RandomWrites"),
         plan.keySet());
-    assertEquals(List.of("none", "legacy", "windowed"), new ArrayList<>(
-        plan.get("ImageWorkloadBenchmark.w1CreatePreallocated").get("strategy")));
+    assertEquals(List.of("windowed"), new ArrayList<>(
+        plan.get("ImageWorkloadBenchmark.w1CreatePreallocated").get("strategy")),
+        "a share needs no reference run");
+    assertEquals(List.of("none", "windowed"), new ArrayList<>(
+        plan.get("ImageWorkloadBenchmark.w3RandomWrites").get("strategy")));
     Map<String, Set<String>> check = plan.get("CheckLatencyBenchmark.check");
     assertEquals(List.of("legacy", "windowed"), new ArrayList<>(check.get("strategy")));
     assertEquals(Set.of("100000"), check.get("structures"));
-    assertEquals(Set.of("512", "65536"), check.get("writeBytes"));
+    assertEquals(Set.of("512"), check.get("writeBytes"));
     assertEquals(Set.of("default"), plan.get("CacheHostileBenchmark.check").get("cache"));
+  }
+
+  @Test
+  void substituteIsMeasuredAndComparedUnderTheBaselineName() {
+    assertEquals(List.of("none", SlowedWindowedProvider.NAME), RegressionGate.substituted(
+        List.of("none", "windowed"), Map.of("windowed", SlowedWindowedProvider.NAME)));
+    List<BenchResult> measured = BenchResult.parseJmhJson(new FakeResults()
+        .check("legacy", 1000, 2000, 100)
+        .check(SlowedWindowedProvider.NAME, 1000, 60, 1)
+        .json());
+    List<BenchResult> renamed = RegressionGate.asBaselineNames(measured,
+        Map.of("windowed", SlowedWindowedProvider.NAME));
+    assertEquals(List.of("legacy", "windowed"),
+        renamed.stream().map(BenchResult::strategy).toList());
+    assertEquals(60, renamed.get(1).score());
+  }
+
+  @Test
+  void badSubstituteFailsFastWithTheNamesFound() throws Exception {
+    assertEquals(2, RegressionGate.run("--baseline", "baseline.json", "--substitute", "windowed"));
+    assertEquals(2, RegressionGate.run("--baseline", "baseline.json", "--substitute",
+        "windowed=no-such-strategy"));
+    assertEquals(2, RegressionGate.run("--baseline", "baseline.json", "--update-baseline",
+        "--runs", "1"));
   }
 
   @Test
