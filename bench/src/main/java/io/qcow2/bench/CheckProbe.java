@@ -51,6 +51,11 @@ final class CheckProbe {
 
   private static volatile Iteration last;
 
+  private static boolean calibrating;
+  private static long calibrationInside;
+  /** Keeps the calibration loops' results alive, so the JIT cannot drop the calls. */
+  private static volatile long calibrationSink;
+
   private CheckProbe() {}
 
   /** Starts an iteration on the calling thread. */
@@ -168,13 +173,8 @@ final class CheckProbe {
     java.util.Arrays.sort(overhead);
     insideNanos = inside[rounds / 2];
     overheadNanos = overhead[rounds / 2];
-    if (sink == 42) {
-      System.err.print("");
-    }
+    calibrationSink = sink;
   }
-
-  private static boolean calibrating;
-  private static long calibrationInside;
 
   /** Where {@link ProbeChecker} reports a call: to calibration or to the running iteration. */
   static void call(long startWall, long endWall) {
