@@ -149,7 +149,7 @@ final class HtmlReport {
     int rowH = 34;
     int top = 28;
     int h = top + rowH * shown.size() + 30;
-    int w = left + plotW + 40;
+    int w = left + plotW + 110;
     StringBuilder svg = new StringBuilder(String.format(Locale.ROOT,
         "<svg class=\"bars\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
             + "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\">\n", w, h, w, h));
@@ -190,16 +190,18 @@ final class HtmlReport {
         "<rect class=\"bar\" x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
             + "fill-opacity=\"%.2f\"><title>%s: %s</title></rect>\n",
         left, y, x0 - left, height, color, opacity, esc(what), esc(text)));
+    double textX = x0;
     if (!Double.isNaN(error) && error > 0) {
       double lo = left + plotW * Math.max(0, Math.min(value - error, max)) / max;
       double hi = left + plotW * Math.max(0, Math.min(value + error, max)) / max;
+      textX = Math.max(x0, hi);
       double mid = y + height / 2;
       out.append(String.format(Locale.ROOT, "<path class=\"errorbar\" d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1f"
           + "M%.1f %.1fV%.1f\" stroke=\"#000\" fill=\"none\"/>\n", lo, mid, hi, lo, y, y + height,
           hi, y, y + height));
     }
     out.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\">%s</text>\n",
-        Math.min(x0, left + plotW - 60) + 4, y + height - 2, esc(text)));
+        Math.min(textX, left + plotW) + 4, y + height - 2, esc(text)));
     return out.toString();
   }
 

@@ -39,10 +39,13 @@ public final class RegressionGate {
 
   private RegressionGate() {}
 
-  /** The metrics a new baseline starts from (see bench/README.md for why these). */
+  /**
+   * The metrics a new baseline starts from (see bench/README.md for why these). No micro ratio:
+   * windowed/legacy check latency spreads over a factor of ~3 between runs on a shared machine
+   * (legacy's 10^5-structure scans compete for the caches), so its 99 % limit could only catch what
+   * the W1 and W3 shares catch far more tightly.
+   */
   static final List<Baseline.Metric> DEFAULT_METRICS = List.of(
-      ratio("CheckLatencyBenchmark.check structures=100000 writeBytes=512", "windowed", "legacy", 1),
-      ratio("CacheHostileBenchmark.check cache=default structures=10000", "windowed", "legacy", 1),
       share("ImageWorkloadBenchmark.w1CreatePreallocated w1MiB=256", "windowed", 1),
       share("ImageWorkloadBenchmark.w3RandomWrites w3MiB=64 w3Writes=50000", "windowed", 1),
       ratio("ImageWorkloadBenchmark.w3RandomWrites w3MiB=64 w3Writes=50000", "windowed", "none", 1),
