@@ -11,6 +11,8 @@ import io.qcow2.overlap.OverlapCheckerSetup;
  */
 public final class FixedBurnProvider implements OverlapCheckerProvider {
   static final String NAME = "fixed-burn";
+  /** The same checker without the burn: what having a checker at all costs. */
+  static final String EMPTY = "empty-checker";
   /**
    * Rounds of xorshift per check: about 0.3 µs here, a third of a W3 write without checks. Short on
    * purpose: the longer each write takes, the more of the neighbours' context switches (and cold
@@ -26,14 +28,29 @@ public final class FixedBurnProvider implements OverlapCheckerProvider {
 
   @Override
   public OverlapChecker create(OverlapCheckerSetup setup) {
-    return new Burning(setup);
+    return new Burning(setup, BURN_ROUNDS);
+  }
+
+  /** Test-only strategy {@value #EMPTY}: holds nothing, finds nothing, burns nothing. */
+  public static final class Empty implements OverlapCheckerProvider {
+    @Override
+    public String name() {
+      return EMPTY;
+    }
+
+    @Override
+    public OverlapChecker create(OverlapCheckerSetup setup) {
+      return new Burning(setup, 0);
+    }
   }
 
   private static final class Burning extends OverlapChecker {
+    private final int rounds;
     private long sink;
 
-    Burning(OverlapCheckerSetup setup) {
+    Burning(OverlapCheckerSetup setup, int rounds) {
       super(setup);
+      this.rounds = rounds;
     }
 
     @Override
@@ -49,7 +66,7 @@ public final class FixedBurnProvider implements OverlapCheckerProvider {
 
     @Override
     protected int checkClusters(long first, long count, int wanted) {
-      sink = Burn.rounds(sink + first, BURN_ROUNDS);
+      sink = Burn.rounds(sink + first, rounds);
       return (int) (sink & 0);
     }
   }
