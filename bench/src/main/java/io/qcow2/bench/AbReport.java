@@ -99,7 +99,8 @@ public final class AbReport {
     List<BenchResult> results = new ArrayList<>(BenchResult.readJmhJson(json));
     Path outside = args.out().resolve("ab-report-outside.json");
     if (args.results() == null && args.qemu()) {
-      List<BenchResult> reference = OutsideReference.measureW1(results);
+      System.err.println("measuring QEMU's W1 and W3 (outside reference) ...");
+      List<BenchResult> reference = OutsideReference.measure(results);
       Files.writeString(outside, BenchResult.toJmhLikeJson(reference));
     }
     if (Files.exists(outside)) {
@@ -119,6 +120,7 @@ public final class AbReport {
     ReportTable table = ReportTable.of(results);
     StringBuilder text = new StringBuilder();
     context.forEach(line -> text.append(line).append('\n'));
+    text.append('\n').append(Headline.toText(Headline.of(results)));
     text.append('\n').append(table.toText());
     if (!memory.isEmpty()) {
       text.append("\nMemory (fully populated, metadata-preallocated images):\n")
@@ -128,8 +130,9 @@ public final class AbReport {
     Files.writeString(args.out().resolve("ab-report.txt"), text);
     Files.writeString(args.out().resolve("ab-report.html"),
         HtmlReport.render("qcow2 overlap checks: A/B report", context, table, results, memory));
-    System.out.printf("%nWrote %s, ab-report.html, ab-report.txt in %s%n", json.getFileName(),
-        args.out());
+    Files.writeString(args.out().resolve("ab-summary.json"), AbSummary.toJson(results));
+    System.out.printf("%nWrote %s, ab-summary.json, ab-report.html, ab-report.txt in %s%n",
+        json.getFileName(), args.out());
   }
 
   static List<String> context(Args args, Instant start) {
@@ -141,9 +144,10 @@ public final class AbReport {
     lines.add("Run: " + start.truncatedTo(ChronoUnit.SECONDS) + ", took "
         + (Instant.now().getEpochSecond() - start.getEpochSecond()) + " s");
     lines.add("Machine: " + Machine.describe());
-    lines.add("Ratios are to the legacy strategy in the same run; overlap share = (t - t_none) / t"
-        + " against the none baseline of the same run, clamped at 0; errors are JMH's 99.9 % "
-        + "half-widths, propagated.");
+    lines.add("Ratios are to the legacy strategy in the same run; direct share = CPU time inside"
+        + " the strategy / CPU time of the workload thread (probe); share vs none (wall) ="
+        + " (t - t_none) / t of the wall-clock scores, clamped at 0; errors are 99.9 % half-widths,"
+        + " propagated.");
     return lines;
   }
 }

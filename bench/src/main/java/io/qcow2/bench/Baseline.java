@@ -17,6 +17,10 @@ import java.util.Map;
  * <ul>
  *   <li>{@code ratio}: a strategy's score divided by its reference's score (legacy or none) for
  *       one workload, both measured in the same run, so a shared, noisy CI machine slows both;
+ *   <li>{@code share}: the CPU time a macro workload spends inside the strategy over the CPU time
+ *       it spends outside it, measured in the same iterations of the same thread by the probe
+ *       ({@link CheckProbe}): share / (100 − share). Proportional to the strategy's cost per
+ *       call, and free of the drift between separately forked runs;
  *   <li>{@code memory}: {@code memoryBytes()} of a strategy for a fixed layout, deterministic.
  * </ul>
  *
@@ -34,12 +38,15 @@ record Baseline(String comment, String machine, List<Metric> metrics) {
   record Metric(String kind, String workload, String strategy, String reference, double value,
       double error, double tolerance) {
     static final String RATIO = "ratio";
+    static final String SHARE = "share";
     static final String MEMORY = "memory";
 
     String name() {
-      return kind.equals(RATIO)
-          ? String.format("%s/%s %s", strategy, reference, workload)
-          : String.format("memory %s %s", strategy, workload);
+      return switch (kind) {
+        case RATIO -> String.format("%s/%s %s", strategy, reference, workload);
+        case SHARE -> String.format("%s in-strategy/rest CPU %s", strategy, workload);
+        default -> String.format("memory %s %s", strategy, workload);
+      };
     }
 
     /** The largest value that still passes. */
@@ -78,7 +85,7 @@ record Baseline(String comment, String machine, List<Metric> metrics) {
     for (Object entry : entries) {
       Map<?, ?> m = (Map<?, ?>) entry;
       String kind = (String) m.get("kind");
-      if (!Metric.RATIO.equals(kind) && !Metric.MEMORY.equals(kind)) {
+      if (!Metric.RATIO.equals(kind) && !Metric.SHARE.equals(kind) && !Metric.MEMORY.equals(kind)) {
         throw new IllegalArgumentException("baseline metric has unknown kind: " + kind);
       }
       metrics.add(new Metric(kind, (String) m.get("workload"), (String) m.get("strategy"),

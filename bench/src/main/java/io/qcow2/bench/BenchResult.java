@@ -21,12 +21,22 @@ import java.util.TreeMap;
  */
 record BenchResult(
     String benchmark, String mode, Map<String, String> params, double score, double error,
-    String unit, double median) {
+    String unit, double median, Map<String, Secondary> secondary) {
   /** The parameter that names the strategy. */
   static final String STRATEGY = "strategy";
 
+  /** A secondary metric (e.g. a profiler's): its mean over iterations and 99.9 % half-width. */
+  record Secondary(double score, double error, String unit) {}
+
   BenchResult {
     params = Collections.unmodifiableMap(new TreeMap<>(params));
+    secondary = Collections.unmodifiableMap(new TreeMap<>(secondary));
+  }
+
+  /** A result without secondary metrics. */
+  BenchResult(String benchmark, String mode, Map<String, String> params, double score,
+      double error, String unit, double median) {
+    this(benchmark, mode, params, score, error, unit, median, Map.of());
   }
 
   /** A result whose median is not known: taken to be the score. */
@@ -79,6 +89,13 @@ record BenchResult(
       run.put("mode", r.mode());
       run.put("params", new java.util.LinkedHashMap<String, Object>(r.params()));
       run.put("primaryMetric", metric);
+      if (!r.secondary().isEmpty()) {
+        Map<String, Object> secondary = new java.util.LinkedHashMap<>();
+        r.secondary().forEach((name, m) -> secondary.put(name, new java.util.LinkedHashMap<>(
+            Map.of("score", m.score(), "scoreError", Double.isNaN(m.error()) ? "NaN" : m.error(),
+                "scoreUnit", m.unit()))));
+        run.put("secondaryMetrics", secondary);
+      }
       runs.add(run);
     }
     return Json.write(runs);
@@ -117,6 +134,16 @@ record BenchResult(
           && percentiles.get("50.0") instanceof Number p50) {
         median = p50.doubleValue();
       }
+      Map<String, Secondary> secondary = new TreeMap<>();
+      if (map.get("secondaryMetrics") instanceof Map<?, ?> metrics) {
+        metrics.forEach((name, value) -> {
+          Map<?, ?> m = asMap(value, benchmark + " secondary metric " + name);
+          secondary.put(name.toString(), new Secondary(
+              asDouble(m.get("score"), benchmark + " " + name + " score"),
+              asDouble(m.get("scoreError"), benchmark + " " + name + " scoreError"),
+              asString(m.get("scoreUnit"), benchmark + " " + name + " scoreUnit")));
+        });
+      }
       results.add(new BenchResult(
           benchmark,
           asString(map.get("mode"), "mode"),
@@ -124,7 +151,8 @@ record BenchResult(
           score,
           asDouble(metric.get("scoreError"), benchmark + " scoreError"),
           asString(metric.get("scoreUnit"), benchmark + " scoreUnit"),
-          median));
+          median,
+          secondary));
     }
     return results;
   }

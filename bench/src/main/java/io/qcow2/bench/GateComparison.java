@@ -54,9 +54,26 @@ final class GateComparison {
       return null;
     }
     BenchResult value = find(results, metric.workload(), metric.strategy());
+    if (metric.kind().equals(Baseline.Metric.SHARE)) {
+      BenchResult.Secondary share = value == null ? null : value.secondary().get(ProbeProfiler.SHARE);
+      if (share == null || share.score() >= 100) {
+        return null;
+      }
+      double rest = 100 - share.score();
+      return new double[] {share.score() / rest, share.error() * 100 / (rest * rest)};
+    }
     BenchResult reference = find(results, metric.workload(), metric.reference());
     if (value == null || reference == null) {
       return null;
+    }
+    BenchResult.Secondary cpu = value.secondary().get(ProbeProfiler.CPU);
+    BenchResult.Secondary referenceCpu = reference.secondary().get(ProbeProfiler.CPU);
+    if (cpu != null && referenceCpu != null) {
+      // Macro workloads: the workload thread's CPU time, which a neighbour's load moves less
+      // than wall time.
+      double ratio = cpu.score() / referenceCpu.score();
+      return new double[] {ratio, ratio * Math.hypot(cpu.error() / cpu.score(),
+          referenceCpu.error() / referenceCpu.score())};
     }
     // Medians: on a shared CI machine one iteration slowed by a neighbour moves a mean, not these.
     double ratio = value.median() / reference.median();
@@ -90,26 +107,61 @@ final class GateComparison {
   }
 
   /**
-   * The baseline with every metric's value replaced by the measured one. A tolerance is kept,
-   * unless the new measurement's relative error reaches it: then it is widened to 1.5 times that
-   * error, rounded up to a multiple of 0.25, so a tolerance is always larger than the error it
-   * was measured with.
+   * One-sided 99 % quantiles of Student's t for 1..20 degrees of freedom; beyond, 2.53 (the value
+   * at 20, above the limit 2.33).
    */
-  Baseline updatedBaseline(Baseline old, String machine) {
+  private static final double[] T_99 = {31.821, 6.965, 4.541, 3.747, 3.365, 3.143, 2.998, 2.896,
+      2.821, 2.764, 2.718, 2.681, 2.650, 2.624, 2.602, 2.583, 2.567, 2.552, 2.539, 2.528};
+
+  static double t99(int degreesOfFreedom) {
+    if (degreesOfFreedom < 1) {
+      throw new IllegalArgumentException("need at least two runs, got " + (degreesOfFreedom + 1));
+    }
+    return degreesOfFreedom <= T_99.length ? T_99[degreesOfFreedom - 1] : T_99[T_99.length - 1];
+  }
+
+  /**
+   * A baseline from {@code runs} repeated measurements of unchanged code: each measured metric's
+   * value is the geometric mean of the runs, its error the runs' standard deviation (relative,
+   * in log space), and its tolerance the one-sided 99 % prediction limit for one more run, {@code
+   * exp(t(0.99, n−1) · s · sqrt(1 + 1/n)) − 1}, rounded up to 0.01: unchanged code exceeds it in
+   * 1 % of runs, so in 0.01 % of CI runs, which fail only when a second measurement exceeds it
+   * too. Memory metrics are deterministic: their value is measured, their tolerance kept.
+   */
+  static Baseline calibrated(Baseline old, List<GateComparison> runs, String machine) {
+    if (runs.size() < 2) {
+      throw new IllegalArgumentException("calibration needs at least two runs, got " + runs.size());
+    }
     List<Baseline.Metric> metrics = new ArrayList<>();
-    for (Line line : lines) {
-      if (line.verdict() == Verdict.MISSING) {
-        throw new IllegalStateException("cannot update the baseline: no measurement for "
-            + line.metric().name());
+    for (int i = 0; i < old.metrics().size(); i++) {
+      Baseline.Metric m = old.metrics().get(i);
+      double[] logs = new double[runs.size()];
+      for (int r = 0; r < runs.size(); r++) {
+        Line line = runs.get(r).lines().get(i);
+        if (line.verdict() == Verdict.MISSING || !(line.measured() > 0)) {
+          throw new IllegalStateException("cannot calibrate: run " + (r + 1) + " has no positive "
+              + "measurement for " + m.name());
+        }
+        logs[r] = Math.log(line.measured());
       }
-      Baseline.Metric m = line.metric().withValue(line.measured(), line.measuredError());
-      double relativeError = line.measured() == 0 ? 0 : line.measuredError() / line.measured();
-      if (relativeError >= m.tolerance()) {
-        double widened = Math.ceil(1.5 * relativeError * 4) / 4;
-        m = new Baseline.Metric(m.kind(), m.workload(), m.strategy(), m.reference(), m.value(),
-            m.error(), widened);
+      double mean = 0;
+      for (double v : logs) {
+        mean += v / logs.length;
       }
-      metrics.add(m);
+      double var = 0;
+      for (double v : logs) {
+        var += (v - mean) * (v - mean) / (logs.length - 1);
+      }
+      double sd = Math.sqrt(var);
+      double value = Math.exp(mean);
+      if (m.kind().equals(Baseline.Metric.MEMORY)) {
+        metrics.add(m.withValue(value, 0));
+        continue;
+      }
+      double limit = t99(logs.length - 1) * sd * Math.sqrt(1 + 1.0 / logs.length);
+      double tolerance = Math.ceil((Math.exp(limit) - 1) * 100) / 100;
+      metrics.add(new Baseline.Metric(m.kind(), m.workload(), m.strategy(), m.reference(), value,
+          value * sd, tolerance));
     }
     return new Baseline(old.comment(), machine, metrics);
   }

@@ -40,9 +40,12 @@ final class HtmlReport {
       }
       out.append("</ul>\n");
     }
+    List<Headline.Workload> headline = Headline.of(results);
+    if (!headline.isEmpty()) {
+      out.append(headline(headline));
+    }
     out.append("<h2>Scores</h2>\n<table id=\"scores\">\n<tr>");
-    for (String h : new String[] {"workload", "strategy", "score", "± error", "unit", "vs legacy",
-        "overlap share"}) {
+    for (String h : ReportTable.HEADER) {
       out.append("<th>").append(esc(h)).append("</th>");
     }
     out.append("</tr>\n");
@@ -53,7 +56,7 @@ final class HtmlReport {
       previous = row.workload();
       out.append(group ? "<tr class=\"group\">" : "<tr>");
       for (int i = 0; i < cells.length; i++) {
-        boolean numeric = i == 2 || i == 3 || i == 5 || i == 6;
+        boolean numeric = i == 2 || i == 3 || i >= 5;
         out.append(numeric ? "<td class=\"n\">" : "<td>").append(esc(cells[i])).append("</td>");
       }
       out.append("</tr>\n");
@@ -84,6 +87,126 @@ final class HtmlReport {
     }
     out.append("</body></html>\n");
     return out.toString();
+  }
+
+  /** The answer: one table row per workload and strategy, one bar chart per workload. */
+  static String headline(List<Headline.Workload> workloads) {
+    StringBuilder out = new StringBuilder("<h2>Answer</h2>\n<p>Overlap share = CPU time inside "
+        + "the strategy over the CPU time of the workload's thread, measured directly (probe), and "
+        + "against <code>none</code> ((t &minus; t<sub>none</sub>) / t, thread CPU time); speed-up "
+        + "= legacy's CPU time / the strategy's. Errors are 99.9 % half-widths.</p>\n"
+        + "<table id=\"answer\">\n<tr><th>workload</th><th>winner</th><th>strategy</th>"
+        + "<th>share (direct)</th><th>share vs none</th><th>ms (wall)</th>"
+        + "<th>speed-up over legacy</th><th>series (perf, QEMU 2014)</th></tr>\n");
+    for (Headline.Workload w : workloads) {
+      boolean first = true;
+      for (AbSummary.Macro m : w.strategies()) {
+        if (m.strategy().equals(Strategies.NONE)) {
+          continue;
+        }
+        out.append(first ? "<tr class=\"group\">" : "<tr>")
+            .append("<td>").append(first ? esc(w.label() + " " + w.name()) : "").append("</td>")
+            .append("<td>").append(first && w.winner() != null ? "<b>" + esc(w.winner()) + "</b>" : "")
+            .append("</td><td>").append(esc(m.strategy())).append("</td>")
+            .append("<td class=\"n\">").append(esc(Headline.percent(m.share(), m.shareError())))
+            .append("</td><td class=\"n\">")
+            .append(esc(Headline.percent(m.shareVsNone(), m.shareVsNoneError())))
+            .append("</td><td class=\"n\">").append(esc(ReportTable.number(m.ms())))
+            .append("</td><td class=\"n\">")
+            .append(esc(Headline.speedUp(w.speedUp().get(m.strategy())))).append("</td><td>")
+            .append(first ? esc(String.valueOf(Workloads.seriesFigure(w.label()))) : "")
+            .append("</td></tr>\n");
+        first = false;
+      }
+      for (BenchResult r : w.outside()) {
+        out.append("<tr class=\"ref\"><td></td><td></td><td>").append(esc(r.strategy()))
+            .append("</td><td></td><td></td><td class=\"n\">")
+            .append(esc(ReportTable.number(r.score()) + " ± " + ReportTable.number(r.error())))
+            .append("</td><td></td><td></td></tr>\n");
+      }
+    }
+    out.append("</table>\n");
+    for (Headline.Workload w : workloads) {
+      out.append(bars(w));
+    }
+    return out.toString();
+  }
+
+  /** Horizontal bars of one workload's shares (direct solid, vs none light) with error bars. */
+  static String bars(Headline.Workload workload) {
+    List<AbSummary.Macro> shown = new ArrayList<>();
+    double max = 1;
+    for (AbSummary.Macro m : workload.strategies()) {
+      if (!m.strategy().equals(Strategies.NONE)) {
+        shown.add(m);
+        max = Math.max(max, finite(m.share()) + finite(m.shareError()));
+        max = Math.max(max, finite(m.shareVsNone()) + finite(m.shareVsNoneError()));
+      }
+    }
+    max = Math.min(100, Math.ceil(max / 10) * 10);
+    int left = 110;
+    int plotW = 420;
+    int rowH = 34;
+    int top = 28;
+    int h = top + rowH * shown.size() + 30;
+    int w = left + plotW + 110;
+    StringBuilder svg = new StringBuilder(String.format(Locale.ROOT,
+        "<svg class=\"bars\" xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" "
+            + "viewBox=\"0 0 %d %d\" font-family=\"sans-serif\" font-size=\"11\">\n", w, h, w, h));
+    svg.append(String.format(Locale.ROOT, "<title>%s overlap share</title>\n"
+        + "<text x=\"%d\" y=\"16\" font-size=\"13\" font-weight=\"bold\">%s overlap share, %%"
+        + " (solid: direct; light: vs none)</text>\n", esc(workload.label()), 4,
+        esc(workload.label())));
+    for (int tick = 0; tick <= 5; tick++) {
+      double x = left + plotW * tick / 5.0;
+      svg.append(String.format(Locale.ROOT, "<line x1=\"%.1f\" y1=\"%d\" x2=\"%.1f\" y2=\"%d\" "
+          + "stroke=\"#eee\"/><text x=\"%.1f\" y=\"%d\" text-anchor=\"middle\">%s</text>\n",
+          x, top, x, h - 25, x, h - 12, ReportTable.number(max * tick / 5)));
+    }
+    int i = 0;
+    for (AbSummary.Macro m : shown) {
+      double y = top + i * rowH;
+      String color = COLORS[(i + 1) % COLORS.length];
+      svg.append(String.format(Locale.ROOT,
+          "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", left - 6, y + 16,
+          esc(m.strategy())));
+      svg.append(bar(left, plotW, max, y + 3, 13, m.share(), m.shareError(), color, 1.0,
+          m.strategy() + " direct"));
+      svg.append(bar(left, plotW, max, y + 18, 9, m.shareVsNone(), m.shareVsNoneError(), color,
+          0.35, m.strategy() + " vs none"));
+      i++;
+    }
+    return svg.append("</svg>\n").toString();
+  }
+
+  private static String bar(int left, int plotW, double max, double y, double height, double value,
+      double error, String color, double opacity, String what) {
+    if (Double.isNaN(value)) {
+      return "";
+    }
+    double x0 = left + plotW * Math.max(0, Math.min(value, max)) / max;
+    String text = Headline.percent(value, error);
+    StringBuilder out = new StringBuilder(String.format(Locale.ROOT,
+        "<rect class=\"bar\" x=\"%d\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\" "
+            + "fill-opacity=\"%.2f\"><title>%s: %s</title></rect>\n",
+        left, y, x0 - left, height, color, opacity, esc(what), esc(text)));
+    double textX = x0;
+    if (!Double.isNaN(error) && error > 0) {
+      double lo = left + plotW * Math.max(0, Math.min(value - error, max)) / max;
+      double hi = left + plotW * Math.max(0, Math.min(value + error, max)) / max;
+      textX = Math.max(x0, hi);
+      double mid = y + height / 2;
+      out.append(String.format(Locale.ROOT, "<path class=\"errorbar\" d=\"M%.1f %.1fH%.1fM%.1f %.1fV%.1f"
+          + "M%.1f %.1fV%.1f\" stroke=\"#000\" fill=\"none\"/>\n", lo, mid, hi, lo, y, y + height,
+          hi, y, y + height));
+    }
+    out.append(String.format(Locale.ROOT, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"9\">%s</text>\n",
+        Math.min(textX, left + plotW) + 4, y + height - 2, esc(text)));
+    return out.toString();
+  }
+
+  private static double finite(double v) {
+    return Double.isNaN(v) || Double.isInfinite(v) ? 0 : v;
   }
 
   /** Curve name (workload without the scale param) → strategy → (x → score). */

@@ -22,6 +22,12 @@ record MemoryRecord(
     "series formula 40*IS/CS^2"
   };
 
+  /** The same record under another strategy name (the gate's substitutes). */
+  MemoryRecord withStrategy(String name) {
+    return new MemoryRecord(layout, name, imageBytes, clusterBytes, structures, memoryBytes,
+        jolBytes);
+  }
+
   /** The series' worst-case estimate of its list's size for this layout (cover letter, RAM usage). */
   long seriesEstimate() {
     return 40 * (imageBytes / clusterBytes) / clusterBytes;

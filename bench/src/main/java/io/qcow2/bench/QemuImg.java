@@ -13,12 +13,17 @@ final class QemuImg {
 
   /** The qemu-img on the PATH, or null. */
   static Path find() {
+    return find("qemu-img");
+  }
+
+  /** The QEMU tool {@code name} (qemu-img, qemu-io) on the PATH, or null. */
+  static Path find(String name) {
     String path = System.getenv("PATH");
     if (path == null) {
       return null;
     }
     for (String dir : path.split(java.io.File.pathSeparator)) {
-      Path candidate = Path.of(dir, "qemu-img");
+      Path candidate = Path.of(dir, name);
       if (Files.isExecutable(candidate)) {
         return candidate;
       }
@@ -45,9 +50,14 @@ final class QemuImg {
    * @throws IOException if it is missing or exits non-zero (with its output in the message)
    */
   static String run(String... args) throws IOException, InterruptedException {
-    Path qemuImg = find();
+    return runTool("qemu-img", args);
+  }
+
+  /** Runs the QEMU tool {@code name} (qemu-img, qemu-io) as {@link #run} runs qemu-img. */
+  static String runTool(String name, String... args) throws IOException, InterruptedException {
+    Path qemuImg = find(name);
     if (qemuImg == null) {
-      throw new IOException("qemu-img not found on the PATH");
+      throw new IOException(name + " not found on the PATH");
     }
     List<String> command = new ArrayList<>();
     command.add(qemuImg.toString());

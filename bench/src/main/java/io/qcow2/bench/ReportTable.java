@@ -26,7 +26,12 @@ final class ReportTable {
    */
   record Row(
       String workload, String strategy, double score, double error, String unit, double ratio,
-      double ratioError, double share, double shareError, boolean shareClamped, boolean macro) {}
+      double ratioError, double share, double shareError, boolean shareClamped, boolean macro,
+      double directShare, double directShareError) {}
+
+  /** The columns of the text and HTML tables. */
+  static final String[] HEADER = {"workload", "strategy", "score", "± error", "unit", "vs legacy",
+      "share vs none (wall)", "direct share (CPU)"};
 
   private final List<Row> rows;
 
@@ -68,8 +73,11 @@ final class ReportTable {
           clamped = s[0] < 0;
           shareError = s[1];
         }
+        BenchResult.Secondary direct = r.secondary().get(ProbeProfiler.SHARE);
         rows.add(new Row(group.getKey(), r.strategy(), r.score(), r.error(), r.unit(), ratio,
-            ratioError, share, shareError, clamped, macro));
+            ratioError, share, shareError, clamped, macro,
+            direct == null ? Double.NaN : direct.score(),
+            direct == null ? Double.NaN : direct.error()));
       }
     }
     return new ReportTable(rows);
@@ -104,7 +112,7 @@ final class ReportTable {
 
   /** The table as aligned plain text, one header line and one line per row. */
   String toText() {
-    String[] header = {"workload", "strategy", "score", "± error", "unit", "vs legacy", "overlap share"};
+    String[] header = HEADER;
     List<String[]> lines = new ArrayList<>();
     lines.add(header);
     for (Row row : rows) {
@@ -144,6 +152,8 @@ final class ReportTable {
       row.unit(),
       Double.isNaN(row.ratio()) ? "-" : ratio(row.ratio(), row.ratioError()),
       shareText(row),
+      !row.macro() || Double.isNaN(row.directShare()) ? ""
+          : Headline.percent(row.directShare(), row.directShareError()),
     };
   }
 

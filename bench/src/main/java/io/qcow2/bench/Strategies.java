@@ -37,13 +37,15 @@ final class Strategies {
   private Strategies() {}
 
   /**
-   * {@link #NONE} and every strategy {@link OverlapCheckers#names()} finds now, in {@link #ORDER}:
+   * {@link #NONE} and every strategy {@link OverlapCheckers#names()} finds now but the bench's own
+   * timing wrapper ({@link ProbeProvider}), in {@link #ORDER}:
    * the values of every benchmark's {@code strategy} param.
    */
   static List<String> names() {
     List<String> names = new ArrayList<>();
     names.add(NONE);
     names.addAll(OverlapCheckers.names());
+    names.remove(ProbeProvider.NAME);
     names.sort(ORDER);
     return List.copyOf(names);
   }

@@ -117,7 +117,9 @@ final class SuiteRunner {
           .output(log.toString())
           .result(part.toString())
           .resultFormat(ResultFormatType.JSON);
-      if (!macro) {
+      if (macro) {
+        options.addProfiler(ProbeProfiler.class);
+      } else {
         options.warmupTime(TimeValue.milliseconds(timing.warmupMillis()))
             .measurementTime(TimeValue.milliseconds(timing.measureMillis()));
       }

@@ -43,9 +43,11 @@ class BenchResultTest {
 
   @Test
   void outsideReferenceLabelNamesTheVersion() {
-    assertEquals("qemu-img 7.2.22 (outside reference, incl. process start)",
-        OutsideReference.label("qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)"));
-    assertTrue(Strategies.isOutside(OutsideReference.label("qemu-img version 8.0.0")));
+    assertEquals("QEMU 7.2.22 qemu-io, overlap-check=cached (outside reference, incl. process start)",
+        OutsideReference.label("qemu-img version 7.2.22 (Debian 1:7.2+dfsg-7+deb12u18+b3)",
+            "qemu-io", "cached"));
+    assertTrue(Strategies.isOutside(
+        OutsideReference.label("qemu-img version 8.0.0", "qemu-img bench", "none")));
   }
 
   @Test

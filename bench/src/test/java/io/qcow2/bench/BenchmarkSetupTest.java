@@ -16,7 +16,13 @@ import org.junit.jupiter.api.Test;
  * agree with the others, and find metadata somewhere, so the workload is not trivially empty.
  */
 class BenchmarkSetupTest {
-  private static final List<String> STRATEGIES = Strategies.names();
+  /**
+   * Every strategy found but the test-only ones of the gate's and probe's tests, which find nothing
+   * or need settings on purpose; the slowed one, a windowed that only costs more, stays.
+   */
+  private static final List<String> STRATEGIES = Strategies.names().stream()
+      .filter(s -> !TestStrategies.NAMES.contains(s) || s.equals(SlowedWindowedProvider.NAME))
+      .collect(java.util.stream.Collectors.toUnmodifiableList());
 
   private static void assertSameAnswers(String what, Function<String, long[]> answers) {
     long[] first = null;

@@ -9,6 +9,12 @@ final class FakeResults {
 
   FakeResults add(String benchmark, String mode, String unit, double score, double error,
       String... params) {
+    return addWithSecondary(benchmark, mode, unit, score, error, "{}", params);
+  }
+
+  /** A run with {@code secondary} as its secondaryMetrics object (JSON text). */
+  FakeResults addWithSecondary(String benchmark, String mode, String unit, double score,
+      double error, String secondary, String... params) {
     StringJoiner p = new StringJoiner(", ", "{", "}");
     for (int i = 0; i < params.length; i += 2) {
       p.add("\"" + params[i] + "\" : \"" + params[i + 1] + "\"");
@@ -30,8 +36,8 @@ final class FakeResults {
             "scoreUnit" : "%s",
             "rawData" : [[1.0, 2.0]]
           },
-          "secondaryMetrics" : {}
-        }""", benchmark, mode, p, score, errorText, score, score, score, unit));
+          "secondaryMetrics" : %s
+        }""", benchmark, mode, p, score, errorText, score, score, score, unit, secondary));
     return this;
   }
 
@@ -45,6 +51,21 @@ final class FakeResults {
   FakeResults w1(String strategy, double score, double error) {
     return add("io.qcow2.bench.ImageWorkloadBenchmark.w1CreatePreallocated", "ss", "ms/op", score,
         error, "strategy", strategy, "imageMiB", "64");
+  }
+
+  /**
+   * A macro workload (W1..W4 by its method name) with the probe's secondary metrics: direct share
+   * (percent) and the workload thread's CPU time (ms), each with its error.
+   */
+  FakeResults probed(String method, String strategy, double ms, double msError, double share,
+      double shareError, double cpu, double cpuError) {
+    String secondary = String.format(Locale.ROOT, """
+        {
+            "probe.share" : {"score" : %s, "scoreError" : %s, "scoreUnit" : "%%"},
+            "probe.cpu" : {"score" : %s, "scoreError" : %s, "scoreUnit" : "ms"}
+          }""", share, shareError, cpu, cpuError);
+    return addWithSecondary("io.qcow2.bench.ImageWorkloadBenchmark." + method, "ss", "ms/op", ms,
+        msError, secondary, "strategy", strategy, "size", "64");
   }
 
   String json() {

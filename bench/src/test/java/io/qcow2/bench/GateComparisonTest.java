@@ -77,30 +77,49 @@ class GateComparisonTest {
   }
 
   @Test
-  void baselineRoundTripsAndUpdatesKeepTolerances() {
+  void baselineRoundTrips() {
     Baseline old = baseline();
     assertEquals(old, Baseline.parse(old.toJson()));
-    Baseline updated = GateComparison.compare(old, results(30), memory(42000))
-        .updatedBaseline(old, "here");
-    assertEquals(0.015, updated.metrics().get(0).value(), 1e-12);
-    assertEquals(1.0, updated.metrics().get(0).tolerance());
-    assertEquals(42000, updated.metrics().get(1).value());
-    assertEquals("here", updated.machine());
   }
 
   @Test
-  void updateWidensToleranceBelowTheMeasuredError() {
-    // windowed 30 ± 20 against legacy 2000 ± 100: relative error ~0.67, tolerance 0.5.
-    Baseline old = Baseline.parse(baseline().toJson().replace("\"tolerance\": 1", "\"tolerance\": 0.5"));
-    assertEquals(0.5, old.metrics().get(0).tolerance());
-    List<BenchResult> noisy = BenchResult.parseJmhJson(new FakeResults()
-        .check("legacy", 1000, 2000, 100)
-        .check("windowed", 1000, 30, 20)
-        .json());
-    Baseline updated = GateComparison.compare(old, noisy, memory(40000)).updatedBaseline(old, "x");
-    double relative = Math.hypot(20 / 30.0, 100 / 2000.0);
-    assertEquals(Math.ceil(1.5 * relative * 4) / 4, updated.metrics().get(0).tolerance());
-    assertTrue(updated.metrics().get(0).tolerance() > relative);
-    assertEquals(0.1, updated.metrics().get(1).tolerance(), "memory has no error: kept");
+  void calibrationTakesTheGeometricMeanAndA99PercentPredictionLimit() {
+    double[] windowed = {20, 22, 19, 21, 20.5};
+    List<GateComparison> runs = new java.util.ArrayList<>();
+    for (double w : windowed) {
+      runs.add(GateComparison.compare(baseline(), results(w), memory(42000)));
+    }
+    Baseline calibrated = GateComparison.calibrated(baseline(), runs, "here");
+    double mean = 0;
+    for (double w : windowed) {
+      mean += Math.log(w / 2000) / windowed.length;
+    }
+    double var = 0;
+    for (double w : windowed) {
+      var += Math.pow(Math.log(w / 2000) - mean, 2) / (windowed.length - 1);
+    }
+    Baseline.Metric ratio = calibrated.metrics().get(0);
+    assertEquals(Math.exp(mean), ratio.value(), 1e-12);
+    double limit = 3.747 * Math.sqrt(var) * Math.sqrt(1 + 1.0 / windowed.length);
+    assertEquals(Math.ceil((Math.exp(limit) - 1) * 100) / 100, ratio.tolerance(), 1e-12);
+    assertTrue(ratio.tolerance() > 0.1 && ratio.tolerance() < 0.5, ratio.toString());
+    assertEquals(42000, calibrated.metrics().get(1).value(), 1e-9);
+    assertEquals(0.1, calibrated.metrics().get(1).tolerance(), "memory: deterministic, kept");
+    assertEquals("here", calibrated.machine());
+  }
+
+  @Test
+  void shareMetricComparesInStrategyOverRestCpu() {
+    Baseline baseline = new Baseline("", "", List.of(new Baseline.Metric(Baseline.Metric.SHARE,
+        "ImageWorkloadBenchmark.w3RandomWrites size=64", "windowed", "", 0.125, 0, 0.1)));
+    List<BenchResult> unchanged = BenchResult.parseJmhJson(new FakeResults()
+        .probed("w3RandomWrites", "windowed", 100, 5, 11.5, 0.3, 90, 3).json());
+    GateComparison ok = GateComparison.compare(baseline, unchanged, List.of());
+    assertEquals(11.5 / 88.5, ok.lines().get(0).measured(), 1e-12);
+    assertEquals(0, ok.exitCode(), ok.toText());
+    // 20 % more time in the strategy: odds 0.13 -> 0.156, beyond 0.125 * 1.1.
+    List<BenchResult> slower = BenchResult.parseJmhJson(new FakeResults()
+        .probed("w3RandomWrites", "windowed", 100, 5, 13.5, 0.3, 90, 3).json());
+    assertEquals(1, GateComparison.compare(baseline, slower, List.of()).exitCode());
   }
 }

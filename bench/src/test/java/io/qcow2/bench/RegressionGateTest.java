@@ -98,16 +98,38 @@ class RegressionGateTest {
   void planRunsExactlyTheBaselineWorkloads() {
     Baseline baseline = new Baseline("", "", new ArrayList<>(RegressionGate.DEFAULT_METRICS));
     Map<String, Map<String, Set<String>>> plan = RegressionGate.plan(baseline);
-    assertEquals(Set.of("CheckLatencyBenchmark.check", "CacheHostileBenchmark.check",
-        "ImageWorkloadBenchmark.w1CreatePreallocated", "ImageWorkloadBenchmark.w3RandomWrites"),
-        plan.keySet());
-    assertEquals(List.of("none", "legacy", "windowed"), new ArrayList<>(
-        plan.get("ImageWorkloadBenchmark.w1CreatePreallocated").get("strategy")));
-    Map<String, Set<String>> check = plan.get("CheckLatencyBenchmark.check");
-    assertEquals(List.of("legacy", "windowed"), new ArrayList<>(check.get("strategy")));
-    assertEquals(Set.of("100000"), check.get("structures"));
-    assertEquals(Set.of("512", "65536"), check.get("writeBytes"));
-    assertEquals(Set.of("default"), plan.get("CacheHostileBenchmark.check").get("cache"));
+    assertEquals(Set.of("ImageWorkloadBenchmark.w1CreatePreallocated",
+        "ImageWorkloadBenchmark.w3RandomWrites"), plan.keySet());
+    assertEquals(List.of("windowed"), new ArrayList<>(
+        plan.get("ImageWorkloadBenchmark.w1CreatePreallocated").get("strategy")),
+        "a share needs no reference run");
+    assertEquals(List.of("none", "windowed"), new ArrayList<>(
+        plan.get("ImageWorkloadBenchmark.w3RandomWrites").get("strategy")));
+    assertEquals(Set.of("50000"), plan.get("ImageWorkloadBenchmark.w3RandomWrites").get("w3Writes"));
+  }
+
+  @Test
+  void substituteIsMeasuredAndComparedUnderTheBaselineName() {
+    assertEquals(List.of("none", SlowedWindowedProvider.NAME), RegressionGate.substituted(
+        List.of("none", "windowed"), Map.of("windowed", SlowedWindowedProvider.NAME)));
+    List<BenchResult> measured = BenchResult.parseJmhJson(new FakeResults()
+        .check("legacy", 1000, 2000, 100)
+        .check(SlowedWindowedProvider.NAME, 1000, 60, 1)
+        .json());
+    List<BenchResult> renamed = RegressionGate.asBaselineNames(measured,
+        Map.of("windowed", SlowedWindowedProvider.NAME));
+    assertEquals(List.of("legacy", "windowed"),
+        renamed.stream().map(BenchResult::strategy).toList());
+    assertEquals(60, renamed.get(1).score());
+  }
+
+  @Test
+  void badSubstituteFailsFastWithTheNamesFound() throws Exception {
+    assertEquals(2, RegressionGate.run("--baseline", "baseline.json", "--substitute", "windowed"));
+    assertEquals(2, RegressionGate.run("--baseline", "baseline.json", "--substitute",
+        "windowed=no-such-strategy"));
+    assertEquals(2, RegressionGate.run("--baseline", "baseline.json", "--update-baseline",
+        "--runs", "1"));
   }
 
   @Test

@@ -50,7 +50,8 @@ class ReportTableTest {
   void textTableHasHeaderAndOneLinePerRow() {
     String text = ReportTable.of(RESULTS).toText();
     assertTrue(text.startsWith("workload"), text);
-    assertTrue(text.contains("vs legacy") && text.contains("overlap share"), text);
+    assertTrue(text.contains("vs legacy") && text.contains("share vs none")
+        && text.contains("direct share"), text);
     assertEquals(7, text.lines().filter(l -> !l.isBlank()).count(), text);
     assertTrue(text.contains("50.0 % ± "), text);
   }

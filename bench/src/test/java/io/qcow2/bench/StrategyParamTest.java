@@ -25,6 +25,9 @@ class StrategyParamTest {
     Set<String> expected = new TreeSet<>(OverlapCheckers.names());
     assertTrue(expected.contains(SlowedWindowedProvider.NAME),
         "a provider only on the test class path is found");
+    assertTrue(expected.containsAll(TestStrategies.NAMES), "test providers are registered");
+    // The bench's timing wrapper is a provider but no strategy to benchmark.
+    assertTrue(expected.remove(ProbeProvider.NAME), "the probe is registered");
     expected.add(Strategies.NONE);
     assertEquals(expected, new TreeSet<>(Strategies.names()));
     assertEquals(Strategies.NONE, Strategies.names().get(0));

@@ -1,0 +1,55 @@
+package io.qcow2.bench;
+
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.List;
+import org.openjdk.jmh.infra.BenchmarkParams;
+import org.openjdk.jmh.infra.IterationParams;
+import org.openjdk.jmh.profile.InternalProfiler;
+import org.openjdk.jmh.results.AggregationPolicy;
+import org.openjdk.jmh.results.IterationResult;
+import org.openjdk.jmh.results.Result;
+import org.openjdk.jmh.results.ScalarResult;
+
+/**
+ * Hands {@link CheckProbe}'s figures of each iteration to JMH as secondary results, so JMH keeps
+ * them per iteration and computes their mean and 99.9 % error like the primary score's:
+ * {@value #SHARE} (percent of the workload thread's CPU time spent in the strategy), {@value
+ * #CPU} (the workload thread's CPU time, ms) and {@value #KEPT} (percent of windows not disturbed
+ * by preemption). Added by {@link SuiteRunner} to the macro workloads' runs; public because JMH
+ * instantiates it by name in the forked VM.
+ */
+public final class ProbeProfiler implements InternalProfiler {
+  static final String SHARE = "probe.share";
+  static final String CPU = "probe.cpu";
+  static final String KEPT = "probe.kept";
+
+  public ProbeProfiler() {}
+
+  @Override
+  public String getDescription() {
+    return "CPU time inside the overlap strategy over the workload thread's CPU time";
+  }
+
+  @Override
+  public void beforeIteration(BenchmarkParams benchmarkParams, IterationParams iterationParams) {
+    CheckProbe.clear();
+  }
+
+  @Override
+  public Collection<? extends Result> afterIteration(BenchmarkParams benchmarkParams,
+      IterationParams iterationParams, IterationResult result) {
+    CheckProbe.Iteration it = CheckProbe.lastIteration();
+    if (it == null) {
+      return List.of();
+    }
+    List<Result> results = new ArrayList<>();
+    // No window kept (a thread descheduled all along): no share this iteration, rather than 0.
+    if (!Double.isNaN(it.sharePercent())) {
+      results.add(new ScalarResult(SHARE, it.sharePercent(), "%", AggregationPolicy.AVG));
+    }
+    results.add(new ScalarResult(CPU, it.cpuMillis(), "ms", AggregationPolicy.AVG));
+    results.add(new ScalarResult(KEPT, it.keptPercent(), "%", AggregationPolicy.AVG));
+    return results;
+  }
+}
