@@ -1,10 +1,8 @@
 package io.qcow2.bench;
 
-import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerProvider;
 import io.qcow2.overlap.OverlapCheckerSetup;
-import io.qcow2.overlap.OverlapCheckers;
 import java.util.Map;
 
 /**
@@ -24,46 +22,20 @@ public final class SlowedWindowedProvider implements OverlapCheckerProvider {
 
   @Override
   public OverlapChecker create(OverlapCheckerSetup setup) {
-    return new Slowed(setup, OverlapCheckers.load("windowed").create(setup));
+    return new Slowed(setup);
   }
 
-  private static final class Slowed extends OverlapChecker {
-    private final OverlapChecker delegate;
-    private final int clusterBits;
+  private static final class Slowed extends WindowedWithExtraWork {
     private long sink;
 
-    Slowed(OverlapCheckerSetup setup, OverlapChecker delegate) {
+    Slowed(OverlapCheckerSetup setup) {
       super(setup);
-      this.delegate = delegate;
-      this.clusterBits = setup.clusterBits();
-    }
-
-    @Override
-    public long memoryBytes() {
-      return delegate.memoryBytes();
-    }
-
-    @Override
-    protected void enterClusters(long first, long count, int types) {
-      delegate.enter(first << clusterBits, count, types);
-    }
-
-    @Override
-    protected void removeClusters(long first, long count, int types) {
-      delegate.remove(first << clusterBits, count, types);
     }
 
     @Override
     protected int checkClusters(long first, long count, int wanted) {
-      long x = sink | 1;
-      for (int i = 0; i < BURN_ROUNDS; i++) {
-        x ^= x << 13;
-        x ^= x >>> 7;
-        x ^= x << 17;
-      }
-      sink = x;
-      return delegate.check(first << clusterBits, count << clusterBits,
-          MetadataType.ALL_MASK & ~wanted);
+      sink = Burn.rounds(sink, BURN_ROUNDS);
+      return windowedCheck(first, count, wanted);
     }
 
     @Override

@@ -1,10 +1,8 @@
 package io.qcow2.bench;
 
-import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerProvider;
 import io.qcow2.overlap.OverlapCheckerSetup;
-import io.qcow2.overlap.OverlapCheckers;
 
 /**
  * Test-only strategy {@value #NAME}: windowed, 20 % slower per check. Every {@value #SAMPLE}th
@@ -51,43 +49,23 @@ public final class SlowerChecksProvider implements OverlapCheckerProvider {
 
   @Override
   public OverlapChecker create(OverlapCheckerSetup setup) {
-    return new Slower(setup, OverlapCheckers.load("windowed").create(setup));
+    return new Slower(setup);
   }
 
-  private static final class Slower extends OverlapChecker {
-    private final OverlapChecker delegate;
-    private final int clusterBits;
+  private static final class Slower extends WindowedWithExtraWork {
     private int calls;
 
-    Slower(OverlapCheckerSetup setup, OverlapChecker delegate) {
+    Slower(OverlapCheckerSetup setup) {
       super(setup);
-      this.delegate = delegate;
-      this.clusterBits = setup.clusterBits();
-    }
-
-    @Override
-    public long memoryBytes() {
-      return delegate.memoryBytes();
-    }
-
-    @Override
-    protected void enterClusters(long first, long count, int types) {
-      delegate.enter(first << clusterBits, count, types);
-    }
-
-    @Override
-    protected void removeClusters(long first, long count, int types) {
-      delegate.remove(first << clusterBits, count, types);
     }
 
     @Override
     protected int checkClusters(long first, long count, int wanted) {
-      int ignored = MetadataType.ALL_MASK & ~wanted;
       if (++calls % SAMPLE != 0) {
-        return delegate.check(first << clusterBits, count << clusterBits, ignored);
+        return windowedCheck(first, count, wanted);
       }
       long start = System.nanoTime();
-      int found = delegate.check(first << clusterBits, count << clusterBits, ignored);
+      int found = windowedCheck(first, count, wanted);
       long took = System.nanoTime() - start;
       Burn.nanos(SAMPLE * SLOWDOWN * Math.max(0, took - EMPTY_TIMING_NANOS) - TIMING_COST_NANOS);
       return found;
