@@ -131,13 +131,21 @@ final class BitmapCache {
   }
 
   /**
-   * Counts one enter or remove on the block and advances the modification clock, freeing lines
-   * idle for {@link #IDLE} modifications; returns the block's line, loading the block if this
-   * modification completes a burst, or NONE if the block stays uncached.
+   * Advances the modification clock for one enter or remove, freeing lines idle for {@link #IDLE}
+   * modifications; {@link #modify} follows.
    */
-  int modify(int slot, int block) {
+  void tick() {
     clock++;
     releaseIdle();
+  }
+
+  /**
+   * Counts the current modification on the block; returns the block's line, loading the block if
+   * {@code mayLoad} and this modification completes a burst, or NONE if the block stays uncached.
+   * Appends at the end of a list pass {@code false}: they cost O(1) on the list, so a block is
+   * loaded only when a burst reaches it with a modification that would rewrite runs.
+   */
+  int modify(int slot, int block, boolean mayLoad) {
     int line = lineOf(slot, block);
     if (line != NONE) {
       use(line);
@@ -150,7 +158,7 @@ final class BitmapCache {
       streakBlock = block;
       streak = 1;
     }
-    return streak >= BURST ? load(slot, block) : NONE;
+    return mayLoad && streak >= BURST ? load(slot, block) : NONE;
   }
 
   /** Marks a line used by the current modification: most recently used. */

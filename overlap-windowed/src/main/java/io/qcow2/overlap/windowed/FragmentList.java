@@ -57,6 +57,13 @@ final class FragmentList {
   /** Bytes of all fragment arrays and their indexes, for {@link #memoryBytes()}. */
   private long arrayBytes;
   private long fragmentCount;
+  /**
+   * The slot whose array has spare room at its end for {@link #append}, or -1; every other array
+   * is exactly sized. One slot at a time, so the spare room costs at most an eighth of one list.
+   */
+  private int growingSlot = -1;
+  /** Fragments in the growing slot's array (the rest of it is spare). */
+  private int growingCount;
 
   FragmentList(int windowBits) {
     assert TYPE_BITS == MetadataType.values().length;
@@ -95,6 +102,11 @@ final class FragmentList {
     return lists[slot] == null;
   }
 
+  /** Fragments in the slot's list, whose array may be longer (see {@link #growingSlot}). */
+  private int count(int slot, int[] list) {
+    return slot == growingSlot ? growingCount : list.length;
+  }
+
   /** Total number of fragments over all windows. */
   long fragmentCount() {
     return fragmentCount;
@@ -113,8 +125,9 @@ final class FragmentList {
      * first run of each of about n / 16 equal chunks of the window, so a search is one index read
      * and a binary search of about 16 runs (two cache lines).
      */
-    int n = list.length;
-    if (endOf(list[n - 1]) <= cluster) {
+    int n = count(slot, list);
+    int lastEnd = endOf(list[n - 1]);
+    if (lastEnd <= cluster) {
       return n;   // past the window's last run: data appended after its metadata
     }
     int lo = 0;
@@ -124,7 +137,7 @@ final class FragmentList {
       int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
       int chunk = cluster >>> chunkShift;
       lo = index[chunk];
-      if (chunk + 1 < index.length) {
+      if (chunk + 1 <= (lastEnd - 1) >>> chunkShift) {   // entries past the last run are stale
         hi = Math.min(hi, index[chunk + 1]);
       }
     }
@@ -150,26 +163,45 @@ final class FragmentList {
   /** Lists with at least this many runs carry an index of their chunks. */
   static final int INDEXED_RUNS = 64;
 
+  /** Chunks of the index of a list of {@code n} runs: {@code highestOneBit(n / 16)}, 0 for short lists. */
+  private int chunks(int n) {
+    return n < INDEXED_RUNS ? 0 : Math.min(windowSize, Integer.highestOneBit(n >>> 4));
+  }
+
   /**
-   * The index of a list: for each of {@code highestOneBit(n / 16)} equal chunks of the window, the
-   * first run whose end is past the chunk's start; {@code null} for short lists.
+   * The index of a list of {@code n} runs: for each of {@link #chunks} equal chunks of the window,
+   * the first run whose end is past the chunk's start; {@code null} for short lists. Only the
+   * entries of chunks that start before the last run's end are kept up to date by {@link #append}
+   * (searches past that end stop earlier), so only those are compared by {@link #validate}.
    */
-  private int[] index(int[] list) {
-    if (list == null || list.length < INDEXED_RUNS) {
+  private int[] index(int[] list, int n) {
+    int chunks = chunks(n);
+    if (chunks == 0) {
       return null;
     }
-    int chunks = Math.min(windowSize, Integer.highestOneBit(list.length >>> 4));
     int chunkShift = windowBits - Integer.numberOfTrailingZeros(chunks);
     int[] index = new int[chunks];
     int run = 0;
     for (int chunk = 0; chunk < chunks; chunk++) {
       int chunkStart = chunk << chunkShift;
-      while (run < list.length && endOf(list[run]) <= chunkStart) {
+      while (run < n && endOf(list[run]) <= chunkStart) {
         run++;
       }
       index[chunk] = run;
     }
     return index;
+  }
+
+  /** Installs a new index for the slot, keeping the byte count. */
+  private void setIndex(int slot, int[] index) {
+    int[] old = indexOf(slot);
+    arrayBytes += arrayBytes(index == null ? 0 : index.length) - arrayBytes(old == null ? 0 : old.length);
+    if (index != null && indexes == null) {
+      indexes = new int[lists.length][];
+    }
+    if (indexes != null) {
+      indexes[slot] = index;
+    }
   }
 
   private int endOf(int fragment) {
@@ -189,10 +221,10 @@ final class FragmentList {
       setUniform(0, windowSize, 0);
       return 0;
     }
+    int n = count(slot, list);
     int first = firstEndingAfter(slot, list, from);
-    if (first == list.length || start(list[first]) >= to) {
-      setUniform(first == 0 ? 0 : endOf(list[first - 1]),
-          first == list.length ? windowSize : start(list[first]), 0);
+    if (first == n || start(list[first]) >= to) {
+      setUniform(first == 0 ? 0 : endOf(list[first - 1]), first == n ? windowSize : start(list[first]), 0);
       return 0;
     }
     int covering = list[first];
@@ -202,7 +234,7 @@ final class FragmentList {
     }
     setUniform(0, 0, 0);
     int found = 0;
-    for (int i = first; i < list.length; i++) {
+    for (int i = first; i < n; i++) {
       int fragment = list[i];
       if (start(fragment) >= to) {
         break;
@@ -245,7 +277,8 @@ final class FragmentList {
       return;
     }
     int blockEnd = blockStart + map.length;
-    for (int i = firstEndingAfter(slot, list, blockStart); i < list.length; i++) {
+    int n = count(slot, list);
+    for (int i = firstEndingAfter(slot, list, blockStart); i < n; i++) {
       int fragment = list[i];
       int start = start(fragment);
       if (start >= blockEnd) {
@@ -259,6 +292,88 @@ final class FragmentList {
   /** Adds {@code types} to clusters {@code [from, to)}; returns whether anything changed. */
   boolean enter(int slot, int from, int to, int types) {
     return rewrite(slot, from, to, types, ENTER, null);
+  }
+
+  /**
+   * Adds {@code types} to clusters {@code [from, to)} if they lie at or after the end of the
+   * window's last run, as structures allocated at the end of the image file do (QEMU creating an
+   * image or growing one); returns {@code false}, changing nothing, otherwise. O(1) amortised: the
+   * runs are appended into spare room at the end of the array and the index entries of the chunks
+   * they reach are set.
+   */
+  boolean append(int slot, int from, int to, int types) {
+    assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
+    int[] list = lists[slot];
+    if (list == null) {
+      return false;
+    }
+    int n = count(slot, list);
+    int last = list[n - 1];
+    int lastStart = start(last);
+    int lastLength = length(last);
+    int lastEnd = lastStart + lastLength;
+    if (from < lastEnd) {
+      return false;
+    }
+    // Canonical form: a run touching the last one with the same types first fills it up to maxRun.
+    int extendBy = from == lastEnd && types(last) == types ? Math.min(maxRun - lastLength, to - from) : 0;
+    int added = (to - from - extendBy + maxRun - 1) / maxRun;
+    if (added > 0) {
+      list = reserve(slot, list, n, n + added);
+    }
+    if (extendBy > 0) {
+      list[n - 1] = encode(lastStart, lastLength + extendBy, types);
+    }
+    int k = n;
+    for (int s = from + extendBy; s < to; s += maxRun) {
+      list[k++] = encode(s, Math.min(maxRun, to - s), types);
+    }
+    fragmentCount += added;
+    int[] index = indexOf(slot);
+    int chunks = chunks(n + added);
+    if (index == null ? chunks != 0 : index.length != chunks) {
+      setIndex(slot, index(list, n + added));   // the chunk count doubles: amortised O(1)
+    } else if (index != null) {
+      int chunkShift = windowBits - Integer.numberOfTrailingZeros(chunks);
+      int run = n - 1;
+      for (int chunk = ((lastEnd - 1) >>> chunkShift) + 1; chunk < chunks && chunk << chunkShift < to; chunk++) {
+        while (endOf(list[run]) <= chunk << chunkShift) {
+          run++;
+        }
+        index[chunk] = run;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Makes the slot the growing one, with room for {@code needed} fragments; the previous growing
+   * slot's array is cut to size.
+   */
+  private int[] reserve(int slot, int[] list, int n, int needed) {
+    if (slot != growingSlot) {
+      trimGrowing();
+      growingSlot = slot;
+    }
+    if (needed > list.length) {
+      int[] grown = Arrays.copyOf(list, needed + Math.max(8, needed >>> 3));
+      arrayBytes += arrayBytes(grown.length) - arrayBytes(list.length);
+      lists[slot] = grown;
+      list = grown;
+    }
+    growingCount = needed;
+    return list;
+  }
+
+  private void trimGrowing() {
+    if (growingSlot >= 0) {
+      int[] list = lists[growingSlot];
+      if (list != null && list.length != growingCount) {
+        arrayBytes += arrayBytes(growingCount) - arrayBytes(list.length);
+        lists[growingSlot] = Arrays.copyOf(list, growingCount);
+      }
+      growingSlot = -1;
+    }
   }
 
   /** Clears {@code types} from clusters {@code [from, to)}; returns whether anything changed. */
@@ -290,7 +405,7 @@ final class FragmentList {
   private boolean rewrite(int slot, int from, int to, int types, int op, short[] map) {
     assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
     int[] old = lists[slot];
-    int n = old == null ? 0 : old.length;
+    int n = old == null ? 0 : count(slot, old);
     int a = n == 0 ? 0 : firstEndingAfter(slot, old, from - 1);
     assert a == 0 || endOf(old[a - 1]) < from;
     assert a == n || endOf(old[a]) >= from;
@@ -364,18 +479,13 @@ final class FragmentList {
         System.arraycopy(old, b, list, a + count, n - b);
       }
     }
-    int[] index = index(list);
-    int[] oldIndex = indexes == null ? null : indexes[slot];
-    arrayBytes += arrayBytes(length) - arrayBytes(n) + arrayBytes(index == null ? 0 : index.length)
-        - arrayBytes(oldIndex == null ? 0 : oldIndex.length);
+    arrayBytes += arrayBytes(length) - (old == null ? 0 : arrayBytes(old.length));
     fragmentCount += length - n;
     lists[slot] = list;
-    if (index != null && indexes == null) {
-      indexes = new int[lists.length][];
+    if (slot == growingSlot) {
+      growingSlot = -1;   // the new array is exactly sized
     }
-    if (indexes != null) {
-      indexes[slot] = index;
-    }
+    setIndex(slot, index(list, length));
     return true;
   }
 
@@ -404,7 +514,7 @@ final class FragmentList {
 
   /** The window's fragments, for tests. */
   int[] fragments(int slot) {
-    return lists[slot] == null ? new int[0] : lists[slot].clone();
+    return lists[slot] == null ? new int[0] : Arrays.copyOf(lists[slot], count(slot, lists[slot]));
   }
 
   /** Bytes held: the array of lists and every fragment array. */
@@ -432,7 +542,7 @@ final class FragmentList {
       check(slot < slots, "unused slot %d has fragments", slot);
       validate(slot);
       bytes += arrayBytes(fragments.length) + (indexOf(slot) == null ? 0 : arrayBytes(indexOf(slot).length));
-      total += fragments.length;
+      total += count(slot, fragments);
     }
     check(bytes == arrayBytes, "fragment bytes %d, counted %d", bytes, arrayBytes);
     check(total == fragmentCount, "fragments %d, counted %d", total, fragmentCount);
@@ -445,16 +555,32 @@ final class FragmentList {
    */
   void validate(int slot) {
     int[] fragments = lists[slot];
-    check(Arrays.equals(indexOf(slot), index(fragments)), "slot %d: chunk index %s, expected %s", slot,
-        Arrays.toString(indexOf(slot)), Arrays.toString(index(fragments)));
+    check(growingSlot < slots && (growingSlot < 0 || lists[growingSlot] != null),
+        "growing slot %d of %d slots has no list", growingSlot, slots);
     if (fragments == null) {
+      check(indexOf(slot) == null, "slot %d has an index but no fragments", slot);
       return;
     }
-    check(fragments.length > 0, "slot %d has an empty array, not null", slot);
+    int n = count(slot, fragments);
+    check(n > 0 && n <= fragments.length, "slot %d holds %d fragments in an array of %d", slot, n,
+        fragments.length);
+    check(slot == growingSlot || n == fragments.length, "slot %d: spare room but not growing", slot);
+    int[] expected = index(fragments, n);
+    int[] index = indexOf(slot);
+    check((index == null) == (expected == null) && (index == null || index.length == expected.length),
+        "slot %d: chunk index of %s entries, expected %s", slot, index == null ? "no" : index.length,
+        expected == null ? "no" : expected.length);
+    if (index != null) {
+      int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
+      int lastChunk = (endOf(fragments[n - 1]) - 1) >>> chunkShift;
+      check(Arrays.equals(index, 0, lastChunk + 1, expected, 0, lastChunk + 1),
+          "slot %d: chunk index %s, expected %s (up to chunk %d)", slot, Arrays.toString(index),
+          Arrays.toString(expected), lastChunk);
+    }
     int end = 0;
     int previousTypes = 0;
     int previousLength = 0;
-    for (int i = 0; i < fragments.length; i++) {
+    for (int i = 0; i < n; i++) {
       int fragment = fragments[i];
       int start = start(fragment);
       int length = length(fragment);

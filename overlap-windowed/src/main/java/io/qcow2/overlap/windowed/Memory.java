@@ -14,8 +14,8 @@ final class Memory {
    * longs and 4 references.
    */
   static final long CHECKER = 96;
-  /** {@link FragmentList}: header, 9 ints, 2 longs, 2 references. */
-  static final long FRAGMENT_LIST = 72;
+  /** {@link FragmentList}: header, 11 ints, 2 longs, 2 references. */
+  static final long FRAGMENT_LIST = 80;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
   /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */

@@ -199,7 +199,12 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private void modifyWindow(int slot, int from, int to, int types, boolean enter) {
     int firstBlock = from >>> blockBits;
     int lastBlock = (to - 1) >>> blockBits;
-    cache.modify(slot, firstBlock);
+    cache.tick();
+    if (enter && !cache.hasLines(slot) && fragments.append(slot, from, to, types)) {
+      cache.modify(slot, firstBlock, false);
+      return;
+    }
+    cache.modify(slot, firstBlock, true);
     if (!cache.hasLines(slot)) {
       editList(slot, from, to, types, enter);
       return;
