@@ -121,6 +121,16 @@ final class BitmapCache {
     return slotLines[slot] != NONE;
   }
 
+  /** Whether no block of {@code [firstBlock, lastBlock]} of the window is cached. */
+  boolean noLineIn(int slot, int firstBlock, int lastBlock) {
+    for (int line = slotLines[slot]; line != NONE; line = nextInSlot[line]) {
+      if (lineBlock[line] >= firstBlock && lineBlock[line] <= lastBlock) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** The line caching the block, or NONE; does not count as a use. */
   int lineOf(int slot, int block) {
     int line = slotLines[slot];
@@ -140,12 +150,12 @@ final class BitmapCache {
   }
 
   /**
-   * Counts the current modification on the block; returns the block's line, loading the block if
-   * {@code mayLoad} and this modification completes a burst, or NONE if the block stays uncached.
-   * Appends at the end of a list pass {@code false}: they cost O(1) on the list, so a block is
-   * loaded only when a burst reaches it with a modification that would rewrite runs.
+   * Counts the current modification (after {@link #tick}) on the block; returns the block's line,
+   * loading the block if this modification completes a burst, or NONE if the block stays uncached.
+   * Appends at the end of a list ({@link FragmentList#append}) cost O(1) and are not counted: they
+   * neither make nor break a burst.
    */
-  int modify(int slot, int block, boolean mayLoad) {
+  int modify(int slot, int block) {
     int line = lineOf(slot, block);
     if (line != NONE) {
       use(line);
@@ -158,7 +168,7 @@ final class BitmapCache {
       streakBlock = block;
       streak = 1;
     }
-    return mayLoad && streak >= BURST ? load(slot, block) : NONE;
+    return streak >= BURST ? load(slot, block) : NONE;
   }
 
   /** Marks a line used by the current modification: most recently used. */

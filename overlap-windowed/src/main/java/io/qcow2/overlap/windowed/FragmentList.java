@@ -44,7 +44,7 @@ final class FragmentList {
    * Chunk index by window slot, see {@link #index}; {@code null} for short lists, and the whole
    * array {@code null} until some list is long (a 1 TiB image with 64 KiB clusters has none).
    */
-  private int[][] indexes;
+  private char[][] indexes;
   private int slots;
   /**
    * After a {@link #typesIn} whose range lay in one run or in one gap between runs: that run or
@@ -118,54 +118,64 @@ final class FragmentList {
    */
   private int firstEndingAfter(int slot, int[] list, int cluster) {
     /*
-     * A binary search over a window's runs is a chain of dependent loads: about 11 cache misses for
-     * a window of 1000 runs, 300 ns when the lists are in L3 (measured, 10^6 structures), and
-     * interpolating from n * cluster / W fails on the clumps real windows have (the L1 table, the
-     * refcount table, snapshot tables). Lists of INDEXED_RUNS runs or more carry an index: the
-     * first run of each of about n / 16 equal chunks of the window, so a search is one index read
-     * and a binary search of about 16 runs (two cache lines).
+     * A binary search over a window's runs is a chain of dependent loads and mispredicted branches:
+     * about 11 cache misses for a window of 1000 runs, 300 ns when the lists are in L3 (measured,
+     * 10^6 structures), and interpolating from n * cluster / W fails on the clumps real windows
+     * have (the L1 table, the refcount table, snapshot tables). Lists of INDEXED_RUNS runs or more
+     * carry an index: the first run of each of 8 to 16 runs' worth of equal chunks of the window
+     * (2 bytes an entry), so a search reads one index entry and scans on average 4 to 8 runs, one
+     * or two cache lines, comparing the raw fragments (the start is in the top bits) without
+     * decoding them. Clumps longer than 16 runs in a chunk are halved first.
      */
     int n = count(slot, list);
     int lastEnd = endOf(list[n - 1]);
     if (lastEnd <= cluster) {
       return n;   // past the window's last run: data appended after its metadata
     }
+    if (cluster < 0) {
+      return 0;
+    }
     int lo = 0;
-    int hi = n - 1;   // the answer: a run ending after the cluster exists
-    int[] index = indexes == null ? null : indexes[slot];
-    if (index != null && cluster >= 0) {
+    int hi = n;   // the first run starting after the cluster is in [lo, hi]
+    char[] index = indexes == null ? null : indexes[slot];
+    if (index != null) {
       int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
       int chunk = cluster >>> chunkShift;
       lo = index[chunk];
       if (chunk + 1 <= (lastEnd - 1) >>> chunkShift) {   // entries past the last run are stale
-        hi = Math.min(hi, index[chunk + 1]);
+        hi = index[chunk + 1] + 1;
       }
     }
-    // Halve down to a few runs, then scan: a short forward scan predicts well, halving does not.
-    while (hi - lo > 8) {
+    // Runs starting at or before the cluster are those below the key as unsigned ints.
+    long key = (long) (cluster + 1) << startShift;
+    while (hi - lo > 16) {
       int mid = (lo + hi) >>> 1;
-      if (endOf(list[mid]) <= cluster) {
+      if (Integer.toUnsignedLong(list[mid]) < key) {
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
-    while (lo < hi && endOf(list[lo]) <= cluster) {
+    while (lo < hi && Integer.toUnsignedLong(list[lo]) < key) {
       lo++;
     }
-    return lo;
+    // lo: the first run starting after the cluster; the one before may still cover it.
+    return lo > 0 && endOf(list[lo - 1]) > cluster ? lo - 1 : lo;
   }
 
-  private int[] indexOf(int slot) {
+  private char[] indexOf(int slot) {
     return indexes == null ? null : indexes[slot];
   }
 
   /** Lists with at least this many runs carry an index of their chunks. */
   static final int INDEXED_RUNS = 64;
 
-  /** Chunks of the index of a list of {@code n} runs: {@code highestOneBit(n / 16)}, 0 for short lists. */
+  /**
+   * Chunks of the index of a list of {@code n} runs: {@code highestOneBit(n / 8)}, so 8 to 16 runs
+   * per chunk on average; 0 for short lists.
+   */
   private int chunks(int n) {
-    return n < INDEXED_RUNS ? 0 : Math.min(windowSize, Integer.highestOneBit(n >>> 4));
+    return n < INDEXED_RUNS ? 0 : Math.min(windowSize, Integer.highestOneBit(n >>> 3));
   }
 
   /**
@@ -174,30 +184,30 @@ final class FragmentList {
    * entries of chunks that start before the last run's end are kept up to date by {@link #append}
    * (searches past that end stop earlier), so only those are compared by {@link #validate}.
    */
-  private int[] index(int[] list, int n) {
+  private char[] index(int[] list, int n) {
     int chunks = chunks(n);
     if (chunks == 0) {
       return null;
     }
     int chunkShift = windowBits - Integer.numberOfTrailingZeros(chunks);
-    int[] index = new int[chunks];
+    char[] index = new char[chunks];
     int run = 0;
     for (int chunk = 0; chunk < chunks; chunk++) {
       int chunkStart = chunk << chunkShift;
       while (run < n && endOf(list[run]) <= chunkStart) {
         run++;
       }
-      index[chunk] = run;
+      index[chunk] = (char) run;   // below n <= W <= 2^16 where it is read (see firstEndingAfter)
     }
     return index;
   }
 
   /** Installs a new index for the slot, keeping the byte count. */
-  private void setIndex(int slot, int[] index) {
-    int[] old = indexOf(slot);
-    arrayBytes += arrayBytes(index == null ? 0 : index.length) - arrayBytes(old == null ? 0 : old.length);
+  private void setIndex(int slot, char[] index) {
+    char[] old = indexOf(slot);
+    arrayBytes += indexBytes(index) - indexBytes(old);
     if (index != null && indexes == null) {
-      indexes = new int[lists.length][];
+      indexes = new char[lists.length][];
     }
     if (indexes != null) {
       indexes[slot] = index;
@@ -329,7 +339,7 @@ final class FragmentList {
       list[k++] = encode(s, Math.min(maxRun, to - s), types);
     }
     fragmentCount += added;
-    int[] index = indexOf(slot);
+    char[] index = indexOf(slot);
     int chunks = chunks(n + added);
     if (index == null ? chunks != 0 : index.length != chunks) {
       setIndex(slot, index(list, n + added));   // the chunk count doubles: amortised O(1)
@@ -340,7 +350,7 @@ final class FragmentList {
         while (endOf(list[run]) <= chunk << chunkShift) {
           run++;
         }
-        index[chunk] = run;
+        index[chunk] = (char) run;
       }
     }
     return true;
@@ -489,6 +499,10 @@ final class FragmentList {
     return true;
   }
 
+  private static long indexBytes(char[] index) {
+    return index == null ? 0 : Memory.charArray(index.length);
+  }
+
   /** Bytes of a list of {@code length} fragments; an empty list is {@code null}. */
   private static long arrayBytes(int length) {
     return length == 0 ? 0 : Memory.intArray(length);
@@ -541,7 +555,7 @@ final class FragmentList {
       }
       check(slot < slots, "unused slot %d has fragments", slot);
       validate(slot);
-      bytes += arrayBytes(fragments.length) + (indexOf(slot) == null ? 0 : arrayBytes(indexOf(slot).length));
+      bytes += arrayBytes(fragments.length) + indexBytes(indexOf(slot));
       total += count(slot, fragments);
     }
     check(bytes == arrayBytes, "fragment bytes %d, counted %d", bytes, arrayBytes);
@@ -565,8 +579,8 @@ final class FragmentList {
     check(n > 0 && n <= fragments.length, "slot %d holds %d fragments in an array of %d", slot, n,
         fragments.length);
     check(slot == growingSlot || n == fragments.length, "slot %d: spare room but not growing", slot);
-    int[] expected = index(fragments, n);
-    int[] index = indexOf(slot);
+    char[] expected = index(fragments, n);
+    char[] index = indexOf(slot);
     check((index == null) == (expected == null) && (index == null || index.length == expected.length),
         "slot %d: chunk index of %s entries, expected %s", slot, index == null ? "no" : index.length,
         expected == null ? "no" : expected.length);

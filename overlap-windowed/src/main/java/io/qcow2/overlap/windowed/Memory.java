@@ -37,6 +37,10 @@ final class Memory {
     return align(ARRAY_HEADER + 2 * length);
   }
 
+  static long charArray(long length) {
+    return align(ARRAY_HEADER + 2 * length);
+  }
+
   static long longArray(long length) {
     return align(ARRAY_HEADER + 8 * length);
   }

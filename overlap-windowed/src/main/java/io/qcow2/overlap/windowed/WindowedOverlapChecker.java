@@ -200,11 +200,12 @@ final class WindowedOverlapChecker extends OverlapChecker {
     int firstBlock = from >>> blockBits;
     int lastBlock = (to - 1) >>> blockBits;
     cache.tick();
-    if (enter && !cache.hasLines(slot) && fragments.append(slot, from, to, types)) {
-      cache.modify(slot, firstBlock, false);
+    // Structures allocated at the end of the file: O(1) on the list, no burst (the runs of cached
+    // blocks, which may be stale in the list, lie elsewhere; their write-back merges at the edges).
+    if (enter && cache.noLineIn(slot, firstBlock, lastBlock) && fragments.append(slot, from, to, types)) {
       return;
     }
-    cache.modify(slot, firstBlock, true);
+    cache.modify(slot, firstBlock);
     if (!cache.hasLines(slot)) {
       editList(slot, from, to, types, enter);
       return;
