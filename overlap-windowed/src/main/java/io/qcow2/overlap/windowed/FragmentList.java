@@ -38,6 +38,7 @@ final class FragmentList {
   private final int startShift;
   private final int lengthMask;
   private final int maxRun;
+  private final int maxRunBits;
   /** Fragments by window slot; {@code null} for a window without metadata. */
   private int[][] lists = new int[0][];
   /**
@@ -74,6 +75,7 @@ final class FragmentList {
     int lengthBits = Integer.SIZE - TYPE_BITS - windowBits;
     this.lengthMask = (1 << lengthBits) - 1;
     this.maxRun = Math.min(windowSize, 1 << lengthBits);
+    this.maxRunBits = Integer.numberOfTrailingZeros(maxRun);
   }
 
   /** The longest run one fragment can describe. */
@@ -117,6 +119,11 @@ final class FragmentList {
    * cluster}, which is in {@code [-1, W]}.
    */
   private int firstEndingAfter(int slot, int[] list, int cluster) {
+    return firstEndingAfter(list, count(slot, list), indexes == null ? null : indexes[slot], cluster);
+  }
+
+  /** As {@link #firstEndingAfter(int, int[], int)}, for a list of {@code n} runs and its index. */
+  private int firstEndingAfter(int[] list, int n, char[] index, int cluster) {
     /*
      * A binary search over a window's runs is a chain of dependent loads and mispredicted branches:
      * about 11 cache misses for a window of 1000 runs, 300 ns when the lists are in L3 (measured,
@@ -127,7 +134,6 @@ final class FragmentList {
      * or two cache lines, comparing the raw fragments (the start is in the top bits) without
      * decoding them. Clumps longer than 16 runs in a chunk are halved first.
      */
-    int n = count(slot, list);
     int lastEnd = endOf(list[n - 1]);
     if (lastEnd <= cluster) {
       return n;   // past the window's last run: data appended after its metadata
@@ -137,7 +143,6 @@ final class FragmentList {
     }
     int lo = 0;
     int hi = n;   // the first run starting after the cluster is in [lo, hi]
-    char[] index = indexes == null ? null : indexes[slot];
     if (index != null) {
       int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
       int chunk = cluster >>> chunkShift;
@@ -161,6 +166,26 @@ final class FragmentList {
     }
     // lo: the first run starting after the cluster; the one before may still cover it.
     return lo > 0 && endOf(list[lo - 1]) > cluster ? lo - 1 : lo;
+  }
+
+  /** The fragment arrays by slot, until the next modification. */
+  int[][] lists() {
+    return lists;
+  }
+
+  /** The chunk indexes by slot, or {@code null}, until the next modification. */
+  char[][] indexes() {
+    return indexes;
+  }
+
+  /** The slot whose array has spare room, or -1, until the next modification. */
+  int growingSlot() {
+    return growingSlot;
+  }
+
+  /** Fragments in the growing slot's array, until the next modification. */
+  int growingCount() {
+    return growingCount;
   }
 
   private char[] indexOf(int slot) {
@@ -231,8 +256,17 @@ final class FragmentList {
       setUniform(0, windowSize, 0);
       return 0;
     }
-    int n = count(slot, list);
-    int first = firstEndingAfter(slot, list, from);
+    return typesIn(list, count(slot, list), indexOf(slot), from, to, wanted);
+  }
+
+  /**
+   * As {@link #typesIn(int, int, int, int)}, for a window's non-empty list of {@code n} runs and
+   * its index as {@link #lists()}, {@link #indexes()}, {@link #growingSlot()} and {@link
+   * #growingCount()} give them: the checker's single-window checks read those from copies of its
+   * own.
+   */
+  int typesIn(int[] list, int n, char[] index, int from, int to, int wanted) {
+    int first = firstEndingAfter(list, n, index, from);
     if (first == n || start(list[first]) >= to) {
       setUniform(first == 0 ? 0 : endOf(list[first - 1]), first == n ? windowSize : start(list[first]), 0);
       return 0;
@@ -327,7 +361,7 @@ final class FragmentList {
     }
     // Canonical form: a run touching the last one with the same types first fills it up to maxRun.
     int extendBy = from == lastEnd && types(last) == types ? Math.min(maxRun - lastLength, to - from) : 0;
-    int added = (to - from - extendBy + maxRun - 1) / maxRun;
+    int added = (to - from - extendBy + maxRun - 1) >>> maxRunBits;
     if (added > 0) {
       list = reserve(slot, list, n, n + added);
     }
@@ -465,7 +499,7 @@ final class FragmentList {
     }
     int count = 0;
     for (int i = 0; i < pieces.count(); i++) {
-      count += (int) ((pieces.end(i) - pieces.start(i) + maxRun - 1) / maxRun);
+      count += (int) ((pieces.end(i) - pieces.start(i) + maxRun - 1) >>> maxRunBits);
     }
     int[] encoded = new int[count];
     int k = 0;
@@ -478,25 +512,76 @@ final class FragmentList {
       return false;
     }
     int length = n - (b - a) + count;
+    int regionEnd = Math.max(to, b > a ? endOf(old[b - 1]) : to);
+    int oldLastEnd = n == 0 ? 0 : endOf(old[n - 1]);
     int[] list = null;
-    if (length > 0) {
-      list = new int[length];
-      if (a > 0) {
-        System.arraycopy(old, 0, list, 0, a);
-      }
+    if (length > 0 && old != null && (slot == growingSlot || n - b <= IN_PLACE_TAIL)) {
+      // Near the end of the list (a structure allocated just before the last one), or in the
+      // growing array: splice in place, moving the tail, with no new array.
+      list = reserve(slot, old, n, Math.max(n, length));
+      System.arraycopy(list, b, list, a + count, n - b);
       System.arraycopy(encoded, 0, list, a, count);
-      if (b < n) {
-        System.arraycopy(old, b, list, a + count, n - b);
+      growingCount = length;
+      if (list.length > length + Math.max(8, length >>> 2)) {
+        trimGrowing();   // mostly removals: give the room back
+        list = lists[slot];
+      }
+    } else {
+      if (length > 0) {
+        list = new int[length];
+        if (a > 0) {
+          System.arraycopy(old, 0, list, 0, a);
+        }
+        System.arraycopy(encoded, 0, list, a, count);
+        if (b < n) {
+          System.arraycopy(old, b, list, a + count, n - b);
+        }
+      }
+      arrayBytes += arrayBytes(length) - (old == null ? 0 : arrayBytes(old.length));
+      lists[slot] = list;
+      if (slot == growingSlot) {
+        growingSlot = -1;   // the new array is exactly sized
       }
     }
-    arrayBytes += arrayBytes(length) - (old == null ? 0 : arrayBytes(old.length));
     fragmentCount += length - n;
-    lists[slot] = list;
-    if (slot == growingSlot) {
-      growingSlot = -1;   // the new array is exactly sized
+    char[] index = indexOf(slot);
+    int chunks = chunks(length);
+    if (index == null ? chunks != 0 : index.length != chunks) {
+      setIndex(slot, index(list, length));
+    } else if (index != null) {
+      updateIndex(index, list, length, a, count - (b - a), regionEnd, oldLastEnd);
     }
-    setIndex(slot, index(list, length));
     return true;
+  }
+
+  /** Lists whose rewritten runs are at most this many runs from the end are spliced in place. */
+  private static final int IN_PLACE_TAIL = 16;
+
+  /**
+   * Updates the index of a list (same chunk count) after runs {@code [a, ...)} ending by {@code
+   * regionEnd} were replaced, shifting later runs by {@code delta}: chunks whose first run lies
+   * before the region keep it, chunks starting at or after the region's end shift, the others are
+   * found again by a forward scan from {@code a}. O(chunks + runs rescanned).
+   */
+  private void updateIndex(char[] index, int[] list, int n, int a, int delta, int regionEnd, int oldLastEnd) {
+    int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
+    int oldLastChunk = oldLastEnd == 0 ? -1 : (oldLastEnd - 1) >>> chunkShift;
+    int lastChunk = (endOf(list[n - 1]) - 1) >>> chunkShift;
+    int run = a;
+    for (int chunk = 0; chunk <= lastChunk; chunk++) {
+      int chunkStart = chunk << chunkShift;
+      if (chunk <= oldLastChunk && index[chunk] < a) {
+        continue;
+      }
+      if (chunk <= oldLastChunk && chunkStart >= regionEnd) {
+        index[chunk] = (char) (index[chunk] + delta);
+        continue;
+      }
+      while (endOf(list[run]) <= chunkStart) {
+        run++;
+      }
+      index[chunk] = (char) run;
+    }
   }
 
   private static long indexBytes(char[] index) {

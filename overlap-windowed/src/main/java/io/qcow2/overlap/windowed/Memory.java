@@ -10,10 +10,10 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 3 ints, 3
-   * longs and 4 references.
+   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 5 ints, 3
+   * longs, 7 references and a boolean.
    */
-  static final long CHECKER = 96;
+  static final long CHECKER = 128;
   /** {@link FragmentList}: header, 11 ints, 2 longs, 2 references. */
   static final long FRAGMENT_LIST = 80;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
