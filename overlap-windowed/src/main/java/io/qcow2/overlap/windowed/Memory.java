@@ -10,14 +10,14 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 6 ints, 3
+   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 5 ints, 3
    * longs, 7 references and a boolean.
    */
-  static final long CHECKER = 136;
+  static final long CHECKER = 128;
   /** {@link FragmentList}: header, 11 ints, 2 longs, 2 references. */
   static final long FRAGMENT_LIST = 80;
-  /** {@link WindowTable}: header, 3 ints, 3 references. */
-  static final long WINDOW_TABLE = 40;
+  /** {@link WindowTable}: header, 2 ints, 3 references. */
+  static final long WINDOW_TABLE = 32;
   /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */
   static final long BITMAP_CACHE = 120;
   /** {@link SpanList}: header, 3 references. */

@@ -30,11 +30,6 @@ final class WindowTable {
   private int[] hashSlots = NO_SLOTS;
   private int hashSize;
   private int slots;
-  /**
-   * Windows {@code [0, identityWindows)} all have slot == window: an image's windows get their slots
-   * in order from 0 while it is created or opened, so a check there needs no table lookup.
-   */
-  private int identityWindows;
 
   /**
    * By window index below {@link #DENSE_WINDOWS} and the array's length: slot + 1, or 0 for none;
@@ -42,11 +37,6 @@ final class WindowTable {
    */
   int[] dense() {
     return dense;
-  }
-
-  /** Windows below this have slot number == window index. */
-  int identityWindows() {
-    return identityWindows;
   }
 
   /** Number of slots handed out. */
@@ -89,9 +79,6 @@ final class WindowTable {
         dense = Arrays.copyOf(dense, (int) Math.min(length, DENSE_WINDOWS));
       }
       dense[(int) window] = slot + 1;
-      if (window == identityWindows && slot == identityWindows) {
-        identityWindows++;
-      }
     } else {
       if (2 * (hashSize + 1) > hashKeys.length) {
         rehash(Math.max(MIN_HASH_CAPACITY, hashKeys.length * 2));
@@ -197,10 +184,6 @@ final class WindowTable {
     FragmentList.check(hashKeys.length == 0 || 2 * hashSize <= hashKeys.length, "hash too full");
     for (int slot = 0; slot < slots; slot++) {
       FragmentList.check(seen[slot], "slot %d belongs to no window", slot);
-    }
-    for (int window = 0; window < identityWindows; window++) {
-      FragmentList.check(find(window) == window, "window %d below %d has slot %d", window, identityWindows,
-          find(window));
     }
   }
 

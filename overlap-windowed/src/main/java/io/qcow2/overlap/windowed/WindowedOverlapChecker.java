@@ -74,7 +74,6 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * fragment lists alone answer every check.
    */
   private int[] denseSlots;
-  private int identityWindows;
   private int[][] windowLists;
   private char[][] windowIndexes;
   private int growingSlot;
@@ -97,7 +96,6 @@ final class WindowedOverlapChecker extends OverlapChecker {
   /** Refreshes the copies single-window checks read; after every modification. */
   private void copyForChecks() {
     denseSlots = table.dense();
-    identityWindows = table.identityWindows();
     windowLists = fragments.lists();
     windowIndexes = fragments.indexes();
     growingSlot = fragments.growingSlot();
@@ -301,9 +299,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
       return uniformTypes & wanted;
     }
     long firstWindow = first >>> windowBits;
-    if (plainLists && firstWindow == (end - 1) >>> windowBits
-        && (firstWindow < identityWindows || firstWindow < denseSlots.length)) {
-      int slot = firstWindow < identityWindows ? (int) firstWindow : denseSlots[(int) firstWindow] - 1;
+    if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
+      int slot = denseSlots[(int) firstWindow] - 1;
       int[] list = slot < 0 ? null : windowLists[slot];
       if (list == null) {
         return 0;
