@@ -121,6 +121,16 @@ final class BitmapCache {
     return slotLines[slot] != NONE;
   }
 
+  /** Whether no block of {@code [firstBlock, lastBlock]} of the window is cached. */
+  boolean noLineIn(int slot, int firstBlock, int lastBlock) {
+    for (int line = slotLines[slot]; line != NONE; line = nextInSlot[line]) {
+      if (lineBlock[line] >= firstBlock && lineBlock[line] <= lastBlock) {
+        return false;
+      }
+    }
+    return true;
+  }
+
   /** The line caching the block, or NONE; does not count as a use. */
   int lineOf(int slot, int block) {
     int line = slotLines[slot];
@@ -131,13 +141,21 @@ final class BitmapCache {
   }
 
   /**
-   * Counts one enter or remove on the block and advances the modification clock, freeing lines
-   * idle for {@link #IDLE} modifications; returns the block's line, loading the block if this
-   * modification completes a burst, or NONE if the block stays uncached.
+   * Advances the modification clock for one enter or remove, freeing lines idle for {@link #IDLE}
+   * modifications; {@link #modify} follows.
    */
-  int modify(int slot, int block) {
+  void tick() {
     clock++;
     releaseIdle();
+  }
+
+  /**
+   * Counts the current modification (after {@link #tick}) on the block; returns the block's line,
+   * loading the block if this modification completes a burst, or NONE if the block stays uncached.
+   * Appends at the end of a list ({@link FragmentList#append}) cost O(1) and are not counted: they
+   * neither make nor break a burst.
+   */
+  int modify(int slot, int block) {
     int line = lineOf(slot, block);
     if (line != NONE) {
       use(line);

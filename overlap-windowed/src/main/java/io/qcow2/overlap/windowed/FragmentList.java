@@ -38,13 +38,14 @@ final class FragmentList {
   private final int startShift;
   private final int lengthMask;
   private final int maxRun;
+  private final int maxRunBits;
   /** Fragments by window slot; {@code null} for a window without metadata. */
   private int[][] lists = new int[0][];
   /**
    * Chunk index by window slot, see {@link #index}; {@code null} for short lists, and the whole
    * array {@code null} until some list is long (a 1 TiB image with 64 KiB clusters has none).
    */
-  private int[][] indexes;
+  private char[][] indexes;
   private int slots;
   /**
    * After a {@link #typesIn} whose range lay in one run or in one gap between runs: that run or
@@ -57,6 +58,13 @@ final class FragmentList {
   /** Bytes of all fragment arrays and their indexes, for {@link #memoryBytes()}. */
   private long arrayBytes;
   private long fragmentCount;
+  /**
+   * The slot whose array has spare room at its end for {@link #append}, or -1; every other array
+   * is exactly sized. One slot at a time, so the spare room costs at most an eighth of one list.
+   */
+  private int growingSlot = -1;
+  /** Fragments in the growing slot's array (the rest of it is spare). */
+  private int growingCount;
 
   FragmentList(int windowBits) {
     assert TYPE_BITS == MetadataType.values().length;
@@ -67,6 +75,7 @@ final class FragmentList {
     int lengthBits = Integer.SIZE - TYPE_BITS - windowBits;
     this.lengthMask = (1 << lengthBits) - 1;
     this.maxRun = Math.min(windowSize, 1 << lengthBits);
+    this.maxRunBits = Integer.numberOfTrailingZeros(maxRun);
   }
 
   /** The longest run one fragment can describe. */
@@ -95,6 +104,11 @@ final class FragmentList {
     return lists[slot] == null;
   }
 
+  /** Fragments in the slot's list, whose array may be longer (see {@link #growingSlot}). */
+  private int count(int slot, int[] list) {
+    return slot == growingSlot ? growingCount : list.length;
+  }
+
   /** Total number of fragments over all windows. */
   long fragmentCount() {
     return fragmentCount;
@@ -105,45 +119,76 @@ final class FragmentList {
    * cluster}, which is in {@code [-1, W]}.
    */
   private int firstEndingAfter(int slot, int[] list, int cluster) {
+    return firstEndingAfter(list, count(slot, list), indexes == null ? null : indexes[slot], cluster);
+  }
+
+  /** As {@link #firstEndingAfter(int, int[], int)}, for a list of {@code n} runs and its index. */
+  private int firstEndingAfter(int[] list, int n, char[] index, int cluster) {
     /*
-     * A binary search over a window's runs is a chain of dependent loads: about 11 cache misses for
-     * a window of 1000 runs, 300 ns when the lists are in L3 (measured, 10^6 structures), and
-     * interpolating from n * cluster / W fails on the clumps real windows have (the L1 table, the
-     * refcount table, snapshot tables). Lists of INDEXED_RUNS runs or more carry an index: the
-     * first run of each of about n / 16 equal chunks of the window, so a search is one index read
-     * and a binary search of about 16 runs (two cache lines).
+     * A binary search over a window's runs is a chain of dependent loads and mispredicted branches:
+     * about 11 cache misses for a window of 1000 runs, 300 ns when the lists are in L3 (measured,
+     * 10^6 structures), and interpolating from n * cluster / W fails on the clumps real windows
+     * have (the L1 table, the refcount table, snapshot tables). Lists of INDEXED_RUNS runs or more
+     * carry an index: the first run of each of 8 to 16 runs' worth of equal chunks of the window
+     * (2 bytes an entry), so a search reads one index entry and scans on average 4 to 8 runs, one
+     * or two cache lines, comparing the raw fragments (the start is in the top bits) without
+     * decoding them. Clumps longer than 16 runs in a chunk are halved first.
      */
-    int n = list.length;
-    if (endOf(list[n - 1]) <= cluster) {
+    int lastEnd = endOf(list[n - 1]);
+    if (lastEnd <= cluster) {
       return n;   // past the window's last run: data appended after its metadata
     }
+    if (cluster < 0) {
+      return 0;
+    }
     int lo = 0;
-    int hi = n - 1;   // the answer: a run ending after the cluster exists
-    int[] index = indexes == null ? null : indexes[slot];
-    if (index != null && cluster >= 0) {
+    int hi = n;   // the first run starting after the cluster is in [lo, hi]
+    if (index != null) {
       int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
       int chunk = cluster >>> chunkShift;
       lo = index[chunk];
-      if (chunk + 1 < index.length) {
-        hi = Math.min(hi, index[chunk + 1]);
+      if (chunk + 1 <= (lastEnd - 1) >>> chunkShift) {   // entries past the last run are stale
+        hi = index[chunk + 1] + 1;
       }
     }
-    // Halve down to a few runs, then scan: a short forward scan predicts well, halving does not.
-    while (hi - lo > 8) {
+    // Runs starting at or before the cluster are those below the key as unsigned ints.
+    long key = (long) (cluster + 1) << startShift;
+    while (hi - lo > 16) {
       int mid = (lo + hi) >>> 1;
-      if (endOf(list[mid]) <= cluster) {
+      if (Integer.toUnsignedLong(list[mid]) < key) {
         lo = mid + 1;
       } else {
         hi = mid;
       }
     }
-    while (lo < hi && endOf(list[lo]) <= cluster) {
+    while (lo < hi && Integer.toUnsignedLong(list[lo]) < key) {
       lo++;
     }
-    return lo;
+    // lo: the first run starting after the cluster; the one before may still cover it.
+    return lo > 0 && endOf(list[lo - 1]) > cluster ? lo - 1 : lo;
   }
 
-  private int[] indexOf(int slot) {
+  /** The fragment arrays by slot, until the next modification. */
+  int[][] lists() {
+    return lists;
+  }
+
+  /** The chunk indexes by slot, or {@code null}, until the next modification. */
+  char[][] indexes() {
+    return indexes;
+  }
+
+  /** The slot whose array has spare room, or -1, until the next modification. */
+  int growingSlot() {
+    return growingSlot;
+  }
+
+  /** Fragments in the growing slot's array, until the next modification. */
+  int growingCount() {
+    return growingCount;
+  }
+
+  private char[] indexOf(int slot) {
     return indexes == null ? null : indexes[slot];
   }
 
@@ -151,25 +196,47 @@ final class FragmentList {
   static final int INDEXED_RUNS = 64;
 
   /**
-   * The index of a list: for each of {@code highestOneBit(n / 16)} equal chunks of the window, the
-   * first run whose end is past the chunk's start; {@code null} for short lists.
+   * Chunks of the index of a list of {@code n} runs: {@code highestOneBit(n / 8)}, so 8 to 16 runs
+   * per chunk on average; 0 for short lists.
    */
-  private int[] index(int[] list) {
-    if (list == null || list.length < INDEXED_RUNS) {
+  private int chunks(int n) {
+    return n < INDEXED_RUNS ? 0 : Math.min(windowSize, Integer.highestOneBit(n >>> 3));
+  }
+
+  /**
+   * The index of a list of {@code n} runs: for each of {@link #chunks} equal chunks of the window,
+   * the first run whose end is past the chunk's start; {@code null} for short lists. Only the
+   * entries of chunks that start before the last run's end are kept up to date by {@link #append}
+   * (searches past that end stop earlier), so only those are compared by {@link #validate}.
+   */
+  private char[] index(int[] list, int n) {
+    int chunks = chunks(n);
+    if (chunks == 0) {
       return null;
     }
-    int chunks = Math.min(windowSize, Integer.highestOneBit(list.length >>> 4));
     int chunkShift = windowBits - Integer.numberOfTrailingZeros(chunks);
-    int[] index = new int[chunks];
+    char[] index = new char[chunks];
     int run = 0;
     for (int chunk = 0; chunk < chunks; chunk++) {
       int chunkStart = chunk << chunkShift;
-      while (run < list.length && endOf(list[run]) <= chunkStart) {
+      while (run < n && endOf(list[run]) <= chunkStart) {
         run++;
       }
-      index[chunk] = run;
+      index[chunk] = (char) run;   // below n <= W <= 2^16 where it is read (see firstEndingAfter)
     }
     return index;
+  }
+
+  /** Installs a new index for the slot, keeping the byte count. */
+  private void setIndex(int slot, char[] index) {
+    char[] old = indexOf(slot);
+    arrayBytes += indexBytes(index) - indexBytes(old);
+    if (index != null && indexes == null) {
+      indexes = new char[lists.length][];
+    }
+    if (indexes != null) {
+      indexes[slot] = index;
+    }
   }
 
   private int endOf(int fragment) {
@@ -189,10 +256,19 @@ final class FragmentList {
       setUniform(0, windowSize, 0);
       return 0;
     }
-    int first = firstEndingAfter(slot, list, from);
-    if (first == list.length || start(list[first]) >= to) {
-      setUniform(first == 0 ? 0 : endOf(list[first - 1]),
-          first == list.length ? windowSize : start(list[first]), 0);
+    return typesIn(list, count(slot, list), indexOf(slot), from, to, wanted);
+  }
+
+  /**
+   * As {@link #typesIn(int, int, int, int)}, for a window's non-empty list of {@code n} runs and
+   * its index as {@link #lists()}, {@link #indexes()}, {@link #growingSlot()} and {@link
+   * #growingCount()} give them: the checker's single-window checks read those from copies of its
+   * own.
+   */
+  int typesIn(int[] list, int n, char[] index, int from, int to, int wanted) {
+    int first = firstEndingAfter(list, n, index, from);
+    if (first == n || start(list[first]) >= to) {
+      setUniform(first == 0 ? 0 : endOf(list[first - 1]), first == n ? windowSize : start(list[first]), 0);
       return 0;
     }
     int covering = list[first];
@@ -202,7 +278,7 @@ final class FragmentList {
     }
     setUniform(0, 0, 0);
     int found = 0;
-    for (int i = first; i < list.length; i++) {
+    for (int i = first; i < n; i++) {
       int fragment = list[i];
       if (start(fragment) >= to) {
         break;
@@ -245,7 +321,8 @@ final class FragmentList {
       return;
     }
     int blockEnd = blockStart + map.length;
-    for (int i = firstEndingAfter(slot, list, blockStart); i < list.length; i++) {
+    int n = count(slot, list);
+    for (int i = firstEndingAfter(slot, list, blockStart); i < n; i++) {
       int fragment = list[i];
       int start = start(fragment);
       if (start >= blockEnd) {
@@ -259,6 +336,88 @@ final class FragmentList {
   /** Adds {@code types} to clusters {@code [from, to)}; returns whether anything changed. */
   boolean enter(int slot, int from, int to, int types) {
     return rewrite(slot, from, to, types, ENTER, null);
+  }
+
+  /**
+   * Adds {@code types} to clusters {@code [from, to)} if they lie at or after the end of the
+   * window's last run, as structures allocated at the end of the image file do (QEMU creating an
+   * image or growing one); returns {@code false}, changing nothing, otherwise. O(1) amortised: the
+   * runs are appended into spare room at the end of the array and the index entries of the chunks
+   * they reach are set.
+   */
+  boolean append(int slot, int from, int to, int types) {
+    assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
+    int[] list = lists[slot];
+    if (list == null) {
+      return false;
+    }
+    int n = count(slot, list);
+    int last = list[n - 1];
+    int lastStart = start(last);
+    int lastLength = length(last);
+    int lastEnd = lastStart + lastLength;
+    if (from < lastEnd) {
+      return false;
+    }
+    // Canonical form: a run touching the last one with the same types first fills it up to maxRun.
+    int extendBy = from == lastEnd && types(last) == types ? Math.min(maxRun - lastLength, to - from) : 0;
+    int added = (to - from - extendBy + maxRun - 1) >>> maxRunBits;
+    if (added > 0) {
+      list = reserve(slot, list, n, n + added);
+    }
+    if (extendBy > 0) {
+      list[n - 1] = encode(lastStart, lastLength + extendBy, types);
+    }
+    int k = n;
+    for (int s = from + extendBy; s < to; s += maxRun) {
+      list[k++] = encode(s, Math.min(maxRun, to - s), types);
+    }
+    fragmentCount += added;
+    char[] index = indexOf(slot);
+    int chunks = chunks(n + added);
+    if (index == null ? chunks != 0 : index.length != chunks) {
+      setIndex(slot, index(list, n + added));   // the chunk count doubles: amortised O(1)
+    } else if (index != null) {
+      int chunkShift = windowBits - Integer.numberOfTrailingZeros(chunks);
+      int run = n - 1;
+      for (int chunk = ((lastEnd - 1) >>> chunkShift) + 1; chunk < chunks && chunk << chunkShift < to; chunk++) {
+        while (endOf(list[run]) <= chunk << chunkShift) {
+          run++;
+        }
+        index[chunk] = (char) run;
+      }
+    }
+    return true;
+  }
+
+  /**
+   * Makes the slot the growing one, with room for {@code needed} fragments; the previous growing
+   * slot's array is cut to size.
+   */
+  private int[] reserve(int slot, int[] list, int n, int needed) {
+    if (slot != growingSlot) {
+      trimGrowing();
+      growingSlot = slot;
+    }
+    if (needed > list.length) {
+      int[] grown = Arrays.copyOf(list, needed + Math.max(8, needed >>> 3));
+      arrayBytes += arrayBytes(grown.length) - arrayBytes(list.length);
+      lists[slot] = grown;
+      list = grown;
+    }
+    growingCount = needed;
+    return list;
+  }
+
+  private void trimGrowing() {
+    if (growingSlot >= 0) {
+      int[] list = lists[growingSlot];
+      if (list != null && list.length != growingCount) {
+        arrayBytes += arrayBytes(growingCount) - arrayBytes(list.length);
+        lists[growingSlot] = Arrays.copyOf(list, growingCount);
+      }
+      growingSlot = -1;
+    }
   }
 
   /** Clears {@code types} from clusters {@code [from, to)}; returns whether anything changed. */
@@ -290,7 +449,7 @@ final class FragmentList {
   private boolean rewrite(int slot, int from, int to, int types, int op, short[] map) {
     assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
     int[] old = lists[slot];
-    int n = old == null ? 0 : old.length;
+    int n = old == null ? 0 : count(slot, old);
     int a = n == 0 ? 0 : firstEndingAfter(slot, old, from - 1);
     assert a == 0 || endOf(old[a - 1]) < from;
     assert a == n || endOf(old[a]) >= from;
@@ -340,7 +499,7 @@ final class FragmentList {
     }
     int count = 0;
     for (int i = 0; i < pieces.count(); i++) {
-      count += (int) ((pieces.end(i) - pieces.start(i) + maxRun - 1) / maxRun);
+      count += (int) ((pieces.end(i) - pieces.start(i) + maxRun - 1) >>> maxRunBits);
     }
     int[] encoded = new int[count];
     int k = 0;
@@ -353,30 +512,80 @@ final class FragmentList {
       return false;
     }
     int length = n - (b - a) + count;
+    int regionEnd = Math.max(to, b > a ? endOf(old[b - 1]) : to);
+    int oldLastEnd = n == 0 ? 0 : endOf(old[n - 1]);
     int[] list = null;
-    if (length > 0) {
-      list = new int[length];
-      if (a > 0) {
-        System.arraycopy(old, 0, list, 0, a);
-      }
+    if (length > 0 && old != null && (slot == growingSlot || n - b <= IN_PLACE_TAIL)) {
+      // Near the end of the list (a structure allocated just before the last one), or in the
+      // growing array: splice in place, moving the tail, with no new array.
+      list = reserve(slot, old, n, Math.max(n, length));
+      System.arraycopy(list, b, list, a + count, n - b);
       System.arraycopy(encoded, 0, list, a, count);
-      if (b < n) {
-        System.arraycopy(old, b, list, a + count, n - b);
+      growingCount = length;
+      if (list.length > length + Math.max(8, length >>> 2)) {
+        trimGrowing();   // mostly removals: give the room back
+        list = lists[slot];
+      }
+    } else {
+      if (length > 0) {
+        list = new int[length];
+        if (a > 0) {
+          System.arraycopy(old, 0, list, 0, a);
+        }
+        System.arraycopy(encoded, 0, list, a, count);
+        if (b < n) {
+          System.arraycopy(old, b, list, a + count, n - b);
+        }
+      }
+      arrayBytes += arrayBytes(length) - (old == null ? 0 : arrayBytes(old.length));
+      lists[slot] = list;
+      if (slot == growingSlot) {
+        growingSlot = -1;   // the new array is exactly sized
       }
     }
-    int[] index = index(list);
-    int[] oldIndex = indexes == null ? null : indexes[slot];
-    arrayBytes += arrayBytes(length) - arrayBytes(n) + arrayBytes(index == null ? 0 : index.length)
-        - arrayBytes(oldIndex == null ? 0 : oldIndex.length);
     fragmentCount += length - n;
-    lists[slot] = list;
-    if (index != null && indexes == null) {
-      indexes = new int[lists.length][];
-    }
-    if (indexes != null) {
-      indexes[slot] = index;
+    char[] index = indexOf(slot);
+    int chunks = chunks(length);
+    if (index == null ? chunks != 0 : index.length != chunks) {
+      setIndex(slot, index(list, length));
+    } else if (index != null) {
+      updateIndex(index, list, length, a, count - (b - a), regionEnd, oldLastEnd);
     }
     return true;
+  }
+
+  /** Lists whose rewritten runs are at most this many runs from the end are spliced in place. */
+  private static final int IN_PLACE_TAIL = 16;
+
+  /**
+   * Updates the index of a list (same chunk count) after runs {@code [a, ...)} ending by {@code
+   * regionEnd} were replaced, shifting later runs by {@code delta}: chunks whose first run lies
+   * before the region keep it, chunks starting at or after the region's end shift, the others are
+   * found again by a forward scan from {@code a}. O(chunks + runs rescanned).
+   */
+  private void updateIndex(char[] index, int[] list, int n, int a, int delta, int regionEnd, int oldLastEnd) {
+    int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
+    int oldLastChunk = oldLastEnd == 0 ? -1 : (oldLastEnd - 1) >>> chunkShift;
+    int lastChunk = (endOf(list[n - 1]) - 1) >>> chunkShift;
+    int run = a;
+    for (int chunk = 0; chunk <= lastChunk; chunk++) {
+      int chunkStart = chunk << chunkShift;
+      if (chunk <= oldLastChunk && index[chunk] < a) {
+        continue;
+      }
+      if (chunk <= oldLastChunk && chunkStart >= regionEnd) {
+        index[chunk] = (char) (index[chunk] + delta);
+        continue;
+      }
+      while (endOf(list[run]) <= chunkStart) {
+        run++;
+      }
+      index[chunk] = (char) run;
+    }
+  }
+
+  private static long indexBytes(char[] index) {
+    return index == null ? 0 : Memory.charArray(index.length);
   }
 
   /** Bytes of a list of {@code length} fragments; an empty list is {@code null}. */
@@ -404,7 +613,7 @@ final class FragmentList {
 
   /** The window's fragments, for tests. */
   int[] fragments(int slot) {
-    return lists[slot] == null ? new int[0] : lists[slot].clone();
+    return lists[slot] == null ? new int[0] : Arrays.copyOf(lists[slot], count(slot, lists[slot]));
   }
 
   /** Bytes held: the array of lists and every fragment array. */
@@ -431,8 +640,8 @@ final class FragmentList {
       }
       check(slot < slots, "unused slot %d has fragments", slot);
       validate(slot);
-      bytes += arrayBytes(fragments.length) + (indexOf(slot) == null ? 0 : arrayBytes(indexOf(slot).length));
-      total += fragments.length;
+      bytes += arrayBytes(fragments.length) + indexBytes(indexOf(slot));
+      total += count(slot, fragments);
     }
     check(bytes == arrayBytes, "fragment bytes %d, counted %d", bytes, arrayBytes);
     check(total == fragmentCount, "fragments %d, counted %d", total, fragmentCount);
@@ -445,16 +654,32 @@ final class FragmentList {
    */
   void validate(int slot) {
     int[] fragments = lists[slot];
-    check(Arrays.equals(indexOf(slot), index(fragments)), "slot %d: chunk index %s, expected %s", slot,
-        Arrays.toString(indexOf(slot)), Arrays.toString(index(fragments)));
+    check(growingSlot < slots && (growingSlot < 0 || lists[growingSlot] != null),
+        "growing slot %d of %d slots has no list", growingSlot, slots);
     if (fragments == null) {
+      check(indexOf(slot) == null, "slot %d has an index but no fragments", slot);
       return;
     }
-    check(fragments.length > 0, "slot %d has an empty array, not null", slot);
+    int n = count(slot, fragments);
+    check(n > 0 && n <= fragments.length, "slot %d holds %d fragments in an array of %d", slot, n,
+        fragments.length);
+    check(slot == growingSlot || n == fragments.length, "slot %d: spare room but not growing", slot);
+    char[] expected = index(fragments, n);
+    char[] index = indexOf(slot);
+    check((index == null) == (expected == null) && (index == null || index.length == expected.length),
+        "slot %d: chunk index of %s entries, expected %s", slot, index == null ? "no" : index.length,
+        expected == null ? "no" : expected.length);
+    if (index != null) {
+      int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
+      int lastChunk = (endOf(fragments[n - 1]) - 1) >>> chunkShift;
+      check(Arrays.equals(index, 0, lastChunk + 1, expected, 0, lastChunk + 1),
+          "slot %d: chunk index %s, expected %s (up to chunk %d)", slot, Arrays.toString(index),
+          Arrays.toString(expected), lastChunk);
+    }
     int end = 0;
     int previousTypes = 0;
     int previousLength = 0;
-    for (int i = 0; i < fragments.length; i++) {
+    for (int i = 0; i < n; i++) {
       int fragment = fragments[i];
       int start = start(fragment);
       int length = length(fragment);

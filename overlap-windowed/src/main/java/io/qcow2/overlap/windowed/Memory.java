@@ -10,12 +10,12 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 3 ints, 3
-   * longs and 4 references.
+   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 5 ints, 3
+   * longs, 7 references and a boolean.
    */
-  static final long CHECKER = 96;
-  /** {@link FragmentList}: header, 9 ints, 2 longs, 2 references. */
-  static final long FRAGMENT_LIST = 72;
+  static final long CHECKER = 128;
+  /** {@link FragmentList}: header, 11 ints, 2 longs, 2 references. */
+  static final long FRAGMENT_LIST = 80;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
   /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */
@@ -34,6 +34,10 @@ final class Memory {
   }
 
   static long shortArray(long length) {
+    return align(ARRAY_HEADER + 2 * length);
+  }
+
+  static long charArray(long length) {
     return align(ARRAY_HEADER + 2 * length);
   }
 

@@ -31,6 +31,14 @@ final class WindowTable {
   private int hashSize;
   private int slots;
 
+  /**
+   * By window index below {@link #DENSE_WINDOWS} and the array's length: slot + 1, or 0 for none;
+   * until the next {@link #findOrAdd}.
+   */
+  int[] dense() {
+    return dense;
+  }
+
   /** Number of slots handed out. */
   int slots() {
     return slots;

@@ -65,6 +65,20 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private long uniformFirst;
   private long uniformEnd;
   private int uniformTypes;
+  /*
+   * What a single-window check reads, copied from the table and the fragment lists after every
+   * modification. Between two checks the engine does its own work (a write system call, its L2
+   * and refcount caches), so a check starts with cold caches and pays a dependent miss for every
+   * reference it follows; these copies save the table, the span list, the cache and the fragment
+   * list objects on the way to a window's runs. plainLists: no spans and no cached line, so the
+   * fragment lists alone answer every check.
+   */
+  private int[] denseSlots;
+  private int[][] windowLists;
+  private char[][] windowIndexes;
+  private int growingSlot;
+  private int growingCount;
+  private boolean plainLists;
 
   WindowedOverlapChecker(OverlapCheckerSetup setup, int windowSize, long cacheBytes) {
     super(setup);
@@ -76,6 +90,17 @@ final class WindowedOverlapChecker extends OverlapChecker {
     int blockSize = blockSize(windowSize);
     this.cache = new BitmapCache(fragments, blockSize, cacheLines(windowSize, cacheBytes));
     this.blockBits = cache.blockBits();
+    copyForChecks();
+  }
+
+  /** Refreshes the copies single-window checks read; after every modification. */
+  private void copyForChecks() {
+    denseSlots = table.dense();
+    windowLists = fragments.lists();
+    windowIndexes = fragments.indexes();
+    growingSlot = fragments.growingSlot();
+    growingCount = fragments.growingCount();
+    plainLists = spans.count() == 0 && cache.used() == 0;
   }
 
   /** Clusters per cache line for a window size. */
@@ -104,6 +129,11 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected void enterClusters(long first, long count, int types) {
     uniformEnd = uniformFirst;
+    enterRange(first, count, types);
+    copyForChecks();
+  }
+
+  private void enterRange(long first, long count, int types) {
     long end = first + count;
     long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
     long wholeEnd = end >>> windowBits;
@@ -135,6 +165,11 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected void removeClusters(long first, long count, int types) {
     uniformEnd = uniformFirst;
+    removeRange(first, count, types);
+    copyForChecks();
+  }
+
+  private void removeRange(long first, long count, int types) {
     long end = first + count;
     long wholeFirst = (first + (1L << windowBits) - 1) >>> windowBits;
     long wholeEnd = end >>> windowBits;
@@ -199,6 +234,15 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private void modifyWindow(int slot, int from, int to, int types, boolean enter) {
     int firstBlock = from >>> blockBits;
     int lastBlock = (to - 1) >>> blockBits;
+    if (plainLists && enter && fragments.append(slot, from, to, types)) {
+      return;   // no line anywhere: the clock only ages lines, and appends make no burst
+    }
+    cache.tick();
+    // Structures allocated at the end of the file: O(1) on the list, no burst (the runs of cached
+    // blocks, which may be stale in the list, lie elsewhere; their write-back merges at the edges).
+    if (enter && cache.noLineIn(slot, firstBlock, lastBlock) && fragments.append(slot, from, to, types)) {
+      return;
+    }
     cache.modify(slot, firstBlock);
     if (!cache.hasLines(slot)) {
       editList(slot, from, to, types, enter);
@@ -255,6 +299,23 @@ final class WindowedOverlapChecker extends OverlapChecker {
       return uniformTypes & wanted;
     }
     long firstWindow = first >>> windowBits;
+    if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
+      int slot = denseSlots[(int) firstWindow] - 1;
+      int[] list = slot < 0 ? null : windowLists[slot];
+      if (list == null) {
+        return 0;
+      }
+      long windowStart = firstWindow << windowBits;
+      int types = fragments.typesIn(list, slot == growingSlot ? growingCount : list.length,
+          windowIndexes == null ? null : windowIndexes[slot], (int) (first - windowStart),
+          (int) (end - windowStart), wanted);
+      if (fragments.uniformStart() < fragments.uniformEnd()) {
+        uniformFirst = windowStart + fragments.uniformStart();
+        uniformEnd = windowStart + fragments.uniformEnd();
+        uniformTypes = fragments.uniformTypes();
+      }
+      return types;
+    }
     long lastWindow = (end - 1) >>> windowBits;
     int found = spans.typesIn(firstWindow, lastWindow + 1, wanted);
     if (found == wanted) {
