@@ -35,8 +35,10 @@ final class PackedBlock {
   static final int MAX_RUNS = 255;
   /** Words of a block's head, kept by the caller. */
   static final int HEAD_WORDS = 4;
-  /** Records compared at once by a lookup in a block whose search window fits. */
-  static final int WINDOW = 8;
+  /** Records compared at once by a lookup in a block whose search window fits one 64-bit read. */
+  static final int WINDOW = 7;
+  /** Widest record for which {@value #WINDOW} records fit 64 bits. */
+  private static final int WINDOW_RECORD_WIDTH = 64 / WINDOW;
 
   private static final int TYPE_BITS = 9;
   private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
@@ -147,6 +149,59 @@ final class PackedBlock {
   }
 
   /**
+   * The fast path of {@link #unionOverlapping} for the common case, small enough to be inlined into
+   * the check: a block whose search window fits one 64-bit read (see {@link #WINDOW}) and a range
+   * {@code [low, high]} within one run or within the gap after it. Returns the run's types (0 in a
+   * gap) and fills {@code span} as {@code unionOverlapping} does, or returns -1 and leaves {@code
+   * span} alone when it does not apply.
+   */
+  static int typesWithinOneRun(long[] heads, int at, long[] block, long low, long high, long[] span) {
+    long header = heads[at];
+    int count = (int) (header >>> COUNT_SHIFT) & 0xff;
+    int startWidth = (int) (header >>> START_WIDTH_SHIFT) & 63;
+    int lengthWidth = (int) (header >>> LENGTH_WIDTH_SHIFT) & 63;
+    int typeWidth = (int) (header >>> TYPE_WIDTH_SHIFT) & 15;
+    int recordWidth = startWidth + lengthWidth + typeWidth;
+    long line = heads[at + 1];
+    if (count < WINDOW || line >>> SPREAD_SHIFT > WINDOW - 2 || recordWidth > WINDOW_RECORD_WIDTH) {
+      return -1;
+    }
+    // The window's records fit one 64-bit read: compare all of them at once (independent shifts,
+    // compares summed without a branch) and decode the answer from the same bits, so a random
+    // lookup waits for one cache line and not for one per bisection step.
+    long slope = line & SLOPE_MASK;
+    long base = heads[at + 2];
+    long x = high - base;
+    int first = Math.max(0, (int) Math.min(count - 1, quotient(x, heads[at + 3])) - (WINDOW - 1));
+    long window = word(block, (long) first * recordWidth);
+    long startMask = (1L << startWidth) - 1;
+    long below = x - first * slope;
+    int i = first;
+    for (int j = 1; j < WINDOW; j++) {
+      i += ((window >>> (j * recordWidth)) & startMask) <= below - j * slope ? 1 : 0;
+    }
+    assert (window & startMask) <= below : "window misses its low end";
+    long record = window >>> ((i - first) * recordWidth);
+    long start = base + i * slope + (record & startMask);
+    long end = start + 1 + ((record >>> startWidth) & ((1L << lengthWidth) - 1));
+    if (end <= low) {
+      span[0] = end;
+      span[1] = i + 1 < count ? startAt(block, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
+      span[2] = 0;
+      return 0;
+    }
+    if (start > low || end <= high) {
+      return -1;
+    }
+    int code = (int) (record >>> (startWidth + lengthWidth)) & ((1 << typeWidth) - 1);
+    int types = typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
+    span[0] = start;
+    span[1] = end;
+    span[2] = types;
+    return types;
+  }
+
+  /**
    * The union of the types of the runs of the block (head {@code heads[at..]}, records {@code
    * block}) that overlap clusters {@code [low, high]}, where {@code high} is at or after the block's
    * first start; the scan runs backwards
@@ -168,19 +223,20 @@ final class PackedBlock {
     int recordWidth = startWidth + lengthWidth + typeWidth;
     long line = heads[at + 1];
     long slope = line & SLOPE_MASK;
+    long spread = line >>> SPREAD_SHIFT;
     long base = heads[at + 2];
-    int i = slope == 0 ? 0 : search(block, count, recordWidth, startWidth, slope,
-        line >>> SPREAD_SHIFT, base, heads[at + 3], high);
+    int i = slope == 0 ? 0
+        : bisect(block, count, recordWidth, startWidth, slope, spread, base, heads[at + 3], high);
     long record = (long) i * recordWidth;
     long start = base + i * slope + get(block, record, startWidth);
     long end = start + 1 + get(block, record + startWidth, lengthWidth);
+    int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
     if (end <= low) {
       span[0] = end;
       span[1] = i + 1 < count ? startAt(block, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
       span[2] = 0;
       return 0;
     }
-    int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
     int found = typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
     if (start <= low) {
       if (high < end) {
@@ -190,13 +246,20 @@ final class PackedBlock {
       }
       return found;
     }
+    return unionBefore(header, block, i, recordWidth, startWidth, lengthWidth, typeWidth, slope, base,
+        low, wanted, found);
+  }
+
+  /** Adds the types of runs before run {@code i} that reach into {@code [low, ...)}, until {@code wanted}. */
+  private static int unionBefore(long header, long[] block, int i, int recordWidth, int startWidth,
+      int lengthWidth, int typeWidth, long slope, long base, long low, int wanted, int found) {
     while ((found & wanted) != wanted && --i >= 0) {
-      record = (long) i * recordWidth;
-      start = base + i * slope + get(block, record, startWidth);
+      long record = (long) i * recordWidth;
+      long start = base + i * slope + get(block, record, startWidth);
       if (start + 1 + get(block, record + startWidth, lengthWidth) <= low) {
         break;
       }
-      code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
+      int code = (int) get(block, record + startWidth + lengthWidth, typeWidth);
       found |= typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
       if (start <= low) {
         break;
@@ -205,31 +268,27 @@ final class PackedBlock {
     return found;
   }
 
-  private static int search(long[] block, int count, int recordWidth, int startWidth, long slope,
+  /**
+   * {@code x / slope} or one more, from the stored {@code ceil(2^62 / slope)}: the error of the
+   * multiply-high, {@code x / 2^62} for {@code x < 2^50}, stays below one.
+   */
+  private static long quotient(long x, long reciprocal) {
+    assert x >= 0 && x < 1L << 50 : x;
+    return Math.multiplyHigh(x << 2, reciprocal);
+  }
+
+  /** The last run starting at or before {@code cluster}, by a branch-free binary search of its window. */
+  private static int bisect(long[] block, int count, int recordWidth, int startWidth, long slope,
       long spread, long base, long reciprocal, long cluster) {
     // start[i] lies in [base + i * slope, base + i * slope + maxResidual], so the answer j satisfies
-    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster. The
-    // multiply-high by ceil(2^62 / slope) gives q or q + 1 (its error, x / 2^62 for x < 2^50, stays
-    // below one), so j lies in [quotient - 1 - spread, quotient].
-    long x = cluster - base;
-    assert x >= 0 && x < 1L << 50 : x;
-    long quotient = Math.multiplyHigh(x << 2, reciprocal);
+    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster; with
+    // the quotient q or q + 1, j lies in [quotient - 1 - spread, quotient].
+    long quotient = quotient(cluster - base, reciprocal);
     int high = (int) Math.min(count - 1, quotient);
-    if (spread <= WINDOW - 2 && count >= WINDOW) {
-      // Independent loads, summed compares: no branch and no chain of dependent steps, so a random
-      // lookup waits for one cache line, not for one per bisection.
-      int low = Math.max(0, high - (WINDOW - 1));
-      assert startAt(block, base, slope, recordWidth, startWidth, low) <= cluster : "window misses its low end";
-      int found = low;
-      for (int j = 1; j < WINDOW; j++) {
-        found += startAt(block, base, slope, recordWidth, startWidth, low + j) <= cluster ? 1 : 0;
-      }
-      return found;
-    }
     int low = (int) Math.max(0, Math.min(high, quotient - 1 - spread));
     assert startAt(block, base, slope, recordWidth, startWidth, low) <= cluster : "window misses its low end";
-    // Branch-free: the trip count depends only on the window, and the select compiles to a
-    // conditional move, so random lookups do not pay a mispredicted branch per step.
+    // The trip count depends only on the window, and the select compiles to a conditional move, so
+    // random lookups do not pay a mispredicted branch per step.
     for (int n = high - low + 1; n > 1; ) {
       int half = n >>> 1;
       int middle = low + half;
@@ -260,11 +319,15 @@ final class PackedBlock {
 
   /** The {@code width}-bit field at {@code bit} of the payload; the spare word keeps both loads in bounds. */
   private static long get(long[] block, long bit, int width) {
+    return word(block, bit) & ((1L << width) - 1);
+  }
+
+  /** The 64 bits from {@code bit} of the payload on (bits past the payload's end are zero). */
+  private static long word(long[] block, long bit) {
     int word = (int) (bit >>> 6);
     int shift = (int) bit & 63;
     // (x << 1) << (63 - shift) is x << (64 - shift), and 0 for shift 0, which a single shift is not.
-    long value = (block[word] >>> shift) | ((block[word + 1] << 1) << (63 - shift));
-    return value & ((1L << width) - 1);
+    return (block[word] >>> shift) | ((block[word + 1] << 1) << (63 - shift));
   }
 
   private static void put(long[] block, long bit, int width, long value) {

@@ -130,6 +130,19 @@ final class RunsOverlapChecker extends OverlapChecker {
       span[2] = 0;
       return 0;
     }
+    int found = PackedBlock.typesWithinOneRun(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, span);
+    if (found < 0) {
+      return unionOverlapping(k, first, last, wanted);
+    }
+    if (span[1] == Long.MAX_VALUE) {
+      span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
+    }
+    return found;
+  }
+
+  /** The general path of a check: {@code [first, last]} may cross runs and blocks up to block k. */
+  private int unionOverlapping(int k, long first, long last, int wanted) {
+    long[] span = lastSpan;
     int found = PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
     if (span[1] == Long.MAX_VALUE) {
       span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
