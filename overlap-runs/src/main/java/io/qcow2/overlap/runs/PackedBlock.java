@@ -152,8 +152,8 @@ final class PackedBlock {
    * The fast path of {@link #unionOverlapping} for the common case, small enough to be inlined into
    * the check: a block whose search window fits one 64-bit read (see {@link #WINDOW}) and a range
    * {@code [low, high]} within one run or within the gap after it. Returns the run's types (0 in a
-   * gap) and fills {@code span} as {@code unionOverlapping} does, or returns -1 and leaves {@code
-   * span} alone when it does not apply.
+   * gap) and fills {@code span}, unless null, as {@code unionOverlapping} does, or returns -1 and
+   * leaves {@code span} alone when it does not apply.
    */
   static int typesWithinOneRun(long[] heads, int at, long[] block, long low, long high, long[] span) {
     long header = heads[at];
@@ -185,9 +185,11 @@ final class PackedBlock {
     long start = base + i * slope + (record & startMask);
     long end = start + 1 + ((record >>> startWidth) & ((1L << lengthWidth) - 1));
     if (end <= low) {
-      span[0] = end;
-      span[1] = i + 1 < count ? startAt(block, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
-      span[2] = 0;
+      if (span != null) {
+        span[0] = end;
+        span[1] = i + 1 < count ? startAt(block, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
+        span[2] = 0;
+      }
       return 0;
     }
     if (start > low || end <= high) {
@@ -195,9 +197,11 @@ final class PackedBlock {
     }
     int code = (int) (record >>> (startWidth + lengthWidth)) & ((1 << typeWidth) - 1);
     int types = typeWidth == TYPE_BITS ? code : (int) (header >>> (TYPE_BITS * code)) & TYPE_MASK;
-    span[0] = start;
-    span[1] = end;
-    span[2] = types;
+    if (span != null) {
+      span[0] = start;
+      span[1] = end;
+      span[2] = types;
+    }
     return types;
   }
 

@@ -45,6 +45,8 @@ final class RunsOverlapChecker extends OverlapChecker {
   private static final int BUCKETS_PER_BLOCK = 2;
   /** Largest bucket shift whose in-bucket cut fits a directory entry's high half. */
   private static final int MAX_CUT_SHIFT = 31;
+  /** Misses of the last span after which only one check in this many records its span (a power of 2). */
+  private static final int SPAN_MISSES = 8;
 
   private final int maxBlockRuns;
   private final long clusterLimit;
@@ -66,6 +68,8 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Every change empties it.
    */
   private final long[] lastSpan = {1, 0, 0};
+  /** Checks since the last one answered from {@link #lastSpan}. */
+  private int spanMisses;
   private long blocksWritten;
   private long directoryRebuilds;
 
@@ -121,6 +125,7 @@ final class RunsOverlapChecker extends OverlapChecker {
     long last = first + count - 1;
     long[] span = lastSpan;
     if (first >= span[0] && last < span[1]) {
+      spanMisses = 0;
       return (int) span[2];
     }
     int k = blockForCheck(last);
@@ -130,11 +135,17 @@ final class RunsOverlapChecker extends OverlapChecker {
       span[2] = 0;
       return 0;
     }
-    int found = PackedBlock.typesWithinOneRun(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, span);
+    // Random checks never land in the last span: after SPAN_MISSES misses in a row, record one span
+    // in SPAN_MISSES only (enough to notice sequential checks again), which saves the span's stores
+    // and the next run's decoding on every other random check.
+    int misses = ++spanMisses;
+    boolean record = misses <= SPAN_MISSES || (misses & (SPAN_MISSES - 1)) == 0;
+    int found = PackedBlock.typesWithinOneRun(
+        heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, record ? span : null);
     if (found < 0) {
       return unionOverlapping(k, first, last, wanted);
     }
-    if (span[1] == Long.MAX_VALUE) {
+    if (record && span[1] == Long.MAX_VALUE) {
       span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
     }
     return found;
