@@ -8,10 +8,11 @@ import java.util.Map;
 /**
  * The {@code runs} strategy: every metadata run of the image (start cluster, length, type mask) in
  * one sorted list, cut into {@link PackedBlock}s of at most {@code maxBlockRuns} runs. Parallel
- * primitive arrays index the blocks: their first starts, the union of their types, and a
- * directory from cluster buckets to blocks, so a check finds its block in O(1) on any layout whose
- * blocks are spread evenly (O(log blocks) otherwise) and its run with one division and a short
- * binary search.
+ * primitive arrays index the blocks: their heads (what a lookup needs before it reads a record),
+ * first starts, the union of their types, and a directory from cluster buckets to blocks, so a
+ * check finds its block in O(1) with no branch on any layout whose blocks are spread evenly
+ * (O(log blocks) otherwise) and its run with one multiply-high and, in most blocks, one 64-bit read
+ * of the records that can hold it.
  *
  * <p>{@code enter}/{@code remove} unpack the blocks holding the runs they change (and their
  * neighbours, for merging), rewrite those runs and pack them again: the cost is proportional to the
@@ -26,9 +27,9 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Invariants (validate()): runs are sorted, disjoint, non-empty, carry a non-empty subset of the
    * enabled types, and two touching runs never carry the same types (the list is canonical, so the
    * answer to any check depends only on the per-cluster types). Every block holds 1..maxBlockRuns
-   * runs, is exactly the encoding of its runs, firsts[k] is its first start and unions[k] the union
-   * of its types. The directory, when not stale, maps bucket i (clusters from firsts[0] + i << shift)
-   * to the last block starting at or before the bucket's first cluster.
+   * runs, is exactly the encoding of its runs (records in blocks[k], head in heads[4k..4k + 3]),
+   * firsts[k] is its first start and unions[k] the union of its types. The directory, when not
+   * stale, equals a rebuild (see buildDirectory).
    *
    * Sequential appends (an image being created) fill blocks completely: a rewrite at the end of the
    * list packs full blocks from the left. Elsewhere an overfull block splits evenly, and a rewrite
