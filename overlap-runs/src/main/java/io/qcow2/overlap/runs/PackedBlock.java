@@ -149,8 +149,8 @@ final class PackedBlock {
   }
 
   /**
-   * The fast path of {@link #unionOverlapping} for the common case, small enough to be inlined into
-   * the check: a block whose search window fits one 64-bit read (see {@link #WINDOW}) and a range
+   * The fast path of {@link #unionOverlapping} for the common case: a block whose search window
+   * fits one 64-bit read (see {@link #WINDOW}) and a range
    * {@code [low, high]} within one run or within the gap after it. Returns the run's types (0 in a
    * gap) and fills {@code span}, unless null, as {@code unionOverlapping} does, or returns -1 and
    * leaves {@code span} alone when it does not apply.
