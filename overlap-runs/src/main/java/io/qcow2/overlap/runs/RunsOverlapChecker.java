@@ -8,10 +8,11 @@ import java.util.Map;
 /**
  * The {@code runs} strategy: every metadata run of the image (start cluster, length, type mask) in
  * one sorted list, cut into {@link PackedBlock}s of at most {@code maxBlockRuns} runs. Parallel
- * primitive arrays index the blocks: their first starts, the union of their types, and a
- * directory from cluster buckets to blocks, so a check finds its block in O(1) on any layout whose
- * blocks are spread evenly (O(log blocks) otherwise) and its run with one division and a short
- * binary search.
+ * primitive arrays index the blocks: their heads (what a lookup needs before it reads a record),
+ * first starts, the union of their types, and a directory from cluster buckets to blocks, so a
+ * check finds its block in O(1) with no branch on any layout whose blocks are spread evenly
+ * (O(log blocks) otherwise) and its run with one multiply-high and, in most blocks, one 64-bit read
+ * of the records that can hold it.
  *
  * <p>{@code enter}/{@code remove} unpack the blocks holding the runs they change (and their
  * neighbours, for merging), rewrite those runs and pack them again: the cost is proportional to the
@@ -26,9 +27,9 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Invariants (validate()): runs are sorted, disjoint, non-empty, carry a non-empty subset of the
    * enabled types, and two touching runs never carry the same types (the list is canonical, so the
    * answer to any check depends only on the per-cluster types). Every block holds 1..maxBlockRuns
-   * runs, is exactly the encoding of its runs, firsts[k] is its first start and unions[k] the union
-   * of its types. The directory, when not stale, maps bucket i (clusters from firsts[0] + i << shift)
-   * to the last block starting at or before the bucket's first cluster.
+   * runs, is exactly the encoding of its runs (records in blocks[k], head in heads[4k..4k + 3]),
+   * firsts[k] is its first start and unions[k] the union of its types. The directory, when not
+   * stale, equals a rebuild (see buildDirectory).
    *
    * Sequential appends (an image being created) fill blocks completely: a rewrite at the end of the
    * list packs full blocks from the left. Elsewhere an overfull block splits evenly, and a rewrite
@@ -41,17 +42,25 @@ final class RunsOverlapChecker extends OverlapChecker {
   static final String STAT_DIRECTORY_REBUILDS = "directory-rebuilds";
 
   private static final int INITIAL_BLOCKS = 4;
+  /** Directory buckets per block, at most: fine enough that a bucket rarely holds two block starts. */
+  private static final int BUCKETS_PER_BLOCK = 2;
+  /** Largest bucket shift whose in-bucket cut fits a directory entry's high half. */
+  private static final int MAX_CUT_SHIFT = 31;
+  /** Misses of the last span after which only one check in this many records its span (a power of 2). */
+  private static final int SPAN_MISSES = 8;
 
   private final int maxBlockRuns;
   private final long clusterLimit;
   private long[][] blocks = new long[INITIAL_BLOCKS][];
+  /** The blocks' heads, {@value PackedBlock#HEAD_WORDS} words each: what a lookup needs before it reads a record. */
+  private long[] heads = new long[INITIAL_BLOCKS * PackedBlock.HEAD_WORDS];
   private long[] firsts = new long[INITIAL_BLOCKS];
   private int[] unions = new int[INITIAL_BLOCKS];
   private int blockCount;
   private long runCount;
   /** Sum of the blocks' array sizes, so that memoryBytes() is O(1). */
   private long blockBytes;
-  private int[] directory = new int[0];
+  private long[] directory = new long[0];
   private int directoryShift;
   private boolean directoryStale;
   /**
@@ -60,6 +69,8 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Every change empties it.
    */
   private final long[] lastSpan = {1, 0, 0};
+  /** Checks since the last one answered from {@link #lastSpan}. */
+  private int spanMisses;
   private long blocksWritten;
   private long directoryRebuilds;
 
@@ -88,8 +99,8 @@ final class RunsOverlapChecker extends OverlapChecker {
   @Override
   public long memoryBytes() {
     return Memory.CHECKER + Memory.LAST_SPAN + Memory.refArray(blocks.length) + blockBytes
-        + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
-        + Memory.intArray(directory.length);
+        + Memory.longArray(heads.length) + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
+        + Memory.longArray(directory.length);
   }
 
   @Override
@@ -115,6 +126,7 @@ final class RunsOverlapChecker extends OverlapChecker {
     long last = first + count - 1;
     long[] span = lastSpan;
     if (first >= span[0] && last < span[1]) {
+      spanMisses = 0;
       return (int) span[2];
     }
     int k = blockForCheck(last);
@@ -124,7 +136,26 @@ final class RunsOverlapChecker extends OverlapChecker {
       span[2] = 0;
       return 0;
     }
-    int found = PackedBlock.unionOverlapping(blocks[k], firsts[k], first, last, wanted, span);
+    // Random checks never land in the last span: after SPAN_MISSES misses in a row, record one span
+    // in SPAN_MISSES only (enough to notice sequential checks again), which saves the span's stores
+    // and the next run's decoding on every other random check.
+    int misses = ++spanMisses;
+    boolean record = misses <= SPAN_MISSES || (misses & (SPAN_MISSES - 1)) == 0;
+    int found = PackedBlock.typesWithinOneRun(
+        heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, record ? span : null);
+    if (found < 0) {
+      return unionOverlapping(k, first, last, wanted);
+    }
+    if (record && span[1] == Long.MAX_VALUE) {
+      span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
+    }
+    return found;
+  }
+
+  /** The general path of a check: {@code [first, last]} may cross runs and blocks up to block k. */
+  private int unionOverlapping(int k, long first, long last, int wanted) {
+    long[] span = lastSpan;
+    int found = PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
     if (span[1] == Long.MAX_VALUE) {
       span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
     }
@@ -139,7 +170,7 @@ final class RunsOverlapChecker extends OverlapChecker {
       }
     }
     if (k >= 0) {
-      found |= PackedBlock.unionOverlapping(blocks[k], firsts[k], first, last, wanted, span);
+      found |= PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
       // The range spans several runs: whatever span the call saw in block k alone is not ours.
       span[0] = 1;
       span[1] = 0;
@@ -154,9 +185,9 @@ final class RunsOverlapChecker extends OverlapChecker {
    */
   public void validate() {
     if (blockCount < 0 || blockCount > blocks.length || blocks.length != firsts.length
-        || blocks.length != unions.length) {
-      throw new IllegalStateException(String.format("block count %d, arrays %d/%d/%d",
-          blockCount, blocks.length, firsts.length, unions.length));
+        || blocks.length != unions.length || heads.length != blocks.length * PackedBlock.HEAD_WORDS) {
+      throw new IllegalStateException(String.format("block count %d, arrays %d/%d/%d/%d",
+          blockCount, blocks.length, firsts.length, unions.length, heads.length));
     }
     long bytes = 0;
     long runs = 0;
@@ -164,13 +195,13 @@ final class RunsOverlapChecker extends OverlapChecker {
     int previousTypes = 0;
     for (int k = 0; k < blockCount; k++) {
       long[] block = blocks[k];
-      int count = PackedBlock.count(block);
+      int count = count(k);
       if (count < 1 || count > maxBlockRuns) {
         throw new IllegalStateException(String.format(
             "block %d holds %d runs (allowed 1..%d)", k, count, maxBlockRuns));
       }
       RunList decoded = new RunList(count);
-      PackedBlock.decodeInto(block, firsts[k], decoded);
+      decodeInto(k, decoded);
       if (decoded.start(0) != firsts[k]) {
         throw new IllegalStateException(String.format(
             "block %d: index says first start %d, block starts at %d", k, firsts[k], decoded.start(0)));
@@ -202,7 +233,10 @@ final class RunsOverlapChecker extends OverlapChecker {
         throw new IllegalStateException(String.format(
             "block %d: index says types 0x%x, runs hold 0x%x", k, unions[k], union));
       }
-      if (!Arrays.equals(block, PackedBlock.encode(decoded, 0, count))) {
+      long[] head = new long[PackedBlock.HEAD_WORDS];
+      if (!Arrays.equals(block, PackedBlock.encode(decoded, 0, count, head, 0))
+          || !Arrays.equals(head, 0, head.length, heads, k * PackedBlock.HEAD_WORDS,
+              (k + 1) * PackedBlock.HEAD_WORDS)) {
         throw new IllegalStateException("block " + k + " is not the canonical packing of its runs");
       }
       bytes += Memory.longArray(block.length);
@@ -219,7 +253,7 @@ final class RunsOverlapChecker extends OverlapChecker {
           blockBytes, runCount, bytes, runs));
     }
     if (!directoryStale) {
-      int[] expected = buildDirectory();
+      long[] expected = buildDirectory();
       if (!Arrays.equals(directory, expected) || (blockCount > 0 && directoryShift != shiftFor())) {
         throw new IllegalStateException("directory differs from a rebuild: " + Arrays.toString(directory)
             + " vs " + Arrays.toString(expected));
@@ -243,7 +277,7 @@ final class RunsOverlapChecker extends OverlapChecker {
     }
     RunList in = new RunList(runsIn(low, high));
     for (int k = low; k <= high; k++) {
-      PackedBlock.decodeInto(blocks[k], firsts[k], in);
+      decodeInto(k, in);
     }
     RunList out = new RunList(in.size() + 2);
     for (int i = 0; i < in.size() && in.start(i) < first; i++) {
@@ -271,15 +305,15 @@ final class RunsOverlapChecker extends OverlapChecker {
     }
     int size = out.size();
     if (size > 0 && size <= Math.max(1, maxBlockRuns / 4)) {
-      if (high + 1 < blockCount && size + PackedBlock.count(blocks[high + 1]) <= maxBlockRuns) {
+      if (high + 1 < blockCount && size + count(high + 1) <= maxBlockRuns) {
         high++;
-        RunList right = new RunList(PackedBlock.count(blocks[high]));
-        PackedBlock.decodeInto(blocks[high], firsts[high], right);
+        RunList right = new RunList(count(high));
+        decodeInto(high, right);
         appendAll(right, out);
-      } else if (low > 0 && low <= high && size + PackedBlock.count(blocks[low - 1]) <= maxBlockRuns) {
+      } else if (low > 0 && low <= high && size + count(low - 1) <= maxBlockRuns) {
         low--;
-        RunList merged = new RunList(PackedBlock.count(blocks[low]) + size);
-        PackedBlock.decodeInto(blocks[low], firsts[low], merged);
+        RunList merged = new RunList(count(low) + size);
+        decodeInto(low, merged);
         appendAll(out, merged);
         out = merged;
       }
@@ -296,7 +330,7 @@ final class RunsOverlapChecker extends OverlapChecker {
   private int runsIn(int low, int high) {
     int runs = 0;
     for (int k = low; k <= high; k++) {
-      runs += PackedBlock.count(blocks[k]);
+      runs += count(k);
     }
     return runs;
   }
@@ -309,7 +343,7 @@ final class RunsOverlapChecker extends OverlapChecker {
     boolean atEnd = high == blockCount - 1;
     long oldRuns = 0;
     for (int k = low; k <= high; k++) {
-      oldRuns += PackedBlock.count(blocks[k]);
+      oldRuns += count(k);
       blockBytes -= Memory.longArray(blocks[k].length);
     }
     boolean moved = newBlocks != oldBlocks;
@@ -321,6 +355,8 @@ final class RunsOverlapChecker extends OverlapChecker {
     System.arraycopy(blocks, high + 1, blocks, low + newBlocks, tail);
     System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
     System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
+    System.arraycopy(heads, (high + 1) * PackedBlock.HEAD_WORDS, heads,
+        (low + newBlocks) * PackedBlock.HEAD_WORDS, tail * PackedBlock.HEAD_WORDS);
     for (int k = newCount; k < blockCount; k++) {
       blocks[k] = null;
     }
@@ -333,8 +369,8 @@ final class RunsOverlapChecker extends OverlapChecker {
       // At the end of the list fill blocks completely (appends); elsewhere split evenly.
       int count = atEnd ? Math.min(maxBlockRuns, size - from)
           : size / newBlocks + (b < size % newBlocks ? 1 : 0);
-      long[] block = PackedBlock.encode(runs, from, count);
       int k = low + b;
+      long[] block = PackedBlock.encode(runs, from, count, heads, k * PackedBlock.HEAD_WORDS);
       moved |= b < oldBlocks && firsts[k] != runs.start(from);
       blocks[k] = block;
       firsts[k] = runs.start(from);
@@ -352,6 +388,15 @@ final class RunsOverlapChecker extends OverlapChecker {
     blocks = Arrays.copyOf(blocks, capacity);
     firsts = Arrays.copyOf(firsts, capacity);
     unions = Arrays.copyOf(unions, capacity);
+    heads = Arrays.copyOf(heads, capacity * PackedBlock.HEAD_WORDS);
+  }
+
+  private int count(int k) {
+    return PackedBlock.count(heads, k * PackedBlock.HEAD_WORDS);
+  }
+
+  private void decodeInto(int k, RunList out) {
+    PackedBlock.decodeInto(heads, k * PackedBlock.HEAD_WORDS, blocks[k], out);
   }
 
   /** The last block whose first start is at or before {@code cluster}, or -1. */
@@ -367,15 +412,24 @@ final class RunsOverlapChecker extends OverlapChecker {
       directoryStale = false;
       directoryRebuilds++;
     }
-    int[] buckets = directory;
+    long[] buckets = directory;
     if (buckets.length == 0 || cluster < firsts[0]) {
       return -1;
     }
-    long bucket = (cluster - firsts[0]) >>> directoryShift;
-    if (bucket >= buckets.length - 1) {
-      return lastAtOrBefore(cluster, buckets[buckets.length - 1], blockCount - 1);
+    long offset = cluster - firsts[0];
+    // Clusters past the last bucket belong to the last block: the last bucket holds its start.
+    int bucket = (int) Math.min(offset >>> directoryShift, buckets.length - 1);
+    long entry = buckets[bucket];
+    int block = (int) entry;
+    long cut = entry >>> 32;
+    if (cut == 0) {
+      int high = bucket + 1 < buckets.length ? (int) buckets[bucket + 1] : blockCount - 1;
+      return lastAtOrBefore(cluster, block, high);
     }
-    return lastAtOrBefore(cluster, buckets[(int) bucket], buckets[(int) bucket + 1]);
+    // The next block starts cut clusters into the bucket (cut is the bucket size when none does):
+    // one subtraction's sign instead of a branch that random checks would mispredict.
+    long intoBucket = offset - ((long) bucket << directoryShift);
+    return Math.min(block + (int) ((cut - 1 - intoBucket) >>> 63), blockCount - 1);
   }
 
   /** The last block in {@code [low, high]} starting at or before {@code cluster}; low's does. */
@@ -392,30 +446,42 @@ final class RunsOverlapChecker extends OverlapChecker {
     return low;
   }
 
-  /** The smallest bucket shift that gives at most one bucket per block. */
+  /** The smallest bucket shift that gives at most {@value #BUCKETS_PER_BLOCK} buckets per block. */
   private int shiftFor() {
     long span = blockCount == 0 ? 0 : firsts[blockCount - 1] - firsts[0];
     int shift = 0;
-    while ((span >>> shift) >= blockCount && shift < 63) {
+    while ((span >>> shift) >= (long) BUCKETS_PER_BLOCK * blockCount && shift < 63) {
       shift++;
     }
     return shift;
   }
 
-  private int[] buildDirectory() {
+  /**
+   * Bucket i covers clusters {@code [s, s + 2^shift)} from {@code s = firsts[0] + (i << shift)}; its
+   * entry holds, low half, the last block starting at or before s and, high half, where the next
+   * block starts within the bucket ({@code 2^shift} if it starts after), or 0 when two or more
+   * blocks start inside or the shift exceeds 31: those buckets are searched.
+   */
+  private long[] buildDirectory() {
     if (blockCount == 0) {
-      return directory.length == 0 ? directory : new int[0];
+      return directory.length == 0 ? directory : new long[0];
     }
     int shift = shiftFor();
+    long size = 1L << shift;
     int length = (int) ((firsts[blockCount - 1] - firsts[0]) >>> shift) + 1;
-    int[] buckets = directory.length == length && directoryStale ? directory : new int[length];
+    long[] buckets = directory.length == length && directoryStale ? directory : new long[length];
     int k = 0;
     for (int i = 0; i < length; i++) {
       long bucketStart = firsts[0] + ((long) i << shift);
       while (k + 1 < blockCount && firsts[k + 1] <= bucketStart) {
         k++;
       }
-      buckets[i] = k;
+      int inside = 0;
+      while (inside < 2 && k + 1 + inside < blockCount && firsts[k + 1 + inside] - bucketStart < size) {
+        inside++;
+      }
+      long cut = shift > MAX_CUT_SHIFT || inside > 1 ? 0 : inside == 1 ? firsts[k + 1] - bucketStart : size;
+      buckets[i] = k | cut << 32;
     }
     return buckets;
   }
