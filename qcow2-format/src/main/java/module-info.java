@@ -2,6 +2,7 @@
 module io.qcow2.format {
   requires io.qcow2.overlap;
   requires info.picocli;
+  requires com.sun.jna;
 
   exports io.qcow2.format;
 
