@@ -20,7 +20,7 @@ import java.nio.file.Path;
 final class HostAllocation {
   /*
    * Why statx and not stat: struct stat's layout differs between architectures, statx's is fixed by
-   * the kernel ABI (st_blocks at byte 40 of a 256-byte struct), so a plain buffer reads it soundly
+   * the kernel ABI (stx_blocks at byte 48 of a 256-byte struct), so a plain buffer reads it soundly
    * without a per-architecture struct definition. JNA calls libc directly (Function, Memory), so
    * no proxy or reflection is involved. glibc has statx since 2.28, Linux since 4.11.
    */
@@ -28,7 +28,7 @@ final class HostAllocation {
   private static final int STATX_BLOCKS = 0x400;
   private static final int STATX_SIZE = 256;
   private static final int STATX_MASK_OFFSET = 0;
-  private static final int STATX_BLOCKS_OFFSET = 40;
+  private static final int STATX_BLOCKS_OFFSET = 48;
   private static final int O_RDONLY = 0;
   private static final int O_CLOEXEC = 0x80000;
   private static final int SEEK_DATA = 3;

@@ -87,7 +87,7 @@ final class InfoCommand implements Callable<Integer> {
     info.put("filename", image.toString());
     info.put("cluster-size", header.clusterSize());
     info.put("format", "qcow2");
-    info.put("actual-size", ImageDetails.fileSize(opened));
+    info.put("actual-size", HostAllocation.allocatedBytes(image));
     Map<String, Object> data = new LinkedHashMap<>();
     data.put("compat", header.compat());
     if (header.version() >= 3) {
@@ -146,7 +146,7 @@ final class InfoCommand implements Callable<Integer> {
     out.println("file format: qcow2");
     out.printf("virtual size: %s (%d bytes)%n", Sizes.human(opened.virtualSize()),
         opened.virtualSize());
-    out.println("disk size: " + Sizes.human(ImageDetails.fileSize(opened)));
+    out.println("disk size: " + Sizes.human(HostAllocation.allocatedBytes(image)));
     out.println("cluster_size: " + header.clusterSize());
     if (header.backingFile() != null) {
       out.println("backing file: " + header.backingFile());
