@@ -5,7 +5,6 @@ import io.qcow2.format.Qcow2Image;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -56,18 +55,7 @@ final class CreateCommand implements Callable<Integer> {
 
   /** The {@code -o} pairs in order; a later pair for the same key wins, as in qemu-img. */
   private Map<String, String> createOptions() {
-    Map<String, String> options = new LinkedHashMap<>();
-    for (String group : createOptions) {
-      for (String pair : group.split(",", -1)) {
-        int eq = pair.indexOf('=');
-        if (eq <= 0) {
-          throw new IllegalArgumentException(
-              "Invalid create option '" + pair + "': expected key=value");
-        }
-        options.put(pair.substring(0, eq), pair.substring(eq + 1));
-      }
-    }
-    return options;
+    return CreateOptions.parse(createOptions);
   }
 
   /** qemu-img 7.2's line, in its order, with the values the image got. */
