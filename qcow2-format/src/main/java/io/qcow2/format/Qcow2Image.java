@@ -30,8 +30,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeSet;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 
 /**
  * An open qcow2 image (versions 2 and 3).
@@ -612,40 +610,22 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return table;
   }
 
-  /** Inflates a compressed cluster (raw deflate, spec "Compressed Clusters Descriptor"). */
+  /** Decompresses a compressed cluster with the image's compression type (CompressedClusters). */
   private byte[] decompress(long entry, long cluster) throws IOException {
     if (cachedCompressed != null && entry == cachedCompressedEntry) {
       return cachedCompressed;
     }
-    int shift = 62 - (clusterBits - 8);
-    long hostOffset = entry & ((1L << shift) - 1);
-    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
-    int compressedSize = (int) (sectors * 512 - (hostOffset & 511));
+    long hostOffset = CompressedClusters.hostOffset(entry, clusterBits);
+    int compressedSize = (int) (CompressedClusters.sectors(entry, clusterBits) * 512 - (hostOffset & 511));
     byte[] in = new byte[compressedSize];
     file.read(hostOffset, in, 0, compressedSize);
     byte[] out = new byte[clusterSize];
-    Inflater inflater = new Inflater(true);
     try {
-      inflater.setInput(in);
-      int n = 0;
-      while (n < clusterSize) {
-        int r = inflater.inflate(out, n, clusterSize - n);
-        if (r == 0 && (inflater.finished() || inflater.needsInput() || inflater.needsDictionary())) {
-          break;
-        }
-        n += r;
-      }
-      if (n != clusterSize) {
-        throw new CorruptImageException(String.format(
-            "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes) inflates to %d bytes, not the cluster size %d",
-            cluster, hostOffset, compressedSize, n, clusterSize));
-      }
-    } catch (DataFormatException e) {
+      CompressedClusters.decompress(header.compressionType, in, compressedSize, out);
+    } catch (CompressedClusters.BadDataException e) {
       throw new CorruptImageException(String.format(
-          "Compressed cluster for guest cluster %d at host offset 0x%x is not valid deflate data: %s",
-          cluster, hostOffset, e.getMessage()));
-    } finally {
-      inflater.end();
+          "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes, %s): %s",
+          cluster, hostOffset, compressedSize, CompressedClusters.name(header.compressionType), e.getMessage()));
     }
     cachedCompressedEntry = entry;
     cachedCompressed = out;

@@ -155,10 +155,24 @@ class ValidationTest {
     e = assertThrows(UnsupportedFeatureException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
     assertEquals("Unsupported qcow2 feature(s): dirty bit", e.getMessage());
 
+    // Compression types as QEMU's validate_compression_type: zstd opens, an unknown type is
+    // refused by number, and the incompatible bit must be set exactly for a type other than zlib.
     ImageFiles.writeLong(img, 72, 1L << 3);
     ImageFiles.writeByte(img, 104, 1);
+    try (Qcow2Image zstd = Qcow2Image.open(img, TestOptions.open(), false)) {
+      assertEquals(1L << 3, zstd.info().incompatibleFeatures());
+    }
+    ImageFiles.writeByte(img, 104, 2);
     e = assertThrows(UnsupportedFeatureException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
-    assertTrue(e.getMessage().contains("zstd"), e.getMessage());
+    assertEquals("Unsupported qcow2 feature(s): compression type 2", e.getMessage());
+    ImageFiles.writeByte(img, 104, 0);
+    CorruptImageException bit = assertThrows(CorruptImageException.class,
+        () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertEquals("Compression type incompatible feature bit must not be set", bit.getMessage());
+    ImageFiles.writeLong(img, 72, 0);
+    ImageFiles.writeByte(img, 104, 1);
+    bit = assertThrows(CorruptImageException.class, () -> Qcow2Image.open(img, TestOptions.open(), false));
+    assertEquals("Compression type incompatible feature bit must be set", bit.getMessage());
   }
 
   @Test
