@@ -788,6 +788,63 @@ public final class Qcow2Image implements Closeable, GuestImage {
     });
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Compressed writes (issue 16; the codec is CompressedClusters, the packing CompressedSpace)
+
+  /**
+   * Writes whole guest clusters compressed with the image's compression type (zlib or zstd), as
+   * qemu-io's {@code write -c}: each cluster that compresses to less than a cluster is stored
+   * compressed, any other is written as usual. Every host write is overlap-checked.
+   *
+   * @throws IllegalArgumentException unless the range starts on a cluster boundary and ends on
+   *     one or at the end of the image
+   * @throws Qcow2Exception if one of the clusters is allocated (QEMU's "compression can't
+   *     overwrite anything"); nothing is written then
+   * @throws MetadataOverlapException, ReadOnlyImageException as {@link #write}
+   */
+  public void writeCompressed(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    try (InFlightCalls call = calls.enter("writeCompressed")) {
+      checkWritable();
+      checkRange(guestOffset, len);
+      Objects.checkFromIndexSize(off, len, buf.length);
+      if ((guestOffset & (clusterSize - 1)) != 0
+          || ((len & (clusterSize - 1)) != 0 && guestOffset + len != header.size)) {
+        throw new IllegalArgumentException(String.format(
+            "Compressed writes cover whole clusters of %d bytes (or end at the image's end %d): "
+                + "offset %d, length %d", clusterSize, header.size, guestOffset, len));
+      }
+      request(() -> {
+        CompressedSpace space = new CompressedSpace(refcounts, clusterBits);
+        byte[] cluster = new byte[clusterSize];
+        byte[] packed = new byte[clusterSize];
+        for (int done = 0; done < len; done += clusterSize) {
+          long guestCluster = (guestOffset + done) >>> clusterBits;
+          int n = Math.min(clusterSize, len - done);
+          int l1Index = (int) (guestCluster >>> l2Bits);
+          int l2Index = (int) (guestCluster & ((1 << l2Bits) - 1));
+          long l2Offset = l2ForWrite(l1Index);
+          long[] l2 = l2Table(l2Offset);
+          if ((l2[l2Index] & L2_OFFSET_MASK) != 0) {
+            throw new Qcow2Exception(String.format("Compressed write to guest offset %s refused: "
+                + "the cluster is allocated (compressed writes go to unallocated clusters only, "
+                + "as in QEMU)", hex(guestOffset + done)));
+          }
+          System.arraycopy(buf, off + done, cluster, 0, n);
+          Arrays.fill(cluster, n, clusterSize, (byte) 0);
+          int size = CompressedClusters.compress(header.compressionType, cluster, 0, clusterSize,
+              packed, clusterSize);
+          if (size < 0) {
+            writeCluster(guestCluster, 0, buf, off + done, n);
+            continue;
+          }
+          long host = space.allocate(size);
+          queueData(host, Arrays.copyOf(packed, size), 0, size);
+          setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedClusters.descriptor(host, size, clusterBits));
+        }
+      });
+    }
+  }
+
   /** The in-memory part of a guest request: changes tables and caches, writes nothing. */
   private interface RequestPlan {
     void run() throws IOException;

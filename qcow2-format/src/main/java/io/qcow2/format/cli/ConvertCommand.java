@@ -79,9 +79,6 @@ final class ConvertCommand implements Callable<Integer> {
     if (targetFormat.equals("raw") && compress) {
       throw new IllegalArgumentException("Compression not supported for this file format (raw)");
     }
-    if (compress) {
-      throw new IllegalArgumentException("Compressed writes (-c) are not supported yet");
-    }
     if (create.containsKey("backing_file")) {
       throw new IllegalArgumentException(
           "convert writes the whole guest contents; a backing_file for the target is not supported");
@@ -191,7 +188,11 @@ final class ConvertCommand implements Callable<Integer> {
 
     @Override
     public void write(long offset, byte[] buf, int off, int len) throws IOException {
-      image.write(offset, buf, off, len);
+      if (compress) {
+        image.writeCompressed(offset, buf, off, len);
+      } else {
+        image.write(offset, buf, off, len);
+      }
     }
 
     @Override

@@ -27,7 +27,7 @@ final class CreateCommand implements Callable<Integer> {
 
   @Option(names = "-o", paramLabel = "KEY=VALUE[,KEY=VALUE...]",
       description = "Create options (QEMU's): cluster_size, refcount_bits, compat, lazy_refcounts, "
-          + "backing_file, backing_fmt, preallocation; repeatable.")
+          + "backing_file, backing_fmt, preallocation, compression_type; repeatable.")
   List<String> createOptions = new ArrayList<>();
 
   @Parameters(index = "0", paramLabel = "IMAGE") Path image;
@@ -67,7 +67,8 @@ final class CreateCommand implements Callable<Integer> {
     if (create.containsKey("preallocation")) {
       line.append(" preallocation=").append(create.get("preallocation"));
     }
-    line.append(" compression_type=zlib size=").append(info.virtualSize());
+    line.append(" compression_type=").append(create.getOrDefault("compression_type", "zlib"))
+        .append(" size=").append(info.virtualSize());
     if (info.backingFile() != null) {
       line.append(" backing_file=").append(info.backingFile());
     }
