@@ -1213,6 +1213,76 @@ public final class Qcow2Image implements Closeable, GuestImage {
     commit();
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Shrinking (issue 16)
+
+  /**
+   * Shrinks the virtual size to {@code newSize}, as {@code qemu-img resize --shrink} does
+   * (qcow2_co_truncate): the guest data past the new end is dropped. Every cluster from the first
+   * whole cluster past the new end gets an empty L2 entry and its host clusters are released; L2
+   * tables that map only past the end leave the L1 table (whose size stays, as in QEMU); the file
+   * is truncated after the last cluster in use. Snapshots keep what they reference.
+   *
+   * @throws IllegalArgumentException if {@code newSize} is larger than the virtual size or not a
+   *     multiple of 512
+   */
+  public void shrink(long newSize) throws IOException {
+    try (InFlightCalls call = calls.enter("shrink")) {
+      checkWritable();
+      if (newSize < 0 || newSize > header.size) {
+        throw new IllegalArgumentException(String.format(
+            "Cannot shrink to %d: the virtual size is %d", newSize, header.size));
+      }
+      if (newSize % 512 != 0) {
+        throw new IllegalArgumentException("The new size must be a multiple of 512");
+      }
+      long firstDropped = (newSize + clusterSize - 1) >>> clusterBits;
+      long oldClusters = (header.size + clusterSize - 1) >>> clusterBits;
+      int keptL1 = (int) Header.l1EntriesFor(newSize, clusterBits);
+      request(() -> {
+        for (long c = firstDropped; c < oldClusters && (c >>> l2Bits) < keptL1; c++) {
+          replaceEntry(c, 0);
+        }
+        for (int i = keptL1; i < l1.length; i++) {
+          dropL2Table(i);
+        }
+      });
+      header.size = newSize;
+      writeHeader();
+      commit();
+      long end = refcounts.end() << clusterBits;
+      if (end < file.size()) {
+        file.setLength(end);
+      }
+    }
+  }
+
+  /**
+   * Takes the L2 table of L1 entry {@code l1Index} out of the active state: one reference less for
+   * each cluster it points at and for the table itself, which leaves the checker's active L2
+   * tables (and is freed unless a snapshot still has it).
+   */
+  private void dropL2Table(int l1Index) throws IOException {
+    long l2Offset = l2Offset(l1Index);
+    if (l2Offset == 0) {
+      return;
+    }
+    file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
+    boolean owned = owned(l2Offset);
+    for (long entry : l2Table(l2Offset)) {
+      freeEntry(entry);
+    }
+    if (file.checker != null) {
+      file.checker.remove(l2Offset, 1, ACTIVE_L2.mask());
+    }
+    refcounts.deferFree(l2Offset, clusterSize);
+    setL1(l1Index, 0);
+    if (owned) {
+      l2Cache.remove(l2Offset);
+      dirtyL2.remove(l2Offset);
+    }
+  }
+
   private void growL1(int entries) throws IOException {
     commit();
     long oldOffset = header.l1Offset;
