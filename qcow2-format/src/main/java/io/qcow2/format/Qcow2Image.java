@@ -141,7 +141,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @param options open options (see the class comment); may be empty
    * @param writable whether to open for writing
    * @throws CorruptImageException if a header field or table is invalid, or (writable) the image is
-   *     marked corrupt or dirty
+   *     marked corrupt, or is dirty and the repair QEMU makes at open (check -r all) fails
    * @throws UnsupportedFeatureException for an incompatible feature this engine does not implement
    * @throws IllegalArgumentException for an unknown or invalid option
    */
@@ -178,9 +178,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
             + "or open it read-only");
       }
       if (writable && header.dirty()) {
-        throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
-            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
-            + "or open it read-only");
+        raf.close();
+        repairDirty(path);
+        return open(path, options, writable, depth, withBacking);
       }
       if (writable && header.bitmapCount > 0) {
         // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
@@ -206,6 +206,27 @@ public final class Qcow2Image implements Closeable, GuestImage {
     } catch (IOException | RuntimeException e) {
       raf.close();
       throw e;
+    }
+  }
+
+  /**
+   * QEMU's qcow2_do_open: a dirty image (refcounts left stale by lazy refcounts and a crash) opened
+   * read/write is first checked and repaired ({@code check -r all}), which clears the dirty bit.
+   *
+   * @throws CorruptImageException if the repair fails or leaves errors, naming what remains
+   */
+  private static void repairDirty(Path path) throws IOException {
+    RepairResult repaired = ImageCheck.repair(path, RepairMode.ALL, 0);
+    if (repaired.failure() != null || repaired.result().exitCode() != 0) {
+      throw new CorruptImageException(path + ": Could not repair dirty image (" + (repaired.failure() != null
+          ? repaired.failure() : "'check -r all' left exit status " + repaired.result().exitCode())
+          + "); open it read-only, or repair it with 'qemu-img check -r all'");
+    }
+    try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "r")) {
+      f.seek(72);
+      if ((f.readLong() & Header.INCOMPAT_DIRTY) != 0) {
+        throw new CorruptImageException(path + ": Could not repair dirty image (the dirty bit stayed set)");
+      }
     }
   }
 
@@ -862,6 +883,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
       plan.run();
       commit();
     } catch (IOException | RuntimeException e) {
+      if (markedDirty) {
+        deferredLost = true; // the reload below forgets refcount updates the file does not have
+      }
       if (!corruptEvent) {
         try {
           reloadFromDisk();
@@ -1343,15 +1367,56 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Lazy refcounts (issue 16; qcow2 spec: compatible bit 0, incompatible bit 0)
+
+  /** Set once this session set the dirty bit: refcount blocks then reach the file at flush/close. */
+  private boolean markedDirty;
+  /** A request failed after refcount updates were deferred: no more writes (see checkWritable). */
+  private boolean deferredLost;
+
+  /**
+   * Writes the dirty refcount blocks, unless the image has lazy refcounts (compat 1.1,
+   * lazy_refcounts=on): then the dirty bit is set before the first table that depends on them is
+   * written (QEMU's qcow2_mark_dirty in qcow2_alloc_cluster_link_l2), and they wait for {@link
+   * #flush} or {@link #close}. A crash meanwhile leaves a dirty image, which opening it read/write
+   * repairs (here and in QEMU).
+   */
+  private void flushRefcountsUnlessLazy() throws IOException {
+    if (!writable || header.version < 3 || !header.lazyRefcounts()) {
+      refcounts.flush();
+      return;
+    }
+    if (!markedDirty && (!dirtyL2.isEmpty() || l1DirtyTo >= 0)) {
+      file.channel.force(false);
+      header.incompatible |= Header.INCOMPAT_DIRTY;
+      writeHeader();
+      file.channel.force(false);
+      markedDirty = true;
+    }
+  }
+
+  /** At close: the deferred refcount blocks, then the dirty bit cleared (QEMU's qcow2_mark_clean). */
+  private void markClean() throws IOException {
+    if (!markedDirty || deferredLost) {
+      return;
+    }
+    refcounts.flush();
+    file.channel.force(false);
+    header.incompatible &= ~Header.INCOMPAT_DIRTY;
+    writeHeader();
+    markedDirty = false;
+  }
+
   /** Writes everything dirty, in crash-safe order, then applies queued refcount decrements. */
   private void commit() throws IOException {
     refcounts.checkPendingFrees();
     writePendingData();
-    refcounts.flush();
+    flushRefcountsUnlessLazy();
     flushL2();
     flushL1();
     refcounts.applyFrees();
-    refcounts.flush();
+    flushRefcountsUnlessLazy();
     if (l2Cache.size() > maxCachedTables()) {
       l2Cache.clear();
     }
@@ -1470,6 +1535,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkOpen();
     if (writable && !corruptEvent) {
       commit();
+      if (markedDirty && !deferredLost) {
+        refcounts.flush(); // QEMU's flush writes its caches and keeps the dirty bit until close
+      }
       file.channel.force(true);
     }
   }
@@ -1488,6 +1556,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     try {
       if (writable && !corruptEvent) {
         commit();
+        markClean();
         file.channel.force(true);
       }
     } finally {
@@ -1608,6 +1677,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
           + "; repair it with 'qcow2 check -r all' or 'qemu-img check -r all'");
     }
+    if (deferredLost) {
+      throw new ReadOnlyImageException("Image is read-only after a failed request with lazy "
+          + "refcounts (its deferred refcount updates are gone): " + path + "; reopen it "
+          + "read/write, which repairs it as QEMU does, or run 'qemu-img check -r all'");
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1681,6 +1755,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** Writes everything dirty and drops cached tables, so Snapshots works on the file alone. */
   void syncForSnapshots() throws IOException {
     commit();
+    refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
     l2Cache.clear();
     cachedCompressed = null;
   }
