@@ -5,15 +5,16 @@ import java.io.IOException;
 /**
  * Host space for the compressed clusters of one compressed write, packed byte after byte into
  * clusters as QEMU's {@code qcow2_alloc_bytes} packs them: a host cluster holding several
- * compressed clusters has a refcount of one per compressed cluster that touches it.
+ * compressed clusters has a refcount of one per compressed cluster that touches it, and a
+ * compressed cluster may run on from one host cluster into the next.
  */
 final class CompressedSpace {
   /*
    * Unlike QEMU, which keeps its free byte offset for the life of the image, this one lives for
    * one request: within a compressed write nothing is freed, so the partly used cluster cannot
-   * have been freed and handed out again meanwhile. A compressed cluster also never straddles two
-   * host clusters here (QEMU's may): when it does not fit the rest of the current cluster, it
-   * starts a new one, so only that rest is given up.
+   * have been freed and handed out again meanwhile. As in QEMU, compressed bytes run on into the
+   * next cluster when the allocator hands out the one right after the current cluster; otherwise
+   * they start at the new cluster and the rest of the current one stays unused.
    */
   private final Refcounts refcounts;
   private final int clusterBits;
@@ -36,15 +37,20 @@ final class CompressedSpace {
     if (size <= 0 || size >= clusterSize) {
       throw new IllegalArgumentException("compressed size " + size + " not in (0, " + clusterSize + ")");
     }
-    if (freeByte != 0 && clusterSize - (freeByte & (clusterSize - 1)) >= size) {
-      long cluster = freeByte >>> clusterBits;
-      // A refcount at its maximum (refcount_bits=1 always) cannot share: QEMU starts a new cluster.
-      if (Long.compareUnsigned(refcounts.get(cluster), RefcountEntries.max(refcounts.order())) < 0) {
-        refcounts.update(cluster, 1, 1);
-        return take(freeByte, size);
-      }
+    long current = freeByte >>> clusterBits;
+    // A refcount at its maximum (refcount_bits=1 always) cannot share: QEMU starts a new cluster.
+    boolean shareable = freeByte != 0
+        && Long.compareUnsigned(refcounts.get(current), RefcountEntries.max(refcounts.order())) < 0;
+    if (shareable && clusterSize - (freeByte & (clusterSize - 1)) >= size) {
+      refcounts.update(current, 1, 1);
+      return take(freeByte, size);
     }
-    return take(refcounts.allocate(1), size);
+    long fresh = refcounts.allocate(1); // refcount 1: the reference of these bytes
+    if (shareable && fresh == (current + 1) << clusterBits) {
+      refcounts.update(current, 1, 1);
+      return take(freeByte, size);
+    }
+    return take(fresh, size);
   }
 
   private long take(long at, int size) {

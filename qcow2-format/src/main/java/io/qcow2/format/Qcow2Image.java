@@ -655,11 +655,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Host clusters a compressed entry occupies: {offset of first byte, length in bytes}. */
   private long[] compressedRange(long entry) {
-    int shift = 62 - (clusterBits - 8);
-    long hostOffset = entry & ((1L << shift) - 1);
-    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
-    long start = hostOffset & ~511L;
-    return new long[] {start, sectors * 512};
+    long start = CompressedClusters.hostOffset(entry, clusterBits) & ~511L;
+    return new long[] {start, CompressedClusters.sectors(entry, clusterBits) * 512};
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -721,7 +718,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       case DATA:
         return new Extent(guestOffset, length, kind, allocatedOffset(entry, cluster) + inCluster, false);
       case COMPRESSED:
-        return new Extent(guestOffset, length, kind, entry & ((1L << (62 - (clusterBits - 8))) - 1), false);
+        return new Extent(guestOffset, length, kind, CompressedClusters.hostOffset(entry, clusterBits), false);
       case ZERO:
         zeroEntryOffset(entry, cluster);
         return new Extent(guestOffset, length, kind, -1, false);
