@@ -2,6 +2,8 @@
 module io.qcow2.format {
   requires io.qcow2.overlap;
   requires info.picocli;
+  requires com.sun.jna;
+  requires com.github.luben.zstd_jni;
 
   exports io.qcow2.format;
 

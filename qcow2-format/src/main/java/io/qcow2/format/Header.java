@@ -312,8 +312,11 @@ final class Header {
     return (size + (1L << shift) - 1) >>> shift;
   }
 
-  /** Fails with QEMU's message if an incompatible feature we do not implement is set. */
-  void checkFeatures() throws UnsupportedFeatureException {
+  /**
+   * Fails with QEMU's message if an incompatible feature we do not implement is set, or the
+   * compression type is unknown or disagrees with its incompatible bit.
+   */
+  void checkFeatures() throws UnsupportedFeatureException, CorruptImageException {
     long unsupported = incompatible & ~(INCOMPAT_DIRTY | INCOMPAT_CORRUPT | INCOMPAT_COMPRESSION);
     List<String> names = new ArrayList<>();
     for (int bit = 0; bit < 64; bit++) {
@@ -334,13 +337,13 @@ final class Header {
     if (cryptMethod != 0) {
       throw UnsupportedFeatureException.features("encryption (crypt_method " + cryptMethod + ")");
     }
-    if ((incompatible & INCOMPAT_COMPRESSION) != 0 || compressionType != 0) {
-      if (compressionType == 1) {
-        throw UnsupportedFeatureException.features("zstd compression");
-      }
-      if (compressionType != 0) {
-        throw UnsupportedFeatureException.features("compression type " + compressionType);
-      }
+    // QEMU's validate_compression_type: zlib or zstd, and the bit set exactly for zstd.
+    if (compressionType > CompressedClusters.MAX_TYPE) {
+      throw UnsupportedFeatureException.features("compression type " + compressionType);
+    }
+    if ((compressionType != CompressedClusters.ZLIB) != ((incompatible & INCOMPAT_COMPRESSION) != 0)) {
+      throw new CorruptImageException("Compression type incompatible feature bit must "
+          + (compressionType == CompressedClusters.ZLIB ? "not " : "") + "be set");
     }
   }
 

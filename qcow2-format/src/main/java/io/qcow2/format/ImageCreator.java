@@ -23,8 +23,9 @@ final class ImageCreator {
   static final String BACKING_FILE = "backing_file";
   static final String BACKING_FMT = "backing_fmt";
   static final String PREALLOCATION = "preallocation";
-  private static final Set<String> KEYS =
-      Set.of(CLUSTER_SIZE, REFCOUNT_BITS, COMPAT, LAZY_REFCOUNTS, BACKING_FILE, BACKING_FMT, PREALLOCATION);
+  static final String COMPRESSION_TYPE = "compression_type";
+  private static final Set<String> KEYS = Set.of(CLUSTER_SIZE, REFCOUNT_BITS, COMPAT,
+      LAZY_REFCOUNTS, BACKING_FILE, BACKING_FMT, PREALLOCATION, COMPRESSION_TYPE);
 
   private ImageCreator() {}
 
@@ -63,6 +64,11 @@ final class ImageCreator {
     if (version == 2 && refcountBits != 16) {
       throw new IllegalArgumentException(
           "Different refcount widths than 16 bits require compatibility level 1.1 or above (use compat=1.1)");
+    }
+    int compressionType = compressionType(options.getOrDefault(COMPRESSION_TYPE, "zlib"));
+    if (version == 2 && compressionType != CompressedClusters.ZLIB) {
+      throw new IllegalArgumentException("Non-zlib compression type is only supported with "
+          + "compatibility level 1.1 and above (use compat=1.1)");
     }
     String backingFile = options.get(BACKING_FILE);
     String backingFmt = options.get(BACKING_FMT);
@@ -106,6 +112,10 @@ final class ImageCreator {
     }
 
     byte[] cluster0 = buildHeader(version, clusterBits, refcountBits, lazy, backingFile, backingFmt);
+    if (compressionType != CompressedClusters.ZLIB) {
+      // Header byte 104 and its incompatible bit (qcow2 spec, "compression type").
+      ByteBuffer.wrap(cluster0).putLong(72, Header.INCOMPAT_COMPRESSION).put(104, (byte) compressionType);
+    }
     byte[] reftable = new byte[clusterSize];
     ByteBuffer.wrap(reftable).putLong(0, 2L * clusterSize);
     byte[] refblock = new byte[clusterSize];
@@ -129,6 +139,16 @@ final class ImageCreator {
     } catch (IOException | RuntimeException e) {
       image.close();
       throw e;
+    }
+  }
+
+  private static int compressionType(String value) {
+    switch (value) {
+      case "zlib": return CompressedClusters.ZLIB;
+      case "zstd": return CompressedClusters.ZSTD;
+      default:
+        throw new IllegalArgumentException(String.format(
+            "Invalid %s '%s': allowed values are zlib, zstd", COMPRESSION_TYPE, value));
     }
   }
 

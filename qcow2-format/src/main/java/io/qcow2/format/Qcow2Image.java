@@ -30,8 +30,6 @@ import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
 import java.util.TreeSet;
-import java.util.zip.DataFormatException;
-import java.util.zip.Inflater;
 
 /**
  * An open qcow2 image (versions 2 and 3).
@@ -143,7 +141,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @param options open options (see the class comment); may be empty
    * @param writable whether to open for writing
    * @throws CorruptImageException if a header field or table is invalid, or (writable) the image is
-   *     marked corrupt or dirty
+   *     marked corrupt, or is dirty and the repair QEMU makes at open (check -r all) fails
    * @throws UnsupportedFeatureException for an incompatible feature this engine does not implement
    * @throws IllegalArgumentException for an unknown or invalid option
    */
@@ -180,9 +178,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
             + "or open it read-only");
       }
       if (writable && header.dirty()) {
-        throw new CorruptImageException(path + ": image is dirty (lazy refcounts not flushed); it cannot be "
-            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
-            + "or open it read-only");
+        raf.close();
+        repairDirty(path);
+        return open(path, options, writable, depth, withBacking);
       }
       if (writable && header.bitmapCount > 0) {
         // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
@@ -208,6 +206,27 @@ public final class Qcow2Image implements Closeable, GuestImage {
     } catch (IOException | RuntimeException e) {
       raf.close();
       throw e;
+    }
+  }
+
+  /**
+   * QEMU's qcow2_do_open: a dirty image (refcounts left stale by lazy refcounts and a crash) opened
+   * read/write is first checked and repaired ({@code check -r all}), which clears the dirty bit.
+   *
+   * @throws CorruptImageException if the repair fails or leaves errors, naming what remains
+   */
+  private static void repairDirty(Path path) throws IOException {
+    RepairResult repaired = ImageCheck.repair(path, RepairMode.ALL, 0);
+    if (repaired.failure() != null || repaired.result().exitCode() != 0) {
+      throw new CorruptImageException(path + ": Could not repair dirty image (" + (repaired.failure() != null
+          ? repaired.failure() : "'check -r all' left exit status " + repaired.result().exitCode())
+          + "); open it read-only, or repair it with 'qemu-img check -r all'");
+    }
+    try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "r")) {
+      f.seek(72);
+      if ((f.readLong() & Header.INCOMPAT_DIRTY) != 0) {
+        throw new CorruptImageException(path + ": Could not repair dirty image (the dirty bit stayed set)");
+      }
     }
   }
 
@@ -612,40 +631,22 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return table;
   }
 
-  /** Inflates a compressed cluster (raw deflate, spec "Compressed Clusters Descriptor"). */
+  /** Decompresses a compressed cluster with the image's compression type (CompressedClusters). */
   private byte[] decompress(long entry, long cluster) throws IOException {
     if (cachedCompressed != null && entry == cachedCompressedEntry) {
       return cachedCompressed;
     }
-    int shift = 62 - (clusterBits - 8);
-    long hostOffset = entry & ((1L << shift) - 1);
-    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
-    int compressedSize = (int) (sectors * 512 - (hostOffset & 511));
+    long hostOffset = CompressedClusters.hostOffset(entry, clusterBits);
+    int compressedSize = (int) (CompressedClusters.sectors(entry, clusterBits) * 512 - (hostOffset & 511));
     byte[] in = new byte[compressedSize];
     file.read(hostOffset, in, 0, compressedSize);
     byte[] out = new byte[clusterSize];
-    Inflater inflater = new Inflater(true);
     try {
-      inflater.setInput(in);
-      int n = 0;
-      while (n < clusterSize) {
-        int r = inflater.inflate(out, n, clusterSize - n);
-        if (r == 0 && (inflater.finished() || inflater.needsInput() || inflater.needsDictionary())) {
-          break;
-        }
-        n += r;
-      }
-      if (n != clusterSize) {
-        throw new CorruptImageException(String.format(
-            "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes) inflates to %d bytes, not the cluster size %d",
-            cluster, hostOffset, compressedSize, n, clusterSize));
-      }
-    } catch (DataFormatException e) {
+      CompressedClusters.decompress(header.compressionType, in, compressedSize, out);
+    } catch (CompressedClusters.BadDataException e) {
       throw new CorruptImageException(String.format(
-          "Compressed cluster for guest cluster %d at host offset 0x%x is not valid deflate data: %s",
-          cluster, hostOffset, e.getMessage()));
-    } finally {
-      inflater.end();
+          "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes, %s): %s",
+          cluster, hostOffset, compressedSize, CompressedClusters.name(header.compressionType), e.getMessage()));
     }
     cachedCompressedEntry = entry;
     cachedCompressed = out;
@@ -654,11 +655,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Host clusters a compressed entry occupies: {offset of first byte, length in bytes}. */
   private long[] compressedRange(long entry) {
-    int shift = 62 - (clusterBits - 8);
-    long hostOffset = entry & ((1L << shift) - 1);
-    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
-    long start = hostOffset & ~511L;
-    return new long[] {start, sectors * 512};
+    long start = CompressedClusters.hostOffset(entry, clusterBits) & ~511L;
+    return new long[] {start, CompressedClusters.sectors(entry, clusterBits) * 512};
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -720,7 +718,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       case DATA:
         return new Extent(guestOffset, length, kind, allocatedOffset(entry, cluster) + inCluster, false);
       case COMPRESSED:
-        return new Extent(guestOffset, length, kind, entry & ((1L << (62 - (clusterBits - 8))) - 1), false);
+        return new Extent(guestOffset, length, kind, CompressedClusters.hostOffset(entry, clusterBits), false);
       case ZERO:
         zeroEntryOffset(entry, cluster);
         return new Extent(guestOffset, length, kind, -1, false);
@@ -808,6 +806,63 @@ public final class Qcow2Image implements Closeable, GuestImage {
     });
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Compressed writes (issue 16; the codec is CompressedClusters, the packing CompressedSpace)
+
+  /**
+   * Writes whole guest clusters compressed with the image's compression type (zlib or zstd), as
+   * qemu-io's {@code write -c}: each cluster that compresses to less than a cluster is stored
+   * compressed, any other is written as usual. Every host write is overlap-checked.
+   *
+   * @throws IllegalArgumentException unless the range starts on a cluster boundary and ends on
+   *     one or at the end of the image
+   * @throws Qcow2Exception if one of the clusters is allocated (QEMU's "compression can't
+   *     overwrite anything"); nothing is written then
+   * @throws MetadataOverlapException, ReadOnlyImageException as {@link #write}
+   */
+  public void writeCompressed(long guestOffset, byte[] buf, int off, int len) throws IOException {
+    try (InFlightCalls call = calls.enter("writeCompressed")) {
+      checkWritable();
+      checkRange(guestOffset, len);
+      Objects.checkFromIndexSize(off, len, buf.length);
+      if ((guestOffset & (clusterSize - 1)) != 0
+          || ((len & (clusterSize - 1)) != 0 && guestOffset + len != header.size)) {
+        throw new IllegalArgumentException(String.format(
+            "Compressed writes cover whole clusters of %d bytes (or end at the image's end %d): "
+                + "offset %d, length %d", clusterSize, header.size, guestOffset, len));
+      }
+      request(() -> {
+        CompressedSpace space = new CompressedSpace(refcounts, clusterBits);
+        byte[] cluster = new byte[clusterSize];
+        byte[] packed = new byte[clusterSize];
+        for (int done = 0; done < len; done += clusterSize) {
+          long guestCluster = (guestOffset + done) >>> clusterBits;
+          int n = Math.min(clusterSize, len - done);
+          int l1Index = (int) (guestCluster >>> l2Bits);
+          int l2Index = (int) (guestCluster & ((1 << l2Bits) - 1));
+          long l2Offset = l2ForWrite(l1Index);
+          long[] l2 = l2Table(l2Offset);
+          if ((l2[l2Index] & L2_OFFSET_MASK) != 0) {
+            throw new Qcow2Exception(String.format("Compressed write to guest offset %s refused: "
+                + "the cluster is allocated (compressed writes go to unallocated clusters only, "
+                + "as in QEMU)", hex(guestOffset + done)));
+          }
+          System.arraycopy(buf, off + done, cluster, 0, n);
+          Arrays.fill(cluster, n, clusterSize, (byte) 0);
+          int size = CompressedClusters.compress(header.compressionType, cluster, 0, clusterSize,
+              packed, clusterSize);
+          if (size < 0) {
+            writeCluster(guestCluster, 0, buf, off + done, n);
+            continue;
+          }
+          long host = space.allocate(size);
+          queueData(host, Arrays.copyOf(packed, size), 0, size);
+          setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedClusters.descriptor(host, size, clusterBits));
+        }
+      });
+    }
+  }
+
   /** The in-memory part of a guest request: changes tables and caches, writes nothing. */
   private interface RequestPlan {
     void run() throws IOException;
@@ -825,6 +880,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
       plan.run();
       commit();
     } catch (IOException | RuntimeException e) {
+      if (markedDirty) {
+        deferredLost = true; // the reload below forgets refcount updates the file does not have
+      }
       if (!corruptEvent) {
         try {
           reloadFromDisk();
@@ -1176,6 +1234,76 @@ public final class Qcow2Image implements Closeable, GuestImage {
     commit();
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Shrinking (issue 16)
+
+  /**
+   * Shrinks the virtual size to {@code newSize}, as {@code qemu-img resize --shrink} does
+   * (qcow2_co_truncate): the guest data past the new end is dropped. Every cluster from the first
+   * whole cluster past the new end gets an empty L2 entry and its host clusters are released; L2
+   * tables that map only past the end leave the L1 table (whose size stays, as in QEMU); the file
+   * is truncated after the last cluster in use. Snapshots keep what they reference.
+   *
+   * @throws IllegalArgumentException if {@code newSize} is larger than the virtual size or not a
+   *     multiple of 512
+   */
+  public void shrink(long newSize) throws IOException {
+    try (InFlightCalls call = calls.enter("shrink")) {
+      checkWritable();
+      if (newSize < 0 || newSize > header.size) {
+        throw new IllegalArgumentException(String.format(
+            "Cannot shrink to %d: the virtual size is %d", newSize, header.size));
+      }
+      if (newSize % 512 != 0) {
+        throw new IllegalArgumentException("The new size must be a multiple of 512");
+      }
+      long firstDropped = (newSize + clusterSize - 1) >>> clusterBits;
+      long oldClusters = (header.size + clusterSize - 1) >>> clusterBits;
+      int keptL1 = (int) Header.l1EntriesFor(newSize, clusterBits);
+      request(() -> {
+        for (long c = firstDropped; c < oldClusters && (c >>> l2Bits) < keptL1; c++) {
+          replaceEntry(c, 0);
+        }
+        for (int i = keptL1; i < l1.length; i++) {
+          dropL2Table(i);
+        }
+      });
+      header.size = newSize;
+      writeHeader();
+      commit();
+      long end = refcounts.end() << clusterBits;
+      if (end < file.size()) {
+        file.setLength(end);
+      }
+    }
+  }
+
+  /**
+   * Takes the L2 table of L1 entry {@code l1Index} out of the active state: one reference less for
+   * each cluster it points at and for the table itself, which leaves the checker's active L2
+   * tables (and is freed unless a snapshot still has it).
+   */
+  private void dropL2Table(int l1Index) throws IOException {
+    long l2Offset = l2Offset(l1Index);
+    if (l2Offset == 0) {
+      return;
+    }
+    file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
+    boolean owned = owned(l2Offset);
+    for (long entry : l2Table(l2Offset)) {
+      freeEntry(entry);
+    }
+    if (file.checker != null) {
+      file.checker.remove(l2Offset, 1, ACTIVE_L2.mask());
+    }
+    refcounts.deferFree(l2Offset, clusterSize);
+    setL1(l1Index, 0);
+    if (owned) {
+      l2Cache.remove(l2Offset);
+      dirtyL2.remove(l2Offset);
+    }
+  }
+
   private void growL1(int entries) throws IOException {
     commit();
     long oldOffset = header.l1Offset;
@@ -1236,15 +1364,56 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
+  // ---------------------------------------------------------------------------------------------
+  // Lazy refcounts (issue 16; qcow2 spec: compatible bit 0, incompatible bit 0)
+
+  /** Set once this session set the dirty bit: refcount blocks then reach the file at flush/close. */
+  private boolean markedDirty;
+  /** A request failed after refcount updates were deferred: no more writes (see checkWritable). */
+  private boolean deferredLost;
+
+  /**
+   * Writes the dirty refcount blocks, unless the image has lazy refcounts (compat 1.1,
+   * lazy_refcounts=on): then the dirty bit is set before the first table that depends on them is
+   * written (QEMU's qcow2_mark_dirty in qcow2_alloc_cluster_link_l2), and they wait for {@link
+   * #flush} or {@link #close}. A crash meanwhile leaves a dirty image, which opening it read/write
+   * repairs (here and in QEMU).
+   */
+  private void flushRefcountsUnlessLazy() throws IOException {
+    if (!writable || header.version < 3 || !header.lazyRefcounts()) {
+      refcounts.flush();
+      return;
+    }
+    if (!markedDirty && (!dirtyL2.isEmpty() || l1DirtyTo >= 0)) {
+      file.channel.force(false);
+      header.incompatible |= Header.INCOMPAT_DIRTY;
+      writeHeader();
+      file.channel.force(false);
+      markedDirty = true;
+    }
+  }
+
+  /** At close: the deferred refcount blocks, then the dirty bit cleared (QEMU's qcow2_mark_clean). */
+  private void markClean() throws IOException {
+    if (!markedDirty || deferredLost) {
+      return;
+    }
+    refcounts.flush();
+    file.channel.force(false);
+    header.incompatible &= ~Header.INCOMPAT_DIRTY;
+    writeHeader();
+    markedDirty = false;
+  }
+
   /** Writes everything dirty, in crash-safe order, then applies queued refcount decrements. */
   private void commit() throws IOException {
     refcounts.checkPendingFrees();
     writePendingData();
-    refcounts.flush();
+    flushRefcountsUnlessLazy();
     flushL2();
     flushL1();
     refcounts.applyFrees();
-    refcounts.flush();
+    flushRefcountsUnlessLazy();
     if (l2Cache.size() > maxCachedTables()) {
       l2Cache.clear();
     }
@@ -1363,6 +1532,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkOpen();
     if (writable && !corruptEvent) {
       commit();
+      if (markedDirty && !deferredLost) {
+        refcounts.flush(); // QEMU's flush writes its caches and keeps the dirty bit until close
+      }
       file.channel.force(true);
     }
   }
@@ -1381,6 +1553,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     try {
       if (writable && !corruptEvent) {
         commit();
+        markClean();
         file.channel.force(true);
       }
     } finally {
@@ -1501,6 +1674,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
           + "; repair it with 'qcow2 check -r all' or 'qemu-img check -r all'");
     }
+    if (deferredLost) {
+      throw new ReadOnlyImageException("Image is read-only after a failed request with lazy "
+          + "refcounts (its deferred refcount updates are gone): " + path + "; reopen it "
+          + "read/write, which repairs it as QEMU does, or run 'qemu-img check -r all'");
+    }
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1574,6 +1752,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** Writes everything dirty and drops cached tables, so Snapshots works on the file alone. */
   void syncForSnapshots() throws IOException {
     commit();
+    refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
     l2Cache.clear();
     cachedCompressed = null;
   }

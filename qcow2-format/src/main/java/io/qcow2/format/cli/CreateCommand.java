@@ -5,7 +5,6 @@ import io.qcow2.format.Qcow2Image;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -28,7 +27,7 @@ final class CreateCommand implements Callable<Integer> {
 
   @Option(names = "-o", paramLabel = "KEY=VALUE[,KEY=VALUE...]",
       description = "Create options (QEMU's): cluster_size, refcount_bits, compat, lazy_refcounts, "
-          + "backing_file, backing_fmt, preallocation; repeatable.")
+          + "backing_file, backing_fmt, preallocation, compression_type; repeatable.")
   List<String> createOptions = new ArrayList<>();
 
   @Parameters(index = "0", paramLabel = "IMAGE") Path image;
@@ -56,18 +55,7 @@ final class CreateCommand implements Callable<Integer> {
 
   /** The {@code -o} pairs in order; a later pair for the same key wins, as in qemu-img. */
   private Map<String, String> createOptions() {
-    Map<String, String> options = new LinkedHashMap<>();
-    for (String group : createOptions) {
-      for (String pair : group.split(",", -1)) {
-        int eq = pair.indexOf('=');
-        if (eq <= 0) {
-          throw new IllegalArgumentException(
-              "Invalid create option '" + pair + "': expected key=value");
-        }
-        options.put(pair.substring(0, eq), pair.substring(eq + 1));
-      }
-    }
-    return options;
+    return CreateOptions.parse(createOptions);
   }
 
   /** qemu-img 7.2's line, in its order, with the values the image got. */
@@ -79,7 +67,8 @@ final class CreateCommand implements Callable<Integer> {
     if (create.containsKey("preallocation")) {
       line.append(" preallocation=").append(create.get("preallocation"));
     }
-    line.append(" compression_type=zlib size=").append(info.virtualSize());
+    line.append(" compression_type=").append(create.getOrDefault("compression_type", "zlib"))
+        .append(" size=").append(info.virtualSize());
     if (info.backingFile() != null) {
       line.append(" backing_file=").append(info.backingFile());
     }

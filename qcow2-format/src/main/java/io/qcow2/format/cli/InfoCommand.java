@@ -36,6 +36,9 @@ final class InfoCommand implements Callable<Integer> {
   private static final DateTimeFormatter DATE =
       DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss").withZone(ZoneId.systemDefault());
 
+  /** Incompatible feature bit 3: the compression type is not zlib. */
+  private static final long COMPRESSION_TYPE_BIT = 1L << 3;
+
   @Spec CommandSpec spec;
   @Mixin ImageOptions imageOptions;
 
@@ -87,11 +90,11 @@ final class InfoCommand implements Callable<Integer> {
     info.put("filename", image.toString());
     info.put("cluster-size", header.clusterSize());
     info.put("format", "qcow2");
-    info.put("actual-size", ImageDetails.fileSize(opened));
+    info.put("actual-size", HostAllocation.allocatedBytes(image));
     Map<String, Object> data = new LinkedHashMap<>();
     data.put("compat", header.compat());
     if (header.version() >= 3) {
-      data.put("compression-type", "zlib"); // the engine refuses images with any other
+      data.put("compression-type", compressionType(header));
     }
     data.put("lazy-refcounts", header.lazyRefcounts());
     data.put("refcount-bits", header.refcountBits());
@@ -110,6 +113,11 @@ final class InfoCommand implements Callable<Integer> {
     info.put("dirty-flag", header.dirty());
     info.put("overlap-check", overlap(opened));
     return info;
+  }
+
+  /** zlib, or zstd where the compression type's incompatible bit is set (open checked it). */
+  static String compressionType(ImageInfo header) {
+    return (header.incompatibleFeatures() & COMPRESSION_TYPE_BIT) != 0 ? "zstd" : "zlib";
   }
 
   private static Map<String, Object> overlap(Qcow2Image opened) {
@@ -146,7 +154,7 @@ final class InfoCommand implements Callable<Integer> {
     out.println("file format: qcow2");
     out.printf("virtual size: %s (%d bytes)%n", Sizes.human(opened.virtualSize()),
         opened.virtualSize());
-    out.println("disk size: " + Sizes.human(ImageDetails.fileSize(opened)));
+    out.println("disk size: " + Sizes.human(HostAllocation.allocatedBytes(image)));
     out.println("cluster_size: " + header.clusterSize());
     if (header.backingFile() != null) {
       out.println("backing file: " + header.backingFile());
@@ -172,7 +180,7 @@ final class InfoCommand implements Callable<Integer> {
     out.println("Format specific information:");
     out.println("    compat: " + header.compat());
     if (header.version() >= 3) {
-      out.println("    compression type: zlib");
+      out.println("    compression type: " + compressionType(header));
     }
     out.println("    lazy refcounts: " + header.lazyRefcounts());
     out.println("    refcount bits: " + header.refcountBits());

@@ -18,7 +18,7 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code qcow2 io IMAGE -c 'CMD' [-c 'CMD' ...]}: guest reads and writes, a subset of {@code
- * qemu-io}: {@code write [-P pattern] [-z [-u]] OFFSET LENGTH}, {@code read [-P pattern] OFFSET
+ * qemu-io}: {@code write [-P pattern] [-c] [-z [-u]] OFFSET LENGTH}, {@code read [-P pattern] OFFSET
  * LENGTH}, {@code discard OFFSET LENGTH}. Each command prints what qemu-io prints, without the
  * timing line. Zero writes always unmap whole clusters: {@code -z} does what qemu-io's {@code -z
  * -u} does, and {@code -u} is accepted with {@code -z}.
@@ -41,7 +41,7 @@ final class IoCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "IMAGE") Path image;
 
   @Option(names = "-c", required = true, paramLabel = "CMD",
-      description = "A command: 'write [-P pattern] [-z [-u]] OFFSET LENGTH', "
+      description = "A command: 'write [-P pattern] [-c] [-z [-u]] OFFSET LENGTH', "
           + "'read [-P pattern] OFFSET LENGTH', 'discard OFFSET LENGTH'; repeatable, run in order.")
   List<String> commands = new ArrayList<>();
 
@@ -71,6 +71,8 @@ final class IoCommand implements Callable<Integer> {
       case "write":
         if (r.zero()) {
           image.writeZeroes(r.offset(), r.length());
+        } else if (r.compressed()) {
+          writeCompressedPattern(image, r.offset(), r.length(), (byte) r.pattern());
         } else {
           writePattern(image, r.offset(), r.length(), (byte) r.pattern());
         }
@@ -95,6 +97,20 @@ final class IoCommand implements Callable<Integer> {
     for (long done = 0; done < length; ) {
       int n = (int) Math.min(buffer.length, length - done);
       image.write(offset + done, buffer, 0, n);
+      done += n;
+    }
+  }
+
+  /** {@code write -c}: whole clusters, compressed, in pieces of whole clusters. */
+  private static void writeCompressedPattern(Qcow2Image image, long offset, long length,
+      byte pattern) throws IOException {
+    checkRange(image, offset, length);
+    int piece = Math.max(image.clusterSize(), CHUNK);
+    byte[] buffer = new byte[(int) Math.min(piece, length)];
+    Arrays.fill(buffer, pattern);
+    for (long done = 0; done < length; ) {
+      int n = (int) Math.min(buffer.length, length - done);
+      image.writeCompressed(offset + done, buffer, 0, n);
       done += n;
     }
   }
@@ -136,9 +152,10 @@ final class IoCommand implements Callable<Integer> {
    *
    * @param pattern the byte to write or verify, -1 for none (reads)
    */
-  record IoRequest(String name, long offset, long length, int pattern, boolean zero) {
+  record IoRequest(String name, long offset, long length, int pattern, boolean zero,
+      boolean compressed) {
     /**
-     * Parses {@code NAME [-P pattern] [-z] OFFSET LENGTH}.
+     * Parses {@code NAME [-P pattern] [-z] [-c] OFFSET LENGTH}.
      *
      * @throws IllegalArgumentException naming the command and what is wrong with it
      */
@@ -152,6 +169,7 @@ final class IoCommand implements Callable<Integer> {
       int pattern = -1;
       boolean zero = false;
       boolean unmap = false;
+      boolean compressed = false;
       List<String> arguments = new ArrayList<>();
       for (int i = 1; i < words.length; i++) {
         String word = words[i];
@@ -162,6 +180,8 @@ final class IoCommand implements Callable<Integer> {
           pattern = patternByte(name, words[i]);
         } else if (word.equals("-z") && name.equals("write")) {
           zero = true;
+        } else if (word.equals("-c") && name.equals("write")) {
+          compressed = true;
         } else if (word.equals("-u") && name.equals("write")) {
           unmap = true;
         } else if (word.startsWith("-") && word.length() > 1) {
@@ -179,6 +199,9 @@ final class IoCommand implements Callable<Integer> {
       if (unmap && !zero) {
         throw new IllegalArgumentException("write: -u requires -z");
       }
+      if (zero && compressed) {
+        throw new IllegalArgumentException("write: -c and -z cannot be specified at the same time");
+      }
       if (zero && pattern >= 0) {
         throw new IllegalArgumentException("write: -P and -z cannot be specified at the same time");
       }
@@ -187,7 +210,7 @@ final class IoCommand implements Callable<Integer> {
       }
       long offset = SizeArgument.parse(name + " offset", arguments.get(0));
       long length = SizeArgument.parse(name + " length", arguments.get(1));
-      return new IoRequest(name, offset, length, pattern, zero);
+      return new IoRequest(name, offset, length, pattern, zero, compressed);
     }
 
     private static int patternByte(String name, String text) {
@@ -206,7 +229,7 @@ final class IoCommand implements Callable<Integer> {
 
     private static String usage(String name) {
       switch (name) {
-        case "write": return "write [-P pattern] [-z [-u]] OFFSET LENGTH";
+        case "write": return "write [-P pattern] [-c] [-z [-u]] OFFSET LENGTH";
         case "read": return "read [-P pattern] OFFSET LENGTH";
         default: return "discard OFFSET LENGTH";
       }

@@ -34,6 +34,7 @@ import picocli.CommandLine.Spec;
       MapCommand.class,
       MetadataCommand.class,
       ConvertCommand.class,
+      CompareCommand.class,
       SnapshotCommand.class,
       CommandLine.HelpCommand.class
     })

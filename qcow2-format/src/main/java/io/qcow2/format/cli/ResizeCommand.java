@@ -2,6 +2,7 @@ package io.qcow2.format.cli;
 
 import io.qcow2.format.Qcow2Image;
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -10,27 +11,33 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Unmatched;
 
 /**
- * {@code qcow2 resize IMAGE [+]SIZE}: grows the virtual size, to {@code SIZE} or by {@code +SIZE},
- * as {@code qemu-img resize}. Shrinking is refused: the engine cannot shrink.
+ * {@code qcow2 resize [--shrink] IMAGE [+|-]SIZE}: sets the virtual size to {@code SIZE}, or
+ * changes it by {@code +SIZE} or {@code -SIZE}, as {@code qemu-img resize}. A smaller size needs
+ * {@code --shrink} (the confirmation that the data past the new end goes), as in qemu-img.
  */
 @Command(name = "resize", mixinStandardHelpOptions = true,
-    description = "Grow an image's virtual size (SIZE or +SIZE); shrinking is not supported.")
+    description = "Grow or (with --shrink) shrink an image's virtual size (SIZE, +SIZE or -SIZE).")
 final class ResizeCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
   @Mixin ImageOptions imageOptions;
 
   @Parameters(index = "0", paramLabel = "IMAGE") Path image;
 
-  @Parameters(index = "1", arity = "0..1", paramLabel = "[+]SIZE",
-      description = "New size, or +SIZE to grow by SIZE (k, M, G, T suffixes).")
+  @Parameters(index = "1", arity = "0..1", paramLabel = "[+|-]SIZE",
+      description = "New size, or +SIZE / -SIZE to grow / shrink by SIZE (k, M, G, T suffixes).")
   String size;
 
-  /** Where picocli puts {@code -SIZE}, which looks like an option, so that it can be refused. */
+  @Option(names = "--shrink",
+      description = "Allow a smaller size: the data past the new end is dropped.")
+  boolean shrink;
+
+  /** Where picocli puts {@code -SIZE}, which looks like an option. */
   @Unmatched List<String> unmatched = new ArrayList<>();
 
   @Override
@@ -39,29 +46,39 @@ final class ResizeCommand implements Callable<Integer> {
       size = unmatched.get(0);
     } else if (size == null || !unmatched.isEmpty()) {
       throw new ParameterException(spec.commandLine(), size == null
-          ? "Missing required parameter: '[+]SIZE'" : "Unknown arguments: " + unmatched);
+          ? "Missing required parameter: '[+|-]SIZE'" : "Unknown arguments: " + unmatched);
     }
-    if (size.startsWith("-")) {
-      throw new IllegalArgumentException(
-          "Shrinking is not supported: '" + size + "' would make the image smaller");
-    }
-    boolean relative = size.startsWith("+");
+    boolean relative = size.startsWith("+") || size.startsWith("-");
     long bytes = SizeArgument.parse("size", relative ? size.substring(1) : size);
+    if (size.startsWith("-")) {
+      bytes = -bytes;
+    }
     try (Qcow2Image opened = Qcow2Image.open(image, imageOptions.options(), true)) {
       long current = opened.virtualSize();
       if (relative && bytes > Long.MAX_VALUE - current) {
         throw new IllegalArgumentException("Invalid size '" + size + "': too large");
       }
       long target = relative ? current + bytes : bytes;
-      if (target < current) {
-        throw new IllegalArgumentException(String.format(
-            "Shrinking is not supported: new size %d is below the current size %d", target, current));
+      if (target <= 0) {
+        throw new IllegalArgumentException("New image size must be positive");
+      }
+      if (target < current && !shrink) {
+        PrintWriter err = spec.commandLine().getErr();
+        err.println("qcow2: Use the --shrink option to perform a shrink operation.");
+        err.println("qcow2: warning: Shrinking an image will delete all data beyond the shrunken "
+            + "image's end. Before performing such an operation, make sure there is no important "
+            + "data there.");
+        return Qcow2Command.EXIT_ERROR;
       }
       // qcow2_co_truncate's rule: the virtual size stays in whole sectors.
       if (target % 512 != 0) {
         throw new IllegalArgumentException("The new size must be a multiple of 512");
       }
-      opened.resize(target);
+      if (target < current) {
+        opened.shrink(target);
+      } else {
+        opened.resize(target);
+      }
     }
     if (!imageOptions.quiet) {
       spec.commandLine().getOut().println("Image resized.");
