@@ -1,0 +1,82 @@
+package io.qcow2.nbd;
+
+/** The NBD protocol's numbers (NetworkBlockDevice/nbd doc/proto.md), in one place. */
+final class Nbd {
+  private Nbd() {}
+
+  // Handshake
+  static final long NBDMAGIC = 0x4e42444d41474943L;
+  static final long IHAVEOPT = 0x49484156454F5054L;
+  static final long REPLY_MAGIC = 0x3e889045565a9L;
+  static final int FLAG_FIXED_NEWSTYLE = 1;
+  static final int FLAG_NO_ZEROES = 2;
+  static final int CLIENT_FLAGS_KNOWN = FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES;
+
+  static final int OPT_EXPORT_NAME = 1;
+  static final int OPT_ABORT = 2;
+  static final int OPT_LIST = 3;
+  static final int OPT_INFO = 6;
+  static final int OPT_GO = 7;
+
+  static final int REP_ACK = 1;
+  static final int REP_SERVER = 2;
+  static final int REP_INFO = 3;
+  static final int REP_ERR_UNSUP = 0x8000_0001;
+  static final int REP_ERR_INVALID = 0x8000_0003;
+  static final int REP_ERR_UNKNOWN = 0x8000_0006;
+  static final int REP_ERR_TOO_BIG = 0x8000_0009;
+
+  static final int INFO_EXPORT = 0;
+  static final int INFO_NAME = 1;
+  static final int INFO_BLOCK_SIZE = 3;
+
+  /** Longest export name accepted (the spec's and QEMU's NBD_MAX_STRING_SIZE). */
+  static final int MAX_STRING = 4096;
+
+  // Transmission flags
+  static final int TF_HAS_FLAGS = 1;
+  static final int TF_READ_ONLY = 1 << 1;
+  static final int TF_SEND_FLUSH = 1 << 2;
+  static final int TF_SEND_FUA = 1 << 3;
+  static final int TF_SEND_TRIM = 1 << 5;
+  static final int TF_SEND_WRITE_ZEROES = 1 << 6;
+  static final int TF_CAN_MULTI_CONN = 1 << 8;
+
+  // Requests and simple replies
+  static final int REQUEST_MAGIC = 0x25609513;
+  static final int SIMPLE_REPLY_MAGIC = 0x67446698;
+  static final int REQUEST_HEADER = 28;
+  static final int SIMPLE_REPLY_HEADER = 16;
+
+  static final int CMD_READ = 0;
+  static final int CMD_WRITE = 1;
+  static final int CMD_DISC = 2;
+  static final int CMD_FLUSH = 3;
+  static final int CMD_TRIM = 4;
+  static final int CMD_WRITE_ZEROES = 6;
+
+  static final int CMD_FLAG_FUA = 1;
+  static final int CMD_FLAG_NO_HOLE = 1 << 1;
+
+  /** Largest READ or WRITE payload served (QEMU's NBD_MAX_BUFFER_SIZE); larger ones are refused. */
+  static final int MAX_PAYLOAD = 32 << 20;
+
+  // Error values on the wire (not the host's errno)
+  static final int EPERM = 1;
+  static final int EIO = 5;
+  static final int EINVAL = 22;
+  static final int ENOSPC = 28;
+  static final int ESHUTDOWN = 108;
+
+  static String commandName(int type) {
+    switch (type) {
+      case CMD_READ: return "READ";
+      case CMD_WRITE: return "WRITE";
+      case CMD_DISC: return "DISC";
+      case CMD_FLUSH: return "FLUSH";
+      case CMD_TRIM: return "TRIM";
+      case CMD_WRITE_ZEROES: return "WRITE_ZEROES";
+      default: return "command " + type;
+    }
+  }
+}

@@ -1,0 +1,117 @@
+package io.qcow2.nbd;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+import io.qcow2.format.QemuTools;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * QEMU's own clients against the export: {@code qemu-io} patterns, {@code qemu-img convert} to and
+ * from it, {@code qemu-img bench}. After each, {@code qemu-img check} of the image is clean and its
+ * content (read by qemu-img from the file, not through us) equals the model.
+ */
+class NbdInteropTest {
+  private static final int SIZE = 16 << 20;
+
+  @TempDir Path dir;
+
+  @Test
+  void qemuIoPatternsReadBackThroughTheExportAndFromTheFile() throws Exception {
+    QemuTools.assumeAvailable();
+    byte[] model = new byte[SIZE];
+    try (ServedImage served = ServedImage.create(dir, SIZE, ServedImage.settings(1))) {
+      qemuIo(served, "write -P 0xab 0 64k", "write -P 0x5c 100k 3k", "write -z 1M 128k",
+          "write -P 0x11 2M 1M", "discard 2M 64k", "write -P 0x77 15M 1M", "flush");
+      fill(model, 0, 64 << 10, 0xab);
+      fill(model, 100 << 10, 3 << 10, 0x5c);
+      fill(model, 2 << 20, 1 << 20, 0x11);
+      fill(model, 2 << 20, 64 << 10, 0);
+      fill(model, 15 << 20, 1 << 20, 0x77);
+      qemuIo(served, "read -P 0xab 0 64k", "read -P 0x5c 100k 3k", "read -P 0 1M 128k",
+          "read -P 0 2M 64k", "read -P 0x11 2112k 960k", "read -P 0x77 15M 1M");
+      // FUA and an unaligned write straddling clusters
+      qemuIo(served, "write -f -P 0x42 65530 20", "read -P 0x42 65530 20");
+      fill(model, 65530, 20, 0x42);
+    }
+    assertImageEquals(model);
+  }
+
+  @Test
+  void qemuImgConvertToAndFromTheExport() throws Exception {
+    QemuTools.assumeAvailable();
+    byte[] source = new byte[SIZE];
+    Random random = new Random(17);
+    for (int i = 0; i < 40; i++) {
+      int at = random.nextInt(SIZE - 70_000);
+      byte[] chunk = new byte[1 + random.nextInt(65536)];
+      random.nextBytes(chunk);
+      System.arraycopy(chunk, 0, source, at, chunk.length);
+    }
+    Path raw = dir.resolve("source.raw");
+    Files.write(raw, source);
+    try (ServedImage served = ServedImage.create(dir, SIZE, ServedImage.settings(1))) {
+      QemuTools.runMerged("qemu-img", "convert", "-n", "-f", "raw", "-O", "raw", raw.toString(), served.uri());
+    }
+    assertImageEquals(source);
+    try (ServedImage served = ServedImage.serve(dir.resolve("served.qcow2"), dir.resolve("nbd.sock"),
+        new NbdServer.Settings("", true, 1))) {
+      Path back = dir.resolve("back.raw");
+      QemuTools.runMerged("qemu-img", "convert", "-f", "raw", "-O", "raw", served.uri(), back.toString());
+      assertArrayEquals(source, Files.readAllBytes(back));
+    }
+    assertImageEquals(source);
+  }
+
+  @Test
+  void qemuImgBenchWritesAndReads() throws Exception {
+    QemuTools.assumeAvailable();
+    try (ServedImage served = ServedImage.create(dir, SIZE, ServedImage.settings(1))) {
+      // -d 16: sixteen requests in flight on the one connection; pattern 0x3 everywhere written.
+      QemuTools.runMerged("qemu-img", "bench", "-f", "raw", "-w", "-t", "none", "-d", "16",
+          "-c", "256", "-s", "64k", "-S", "64k", "--pattern=3", served.uri());
+      QemuTools.runMerged("qemu-img", "bench", "-f", "raw", "-d", "16", "-c", "512", "-s", "4k",
+          "-S", "64k", served.uri());
+    }
+    byte[] model = new byte[SIZE];
+    Arrays.fill(model, 0, 256 * 65536, (byte) 3);
+    assertImageEquals(model);
+  }
+
+  private void qemuIo(ServedImage served, String... commands) throws IOException {
+    List<String> command = new ArrayList<>(List.of("qemu-io", "-f", "raw"));
+    for (String c : commands) {
+      command.add("-c");
+      command.add(c);
+    }
+    command.add(served.uri());
+    String out = QemuTools.runMerged(command.toArray(String[]::new));
+    if (out.contains("fail") || out.contains("error") || out.contains("Pattern verification")) {
+      fail(command + ":\n" + out);
+    }
+  }
+
+  private void assertImageEquals(byte[] model) throws IOException {
+    Path image = dir.resolve("served.qcow2");
+    QemuTools.checkClean(image);
+    byte[] content = QemuTools.readRaw(image);
+    assertEquals(model.length, content.length);
+    assertFalse(Files.exists(dir.resolve("nbd.sock")), "socket file left behind");
+    assertTrue(Arrays.equals(model, content), "image content differs from the model");
+  }
+
+  private static void fill(byte[] model, int from, int length, int value) {
+    Arrays.fill(model, from, from + length, (byte) value);
+  }
+}
