@@ -112,7 +112,7 @@ final class Connection implements Runnable {
       }
     } catch (IOException e) {
       if (!stopping) {
-        log.accept(name + ": " + e.getMessage());
+        log.accept(name + ": connection failed: " + e.getMessage());
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
