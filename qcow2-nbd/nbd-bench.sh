@@ -56,10 +56,15 @@ run_one() { # WORKLOAD CONFIG; appends the seconds to TIMES
   local w=$1 config=$2 img="$WORK/run.qcow2" sock="$WORK/run.sock" out
   cp "$WORK/$w.qcow2" "$img"
   start_server "$config" "$img" "$sock"
-  for _ in $(seq 1 300); do [ -S "$sock" ] && break; sleep 0.05; done
-  [ -S "$sock" ] || { echo "server $config did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
+  # The socket file appears at bind(), before listen(): wait until a client gets through.
+  local up=
+  for _ in $(seq 1 300); do
+    if [ -S "$sock" ] && qemu-img info -f raw "nbd+unix:///?socket=$sock" >/dev/null 2>&1; then up=1; break; fi
+    sleep 0.05
+  done
+  [ -n "$up" ] || { kill "$PID"; echo "server $config did not start: $(cat "$WORK/server.err")" >&2; exit 1; }
   local -n args="${w^^}_ARGS"
-  out=$(qemu-img bench -f raw "${args[@]}" "nbd+unix:///?socket=$sock")
+  out=$(qemu-img bench -f raw "${args[@]}" "nbd+unix:///?socket=$sock") || { kill "$PID"; exit 1; }
   kill -TERM "$PID"; wait "$PID" || true
   qemu-img check -q "$img" || { echo "qemu-img check failed after $w $config" >&2; exit 1; }
   rm -f "$img" "$sock"
