@@ -312,10 +312,12 @@ final class Connection implements Runnable {
 
   private void dispatch(int flags, int type, long handle, long offset, long length)
       throws IOException, InterruptedException {
+    // FUA is valid on every command, as in qemu-nbd (it means nothing to READ and FLUSH).
     boolean fua = (flags & Nbd.CMD_FLAG_FUA) != 0;
+    int otherFlags = flags & ~Nbd.CMD_FLAG_FUA;
     switch (type) {
       case Nbd.CMD_READ: {
-        int error = flags != 0 ? Nbd.EINVAL : length > Nbd.MAX_PAYLOAD ? Nbd.EINVAL : range(offset, length);
+        int error = otherFlags != 0 || length > Nbd.MAX_PAYLOAD ? Nbd.EINVAL : range(offset, length);
         if (error != 0) {
           simpleReply(handle, error, null);
           return;
@@ -334,8 +336,7 @@ final class Connection implements Runnable {
           // disconnects too.
           throw new ProtocolException("WRITE of " + length + " bytes, more than " + Nbd.MAX_PAYLOAD);
         }
-        int error = (flags & ~Nbd.CMD_FLAG_FUA) != 0 ? Nbd.EINVAL
-            : export.readOnly() ? Nbd.EPERM : range(offset, length);
+        int error = otherFlags != 0 ? Nbd.EINVAL : export.readOnly() ? Nbd.EPERM : range(offset, length);
         if (error != 0) {
           skip(length);
           simpleReply(handle, error, null);
@@ -355,7 +356,7 @@ final class Connection implements Runnable {
         return;
       }
       case Nbd.CMD_FLUSH: {
-        if (flags != 0) {
+        if (otherFlags != 0) {
           simpleReply(handle, Nbd.EINVAL, null);
           return;
         }
@@ -364,8 +365,8 @@ final class Connection implements Runnable {
       }
       case Nbd.CMD_TRIM:
       case Nbd.CMD_WRITE_ZEROES: {
-        int allowed = type == Nbd.CMD_TRIM ? Nbd.CMD_FLAG_FUA : Nbd.CMD_FLAG_FUA | Nbd.CMD_FLAG_NO_HOLE;
-        int error = (flags & ~allowed) != 0 ? Nbd.EINVAL
+        int allowed = type == Nbd.CMD_TRIM ? 0 : Nbd.CMD_FLAG_NO_HOLE;
+        int error = (otherFlags & ~allowed) != 0 ? Nbd.EINVAL
             : export.readOnly() ? Nbd.EPERM : range(offset, length);
         if (error != 0) {
           simpleReply(handle, error, null);

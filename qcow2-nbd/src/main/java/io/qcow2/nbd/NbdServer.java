@@ -232,6 +232,22 @@ public final class NbdServer implements Closeable {
     }
   }
 
+  /**
+   * Serves until the JVM shuts down (SIGINT, SIGTERM, {@code System.exit}): a shutdown hook closes
+   * the server gracefully ({@link #close}), reporting a failure to close to the log, and this method
+   * returns once it has. For a command that serves until it is signalled.
+   */
+  public void serveUntilShutdown() {
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      try {
+        close();
+      } catch (IOException e) {
+        log.accept("closing the image failed: " + e.getMessage());
+      }
+    }, "nbd-stop-on-shutdown"));
+    awaitStopped();
+  }
+
   /** Waits until {@link #close} has finished (for a command that serves until it is signalled). */
   public void awaitStopped() {
     boolean interrupted = false;

@@ -161,6 +161,11 @@ class HostileClientTest {
       NbdTestClient.write(c, RawNbd.request(Nbd.CMD_FLAG_FUA, Nbd.CMD_WRITE, 10, 0, 3));
       NbdTestClient.write(c, ByteBuffer.wrap(new byte[] {1, 2, 3}));
       assertEquals(0, RawNbd.simpleReplyError(c, 10));
+      // FUA is valid on every command, as in qemu-nbd
+      NbdTestClient.write(c, RawNbd.request(Nbd.CMD_FLAG_FUA, Nbd.CMD_FLUSH, 11, 0, 0));
+      assertEquals(0, RawNbd.simpleReplyError(c, 11));
+      NbdTestClient.write(c, RawNbd.request(Nbd.CMD_FLAG_NO_HOLE, Nbd.CMD_TRIM, 12, 0, 4096));
+      assertEquals(Nbd.EINVAL, RawNbd.simpleReplyError(c, 12));
     }
   }
 

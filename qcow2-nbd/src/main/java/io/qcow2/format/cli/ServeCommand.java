@@ -74,19 +74,11 @@ final class ServeCommand implements Callable<Integer> {
       opened.close();
       throw e;
     }
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      try {
-        server.close();
-      } catch (IOException e) {
-        err.println("qcow2 serve: closing " + image + ": " + e.getMessage());
-        err.flush();
-      }
-    }, "qcow2-serve-stop"));
     PrintWriter out = spec.commandLine().getOut();
     out.printf("serving %s (%d bytes%s) on %s%n", image, server.exportSize(),
         settings.readOnly() ? ", read-only" : "", uri(server.address()));
     out.flush();
-    server.awaitStopped();
+    server.serveUntilShutdown();
     return 0;
   }
 
