@@ -9,6 +9,7 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -214,6 +215,27 @@ class HostileClientTest {
     SocketChannel greeting = open();
     NbdTestClient.write(greeting, ByteBuffer.allocate(2).flip());
     greeting.close();
+  }
+
+  @Test
+  void aSilentClientIsDroppedAfterTenSecondsAndFreesItsSlot() throws Exception {
+    served.close();
+    served = ServedImage.serve(dir.resolve("served.qcow2"), dir.resolve("one.sock"), ServedImage.settings(1));
+    SocketChannel silent = open(); // takes the only slot and never answers the greeting
+    long start = System.nanoTime();
+    CompletableFuture<NbdTestClient> next = CompletableFuture.supplyAsync(() -> {
+      try {
+        return served.connect(); // waits to be accepted: --shared 1
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+    });
+    try (NbdTestClient client = next.get(1, TimeUnit.MINUTES)) {
+      long waited = TimeUnit.NANOSECONDS.toSeconds(System.nanoTime() - start);
+      assertTrue(waited >= 9, "served after " + waited + " s, before the silent client was dropped");
+      assertEquals(0, client.read(0, 512).get(1, TimeUnit.MINUTES).error());
+    }
+    assertTrue(RawNbd.closedByServer(silent, 10));
   }
 
   @Test

@@ -7,12 +7,16 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import io.qcow2.format.QemuTools;
+import io.qcow2.format.Qcow2Image;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -86,6 +90,32 @@ class NbdInteropTest {
     }
     byte[] model = new byte[SIZE];
     Arrays.fill(model, 0, 256 * 65536, (byte) 3);
+    assertImageEquals(model);
+  }
+
+  @Test
+  void tcpOnLoopbackAndANamedExport() throws Exception {
+    QemuTools.assumeAvailable();
+    Path image = dir.resolve("served.qcow2");
+    Qcow2Image.create(image, SIZE, Map.of(), ServedImage.OPEN_OPTIONS).close();
+    NbdServer server = NbdServer.start(Qcow2Image.open(image, ServedImage.OPEN_OPTIONS, true),
+        new InetSocketAddress(InetAddress.getLoopbackAddress(), 0),
+        new NbdServer.Settings("disk0", false, 1), line -> { });
+    try {
+      int port = ((InetSocketAddress) server.address()).getPort();
+      String uri = "nbd://127.0.0.1:" + port + "/disk0";
+      String out = QemuTools.runMerged("qemu-io", "-f", "raw", "-c", "write -P 0x21 8M 64k",
+          "-c", "read -P 0x21 8M 64k", uri);
+      assertFalse(out.contains("fail") || out.contains("error"), out);
+      // The default export does not exist on this server.
+      QemuTools.Output wrong = QemuTools.execMerged("qemu-io", "-f", "raw", "-c", "read 0 512",
+          "nbd://127.0.0.1:" + port + "/");
+      assertTrue(wrong.exitCode() != 0 || wrong.stdout().contains("export"), wrong.stdout());
+    } finally {
+      server.close();
+    }
+    byte[] model = new byte[SIZE];
+    fill(model, 8 << 20, 64 << 10, 0x21);
     assertImageEquals(model);
   }
 
