@@ -116,6 +116,8 @@ final class Connection implements Runnable {
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } catch (RuntimeException e) {
+      log.accept(name + ": internal error, disconnecting: " + e);
     } finally {
       finish();
     }
@@ -420,6 +422,9 @@ final class Connection implements Runnable {
         work.run();
       } catch (IOException e) {
         abort(); // the reply could not be written: the client is gone
+      } catch (RuntimeException e) {
+        log.accept(name + ": internal error, disconnecting: " + e);
+        abort(); // a request without a reply would leave the client waiting
       } finally {
         release(bytes);
       }
