@@ -24,7 +24,6 @@ final class Nbd {
   static final int REP_ERR_UNSUP = 0x8000_0001;
   static final int REP_ERR_INVALID = 0x8000_0003;
   static final int REP_ERR_UNKNOWN = 0x8000_0006;
-  static final int REP_ERR_TOO_BIG = 0x8000_0009;
 
   static final int INFO_EXPORT = 0;
   static final int INFO_NAME = 1;
@@ -65,18 +64,4 @@ final class Nbd {
   static final int EPERM = 1;
   static final int EIO = 5;
   static final int EINVAL = 22;
-  static final int ENOSPC = 28;
-  static final int ESHUTDOWN = 108;
-
-  static String commandName(int type) {
-    switch (type) {
-      case CMD_READ: return "READ";
-      case CMD_WRITE: return "WRITE";
-      case CMD_DISC: return "DISC";
-      case CMD_FLUSH: return "FLUSH";
-      case CMD_TRIM: return "TRIM";
-      case CMD_WRITE_ZEROES: return "WRITE_ZEROES";
-      default: return "command " + type;
-    }
-  }
 }

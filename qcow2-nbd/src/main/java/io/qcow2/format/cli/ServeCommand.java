@@ -100,7 +100,7 @@ final class ServeCommand implements Callable<Integer> {
   }
 
   private String uri(SocketAddress address) {
-    String name = exportName.isEmpty() ? "" : exportName;
+    String name = exportName;
     if (address instanceof UnixDomainSocketAddress unix) {
       return "nbd+unix:///" + name + "?socket=" + unix.getPath();
     }
