@@ -31,6 +31,10 @@ final class Connection implements Runnable {
   private static final int BUFFER_BUDGET = Nbd.MAX_PAYLOAD;
   /** Longest INFO or GO option accepted: a name, and up to 1024 information requests. */
   private static final int MAX_INFO_OPTION = 4 + Nbd.MAX_STRING + 2 + 2 * 1024;
+  /** Longest LIST/SET_META_CONTEXT option accepted: a name and queries, 64 KiB in all. */
+  private static final int MAX_META_OPTION = 64 << 10;
+  /** Most extents in one BLOCK_STATUS reply (8 bytes each). */
+  private static final int MAX_EXTENTS = 1024;
 
   private final ByteChannel channel;
   private final Export export;
@@ -43,6 +47,9 @@ final class Connection implements Runnable {
   private final ByteBuffer scratch = ByteBuffer.allocate(4096);
   private ExecutorService workers;
   private volatile boolean inTransmission;
+  /** Negotiated in the handshake (reader thread), read by workers after the handshake. */
+  private volatile boolean structured;
+  private volatile boolean baseAllocation;
   private volatile boolean stopping;
 
   /** What a connection serves: one export of one image. */
@@ -179,6 +186,19 @@ final class Connection implements Runnable {
             return true;
           }
           break;
+        case Nbd.OPT_STRUCTURED_REPLY:
+          skip(length);
+          if (length != 0 || structured) {
+            optionReply(option, Nbd.REP_ERR_INVALID, null);
+          } else {
+            structured = true;
+            optionReply(option, Nbd.REP_ACK, null);
+          }
+          break;
+        case Nbd.OPT_LIST_META_CONTEXT:
+        case Nbd.OPT_SET_META_CONTEXT:
+          metaContext(option, length);
+          break;
         default:
           skip(length);
           optionReply(option, Nbd.REP_ERR_UNSUP, null);
@@ -264,6 +284,72 @@ final class Connection implements Runnable {
     return option == Nbd.OPT_GO;
   }
 
+  /**
+   * NBD_OPT_LIST_META_CONTEXT and NBD_OPT_SET_META_CONTEXT: the one context served is
+   * base:allocation (SET needs structured replies first, as the spec says).
+   */
+  private void metaContext(int option, long length) throws IOException {
+    if (length < 8 || length > MAX_META_OPTION || (option == Nbd.OPT_SET_META_CONTEXT && !structured)) {
+      skip(length);
+      optionReply(option, Nbd.REP_ERR_INVALID, null);
+      return;
+    }
+    ByteBuffer data = ByteBuffer.allocate((int) length);
+    readFully(data);
+    data.flip();
+    String name = string(data);
+    if (name == null || data.remaining() < 4) {
+      optionReply(option, Nbd.REP_ERR_INVALID, null);
+      return;
+    }
+    long queries = Integer.toUnsignedLong(data.getInt());
+    boolean base = queries == 0 && option == Nbd.OPT_LIST_META_CONTEXT;
+    for (long i = 0; i < queries; i++) {
+      String query = string(data);
+      if (query == null) {
+        optionReply(option, Nbd.REP_ERR_INVALID, null);
+        return;
+      }
+      base |= query.equals(Nbd.BASE_ALLOCATION)
+          || (option == Nbd.OPT_LIST_META_CONTEXT && query.equals("base:"));
+    }
+    if (data.hasRemaining()) {
+      optionReply(option, Nbd.REP_ERR_INVALID, null);
+      return;
+    }
+    if (!export.name().equals(name)) {
+      optionReply(option, Nbd.REP_ERR_UNKNOWN, null);
+      return;
+    }
+    if (option == Nbd.OPT_SET_META_CONTEXT) {
+      baseAllocation = base;
+    }
+    if (base) {
+      byte[] context = Nbd.BASE_ALLOCATION.getBytes(StandardCharsets.US_ASCII);
+      optionReply(option, Nbd.REP_META_CONTEXT, ByteBuffer.allocate(4 + context.length)
+          .putInt(Nbd.BASE_ALLOCATION_ID).put(context).flip());
+    }
+    optionReply(option, Nbd.REP_ACK, null);
+  }
+
+  /** A 32-bit length and that many bytes of UTF-8 from {@code data}; null if it does not fit. */
+  private static String string(ByteBuffer data) {
+    if (data.remaining() < 4) {
+      return null;
+    }
+    long length = Integer.toUnsignedLong(data.getInt());
+    if (length > data.remaining()) {
+      return null;
+    }
+    byte[] bytes = new byte[(int) length];
+    data.get(bytes);
+    try {
+      return decode(bytes);
+    } catch (CharacterCodingException e) {
+      return null;
+    }
+  }
+
   private void optionReply(int option, int type, ByteBuffer data) throws IOException {
     int length = data == null ? 0 : data.remaining();
     ByteBuffer head = ByteBuffer.allocate(20).putLong(Nbd.REPLY_MAGIC).putInt(option).putInt(type)
@@ -319,16 +405,40 @@ final class Connection implements Runnable {
     int otherFlags = flags & ~Nbd.CMD_FLAG_FUA;
     switch (type) {
       case Nbd.CMD_READ: {
-        int error = otherFlags != 0 || length > Nbd.MAX_PAYLOAD ? Nbd.EINVAL : range(offset, length);
+        // DF (do not fragment) is valid with structured replies, and always met: one data chunk.
+        int allowed = structured ? Nbd.CMD_FLAG_DF : 0;
+        int error = (otherFlags & ~allowed) != 0 || length > Nbd.MAX_PAYLOAD ? Nbd.EINVAL : range(offset, length);
         if (error != 0) {
-          simpleReply(handle, error, null);
+          readReply(handle, error, offset, null);
           return;
         }
         int len = (int) length;
         submit(len, () -> {
           byte[] buf = new byte[len];
           int e = export.image().read(offset, buf, len);
-          simpleReply(handle, e, e == 0 ? ByteBuffer.wrap(buf) : null);
+          readReply(handle, e, offset, e == 0 ? ByteBuffer.wrap(buf) : null);
+        });
+        return;
+      }
+      case Nbd.CMD_BLOCK_STATUS: {
+        int error = (otherFlags & ~Nbd.CMD_FLAG_REQ_ONE) != 0 || !baseAllocation || length == 0
+            ? Nbd.EINVAL : range(offset, length);
+        if (error != 0) {
+          simpleReply(handle, error, null);
+          return;
+        }
+        int maxExtents = (otherFlags & Nbd.CMD_FLAG_REQ_ONE) != 0 ? 1 : MAX_EXTENTS;
+        submit(0, () -> {
+          int[] extents = export.image().allocation(offset, length, maxExtents);
+          if (extents == null) {
+            simpleReply(handle, Nbd.EIO, null);
+            return;
+          }
+          ByteBuffer payload = ByteBuffer.allocate(4 + 4 * extents.length).putInt(Nbd.BASE_ALLOCATION_ID);
+          for (int extent : extents) {
+            payload.putInt(extent);
+          }
+          structuredChunk(handle, Nbd.REPLY_TYPE_BLOCK_STATUS, payload.flip());
         });
         return;
       }
@@ -429,6 +539,28 @@ final class Connection implements Runnable {
         release(bytes);
       }
     });
+  }
+
+  /** A READ's reply: simple, or with structured replies one data or error chunk, the last. */
+  private void readReply(long handle, int error, long offset, ByteBuffer data) throws IOException {
+    if (!structured) {
+      simpleReply(handle, error, data);
+    } else if (error != 0) {
+      structuredChunk(handle, Nbd.REPLY_TYPE_ERROR, ByteBuffer.allocate(6).putInt(error).putShort((short) 0).flip());
+    } else {
+      ByteBuffer head = ByteBuffer.allocate(20 + 8).putInt(Nbd.STRUCTURED_REPLY_MAGIC)
+          .putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) Nbd.REPLY_TYPE_OFFSET_DATA)
+          .putLong(handle).putInt(8 + data.remaining()).putLong(offset).flip();
+      send(head, data);
+    }
+  }
+
+  /** One structured reply chunk, flagged as the last of its reply. */
+  private void structuredChunk(long handle, int type, ByteBuffer payload) throws IOException {
+    ByteBuffer head = ByteBuffer.allocate(20).putInt(Nbd.STRUCTURED_REPLY_MAGIC)
+        .putShort((short) Nbd.REPLY_FLAG_DONE).putShort((short) type).putLong(handle)
+        .putInt(payload.remaining()).flip();
+    send(head, payload);
   }
 
   private void simpleReply(long handle, int error, ByteBuffer data) throws IOException {

@@ -102,6 +102,43 @@ final class LockedImage {
     }
   }
 
+  /**
+   * The allocation of {@code [offset, offset + len)} as base:allocation extents: pairs of (length,
+   * {@link Nbd#STATE_HOLE}/{@link Nbd#STATE_ZERO} flags), at most {@code maxExtents} of them,
+   * covering at least one byte; {@code null} if the engine failed (logged).
+   */
+  int[] allocation(long offset, long len, int maxExtents) {
+    lock.lock();
+    try {
+      int[] extents = new int[2 * maxExtents];
+      int n = 0;
+      for (long at = offset, end = offset + len; at < end && n < maxExtents; ) {
+        io.qcow2.format.Extent e = image.extentAt(at, Math.min(end - at, 1L << 30));
+        if (e.length() <= 0) {
+          break;
+        }
+        int state = switch (e.kind()) {
+          case DATA, COMPRESSED -> 0;
+          case ZERO, UNALLOCATED -> Nbd.STATE_HOLE | Nbd.STATE_ZERO;
+        };
+        if (n > 0 && extents[2 * n - 1] == state && (long) extents[2 * n - 2] + e.length() <= Integer.MAX_VALUE) {
+          extents[2 * n - 2] += (int) e.length();
+        } else {
+          extents[2 * n] = (int) e.length();
+          extents[2 * n + 1] = state;
+          n++;
+        }
+        at += e.length();
+      }
+      return java.util.Arrays.copyOf(extents, 2 * n);
+    } catch (IOException | RuntimeException e) {
+      error("block status", offset, len, e);
+      return null;
+    } finally {
+      lock.unlock();
+    }
+  }
+
   int flush() {
     lock.lock();
     try {

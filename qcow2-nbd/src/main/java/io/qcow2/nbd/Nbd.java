@@ -17,10 +17,14 @@ final class Nbd {
   static final int OPT_LIST = 3;
   static final int OPT_INFO = 6;
   static final int OPT_GO = 7;
+  static final int OPT_STRUCTURED_REPLY = 8;
+  static final int OPT_LIST_META_CONTEXT = 9;
+  static final int OPT_SET_META_CONTEXT = 10;
 
   static final int REP_ACK = 1;
   static final int REP_SERVER = 2;
   static final int REP_INFO = 3;
+  static final int REP_META_CONTEXT = 4;
   static final int REP_ERR_UNSUP = 0x8000_0001;
   static final int REP_ERR_INVALID = 0x8000_0003;
   static final int REP_ERR_UNKNOWN = 0x8000_0006;
@@ -53,9 +57,25 @@ final class Nbd {
   static final int CMD_FLUSH = 3;
   static final int CMD_TRIM = 4;
   static final int CMD_WRITE_ZEROES = 6;
+  static final int CMD_BLOCK_STATUS = 7;
 
   static final int CMD_FLAG_FUA = 1;
   static final int CMD_FLAG_NO_HOLE = 1 << 1;
+  static final int CMD_FLAG_DF = 1 << 2;
+  static final int CMD_FLAG_REQ_ONE = 1 << 3;
+
+  // Structured replies (negotiated with NBD_OPT_STRUCTURED_REPLY)
+  static final int STRUCTURED_REPLY_MAGIC = 0x668e33ef;
+  static final int REPLY_FLAG_DONE = 1;
+  static final int REPLY_TYPE_OFFSET_DATA = 1;
+  static final int REPLY_TYPE_BLOCK_STATUS = 5;
+  static final int REPLY_TYPE_ERROR = (1 << 15) + 1;
+
+  /** The one metadata context served, and the id it gets. */
+  static final String BASE_ALLOCATION = "base:allocation";
+  static final int BASE_ALLOCATION_ID = 1;
+  static final int STATE_HOLE = 1;
+  static final int STATE_ZERO = 2;
 
   /** Largest READ or WRITE payload served (QEMU's NBD_MAX_BUFFER_SIZE); larger ones are refused. */
   static final int MAX_PAYLOAD = 32 << 20;

@@ -24,9 +24,11 @@ import java.util.function.Consumer;
 /**
  * An NBD server exporting one open {@link Qcow2Image} as a raw disk, as {@code qemu-nbd -t} does:
  * the fixed newstyle handshake ({@code NBD_OPT_GO}, {@code INFO}, {@code LIST}, {@code
- * EXPORT_NAME}, {@code ABORT}), commands {@code READ}, {@code WRITE} (with {@code FUA}), {@code
- * FLUSH}, {@code TRIM}, {@code WRITE_ZEROES} (with {@code FUA} and {@code NO_HOLE}) and {@code DISC},
- * simple replies only. It listens on a Unix-domain socket or TCP and keeps serving across client
+ * EXPORT_NAME}, {@code ABORT}, {@code STRUCTURED_REPLY}, {@code LIST_META_CONTEXT} and {@code
+ * SET_META_CONTEXT} for {@code base:allocation}), commands {@code READ}, {@code WRITE} (with {@code
+ * FUA}), {@code FLUSH}, {@code TRIM}, {@code WRITE_ZEROES} (with {@code FUA} and {@code NO_HOLE}),
+ * {@code BLOCK_STATUS} and {@code DISC}; simple replies, and structured replies for READ and
+ * BLOCK_STATUS when the client asks for them. It listens on a Unix-domain socket or TCP and keeps serving across client
  * disconnects until {@link #close}.
  *
  * <p><b>Threads.</b> Every connection parses its requests on its own thread and runs them on its own

@@ -67,12 +67,27 @@ class HostileClientTest {
   void unknownAndUnsupportedOptionsAreRefusedAndNegotiationGoesOn() throws Exception {
     try (SocketChannel c = open()) {
       RawNbd.greet(c, Nbd.FLAG_FIXED_NEWSTYLE | Nbd.FLAG_NO_ZEROES);
-      for (int option : new int[] {99, 8 /* STRUCTURED_REPLY */, 10 /* SET_META_CONTEXT */, 5 /* STARTTLS */}) {
+      for (int option : new int[] {99, 5 /* STARTTLS */, 4 /* PEEK_EXPORT */, 11 /* EXTENDED_HEADERS */}) {
         NbdTestClient.write(c, RawNbd.option(option, new byte[10]));
         RawNbd.OptionReply reply = RawNbd.optionReply(c);
         assertEquals(option, reply.option());
         assertEquals(Nbd.REP_ERR_UNSUP, reply.type());
       }
+      // STRUCTURED_REPLY takes no data; SET_META_CONTEXT needs structured replies first
+      NbdTestClient.write(c, RawNbd.option(Nbd.OPT_STRUCTURED_REPLY, new byte[10]));
+      assertEquals(Nbd.REP_ERR_INVALID, RawNbd.optionReply(c).type());
+      NbdTestClient.write(c, RawNbd.option(Nbd.OPT_SET_META_CONTEXT, new byte[10]));
+      assertEquals(Nbd.REP_ERR_INVALID, RawNbd.optionReply(c).type());
+      // LIST_META_CONTEXT: a query with a length beyond the option, then all contexts
+      NbdTestClient.write(c, RawNbd.option(Nbd.OPT_LIST_META_CONTEXT,
+          ByteBuffer.allocate(12).putInt(0).putInt(1).putInt(100).array()));
+      assertEquals(Nbd.REP_ERR_INVALID, RawNbd.optionReply(c).type());
+      NbdTestClient.write(c, RawNbd.option(Nbd.OPT_LIST_META_CONTEXT, ByteBuffer.allocate(8).array()));
+      RawNbd.OptionReply context = RawNbd.optionReply(c);
+      assertEquals(Nbd.REP_META_CONTEXT, context.type());
+      assertEquals(Nbd.BASE_ALLOCATION_ID, context.data().getInt());
+      assertEquals(Nbd.BASE_ALLOCATION, StandardCharsets.US_ASCII.decode(context.data()).toString());
+      assertEquals(Nbd.REP_ACK, RawNbd.optionReply(c).type());
       // INFO: unknown export, a name longer than the option, trailing bytes
       NbdTestClient.write(c, RawNbd.option(Nbd.OPT_INFO, RawNbd.infoData("nope")));
       assertEquals(Nbd.REP_ERR_UNKNOWN, RawNbd.optionReply(c).type());

@@ -94,6 +94,53 @@ class NbdInteropTest {
   }
 
   @Test
+  void blockStatusShowsDataZerosAndHolesToQemuImgMap() throws Exception {
+    QemuTools.assumeAvailable();
+    try (ServedImage served = ServedImage.create(dir, SIZE, ServedImage.settings(1))) {
+      qemuIo(served, "write -P 0x11 0 128k", "write -z 1M 128k", "write -P 0x22 4M 64k");
+      // qemu-img map reads base:allocation through NBD_CMD_BLOCK_STATUS; its reads are structured.
+      String map = QemuTools.runMerged("qemu-img", "map", "--output=json", "-f", "raw", served.uri());
+      String file = QemuTools.runMerged("qemu-img", "map", "--output=json", "-U", served.image.toString());
+      assertEquals(allocation(file), allocation(map), "through NBD:\n" + map + "\nfile:\n" + file);
+      assertTrue(map.contains("\"start\": 4194304, \"length\": 65536, \"depth\": 0, \"present\": true, \"zero\": false, \"data\": true"), map);
+      qemuIo(served, "read -P 0x11 0 128k", "read -P 0 1M 128k", "read -P 0x22 4M 64k");
+    }
+    byte[] model = new byte[SIZE];
+    fill(model, 0, 128 << 10, 0x11);
+    fill(model, 4 << 20, 64 << 10, 0x22);
+    assertImageEquals(model);
+  }
+
+  /** The data ranges of a qemu-img map --output=json, as "start+length" strings, merged. */
+  private static List<String> allocation(String json) {
+    List<String> ranges = new ArrayList<>();
+    java.util.regex.Matcher m = java.util.regex.Pattern.compile(
+        "\"start\": (\\d+), \"length\": (\\d+),[^}]*\"data\": (true|false)").matcher(json);
+    long start = -1;
+    long end = -1;
+    while (m.find()) {
+      if (!m.group(3).equals("true")) {
+        continue;
+      }
+      long s = Long.parseLong(m.group(1));
+      long e = s + Long.parseLong(m.group(2));
+      if (s == end) {
+        end = e;
+      } else {
+        if (start >= 0) {
+          ranges.add(start + "+" + (end - start));
+        }
+        start = s;
+        end = e;
+      }
+    }
+    if (start >= 0) {
+      ranges.add(start + "+" + (end - start));
+    }
+    return ranges;
+  }
+
+  @Test
   void tcpOnLoopbackAndANamedExport() throws Exception {
     QemuTools.assumeAvailable();
     Path image = dir.resolve("served.qcow2");
