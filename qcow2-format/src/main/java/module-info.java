@@ -1,9 +1,6 @@
 /** A qcow2 engine: open, read, write and create qcow2 images with overlap-checked host writes. */
 module io.qcow2.format {
   requires io.qcow2.overlap;
-  requires info.picocli;
 
   exports io.qcow2.format;
-
-  opens io.qcow2.format.cli to info.picocli;
 }
