@@ -14,13 +14,13 @@
 # configurations; the table gives the median and minimum of qemu-img bench's own time per
 # configuration, and the load average before and after.
 #
-# Usage: qcow2-nbd/nbd-bench.sh [ROUNDS]   (default 5; needs qcow2-nbd/target/qcow2.jar:
-#        mvn -B -q -pl qcow2-nbd -am package -DskipTests)
+# Usage: qcow2-nbd/nbd-bench.sh [ROUNDS]   (default 5; needs qcow2-cli/target/qcow2.jar:
+#        mvn -B -q -pl qcow2-cli -am package -DskipTests)
 set -euo pipefail
 ROUNDS=${1:-5}
 HERE=$(cd "$(dirname "$0")" && pwd)
-JAR="$HERE/target/qcow2.jar"
-[ -f "$JAR" ] || { echo "missing $JAR: mvn -B -q -pl qcow2-nbd -am package -DskipTests" >&2; exit 1; }
+JAR="$HERE/../qcow2-cli/target/qcow2.jar"
+[ -f "$JAR" ] || { echo "missing $JAR: mvn -B -q -pl qcow2-cli -am package -DskipTests" >&2; exit 1; }
 BASE=$( [ -d /dev/shm ] && echo /dev/shm || echo "${TMPDIR:-/tmp}")
 WORK=$(mktemp -d "$BASE/nbd-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

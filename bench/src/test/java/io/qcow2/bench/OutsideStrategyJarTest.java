@@ -70,9 +70,9 @@ class OutsideStrategyJarTest {
     StrategyJar.build(dir.resolve(name + ".jar"), Map.of(PROVIDER, source), List.of(PROVIDER));
   }
 
-  /** {@code java -jar qcow2-format/target/qcow2.jar ARGS}, the CLI as users run it. */
+  /** {@code java -jar qcow2-cli/target/qcow2.jar ARGS}, the CLI as users run it. */
   private Run qcow2(String... args) throws IOException, InterruptedException {
-    return javaJar(Path.of("..", "qcow2-format", "target", "qcow2.jar"), args);
+    return javaJar(Path.of("..", "qcow2-cli", "target", "qcow2.jar"), args);
   }
 
   /** {@code java -jar overlap-tck/target/overlap-tck.jar ARGS}, the runnable kit. */

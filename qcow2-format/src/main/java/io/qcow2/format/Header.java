@@ -2,7 +2,6 @@ package io.qcow2.format;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -261,16 +260,16 @@ final class Header {
    * @throws CorruptImageException naming the field, its value, the limit and its file offset
    * @throws UnsupportedFeatureException for a version above 3
    */
-  static Header read(FileChannel channel) throws IOException {
-    long fileSize = channel.size();
+  static Header read(HostIo io) throws IOException {
+    long fileSize = io.size();
     byte[] first = new byte[V3_MIN_LENGTH];
-    readFully(channel, first, 0);
+    readFully(io, first, 0);
     int clusterBits = ByteBuffer.wrap(first).getInt(20);
     if (ByteBuffer.wrap(first).getInt(0) == MAGIC && (clusterBits < 9 || clusterBits > 21)) {
       throw CorruptImageException.field("cluster_bits", clusterBits, "must be in [9, 21] (512 B to 2 MiB)", 20);
     }
     byte[] raw = new byte[clusterBits >= 9 && clusterBits <= 21 ? 1 << clusterBits : V3_MIN_LENGTH];
-    readFully(channel, raw, 0);
+    readFully(io, raw, 0);
     return new Header(raw, fileSize);
   }
 
@@ -280,10 +279,10 @@ final class Header {
   }
 
   /** Reads {@code buf.length} bytes at {@code offset}; bytes beyond the end of file read as zero. */
-  static void readFully(FileChannel channel, byte[] buf, long offset) throws IOException {
+  static void readFully(HostIo io, byte[] buf, long offset) throws IOException {
     ByteBuffer bb = ByteBuffer.wrap(buf);
     while (bb.hasRemaining()) {
-      int n = channel.read(bb, offset + bb.position());
+      int n = io.read(bb, offset + bb.position());
       if (n < 0) {
         java.util.Arrays.fill(buf, bb.position(), buf.length, (byte) 0);
         return;

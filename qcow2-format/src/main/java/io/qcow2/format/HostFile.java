@@ -2,9 +2,7 @@ package io.qcow2.format;
 
 import io.qcow2.overlap.OverlapChecker;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 
 /**
  * The image file. Every write but the corrupt bit's goes through {@link #write} (or {@link
@@ -21,20 +19,25 @@ final class HostFile {
     MetadataCorruptionException corruption(String event) throws IOException;
   }
 
-  final RandomAccessFile file;
-  final FileChannel channel;
+  private final HostIo io;
   OverlapChecker checker;
   CorruptionHandler handler;
   /** The file's length, kept up to date by our own writes (no other writer changes it). */
   private long end;
 
   private final long clusterSize;
+  private byte[] wrappedArray;
+  private ByteBuffer wrapped;
 
-  HostFile(RandomAccessFile file, long clusterSize) throws IOException {
-    this.file = file;
-    this.channel = file.getChannel();
+  HostFile(HostIo io, long clusterSize) throws IOException {
+    this.io = io;
     this.clusterSize = clusterSize;
-    this.end = channel.size();
+    this.end = io.size();
+  }
+
+  /** The host I/O underneath, for the parsers that read the file directly (header, snapshots). */
+  HostIo io() {
+    return io;
   }
 
   /**
@@ -54,7 +57,7 @@ final class HostFile {
   }
 
   void setLength(long length) throws IOException {
-    file.setLength(length);
+    io.setLength(length);
     end = length;
   }
 
@@ -62,7 +65,7 @@ final class HostFile {
   void read(long offset, byte[] buf, int off, int len) throws IOException {
     ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
     while (bb.hasRemaining()) {
-      int n = channel.read(bb, offset + (bb.position() - off));
+      int n = io.read(bb, offset + (bb.position() - off));
       if (n < 0) {
         java.util.Arrays.fill(buf, bb.position(), off + len, (byte) 0);
         return;
@@ -101,14 +104,38 @@ final class HostFile {
 
   /** Writes without a check: only for the corrupt bit, which must reach the disk regardless. */
   void writeUnchecked(long offset, byte[] buf, int off, int len) throws IOException {
-    ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
+    ByteBuffer bb = wrap(buf, off, len);
     while (bb.hasRemaining()) {
-      channel.write(bb, offset + (bb.position() - off));
+      io.write(bb, offset + (bb.position() - off));
     }
     end = Math.max(end, offset + len);
   }
 
+  /**
+   * {@code buf[off, off + len)} as a buffer; the engine writes its reused table buffers again and
+   * again, so their wrapper is reused too (no garbage per metadata write).
+   */
+  private ByteBuffer wrap(byte[] buf, int off, int len) {
+    if (buf != wrappedArray) {
+      wrappedArray = buf;
+      wrapped = ByteBuffer.wrap(buf);
+    }
+    wrapped.clear();
+    wrapped.position(off);
+    wrapped.limit(off + len);
+    return wrapped;
+  }
+
   long size() throws IOException {
-    return channel.size();
+    return io.size();
+  }
+
+  /** Forces written data (and with {@code metadata}, the file's metadata) to the device. */
+  void force(boolean metadata) throws IOException {
+    io.force(metadata);
+  }
+
+  void close() throws IOException {
+    io.close();
   }
 }

@@ -19,17 +19,16 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
+import java.nio.LongBuffer;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
-import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.TreeSet;
 
 /**
  * An open qcow2 image (versions 2 and 3).
@@ -67,12 +66,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   static final long COMPRESSED = 1L << 62;
   static final long ZERO_FLAG = 1L;
   private static final int MAX_BACKING_DEPTH = 16;
-  /**
-   * Bytes of clean L2 tables (and, separately, refcount blocks) kept between operations: 64 MiB,
-   * or an eighth of the heap when that is less (so that {@code -Xmx64m} still leaves room).
-   */
-  static final long CACHE_BYTES = Math.min(64L << 20, Runtime.getRuntime().maxMemory() / 8);
-  private int maxCachedTables;
 
   private final Path path;
   private final HostFile file;
@@ -94,12 +87,21 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** Guest data of the request being planned, written once the whole request is validated. */
   private final List<PendingWrite> pendingData = new ArrayList<>();
   private long[] l1;
+  /** The bytes of the L1 range being written (reused). */
+  private byte[] l1WriteBuffer = new byte[0];
+  private LongBuffer l1WriteLongs = LongBuffer.allocate(0);
   private int l1DirtyFrom = Integer.MAX_VALUE;
   private int l1DirtyTo = -1;
-  private final Map<Long, long[]> l2Cache = new HashMap<>();
-  /** The bytes of the L2 table being read into the cache (one buffer, reused). */
-  private byte[] l2ReadBuffer;
-  private final TreeSet<Long> dirtyL2 = new TreeSet<>();
+  /** L2 tables by host offset; sized by {@code l2-cache-size} / {@code cache-size}. */
+  private final TableCache<long[]> l2Cache;
+  /** The bytes of the L2 table being read into the cache (one buffer, reused), and its view. */
+  private final byte[] l2Buffer;
+  private final LongBuffer l2BufferLongs;
+  /** The bytes of the L2 tables being written back (reused, grows to {@link #L2_WRITE_BYTES}). */
+  private byte[] l2WriteBuffer = new byte[0];
+  private LongBuffer l2WriteLongs = LongBuffer.allocate(0);
+  /** Contiguous dirty L2 tables are written together up to this many bytes. */
+  private static final int L2_WRITE_BYTES = 128 << 10;
   private boolean corruptEvent;
   private boolean closed;
   /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
@@ -108,21 +110,24 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long cachedCompressedEntry;
   private byte[] cachedCompressed;
 
-  private Qcow2Image(Path path, RandomAccessFile raf, Header header, boolean writable,
+  private Qcow2Image(Path path, HostIo io, Header header, boolean writable,
       Map<String, String> options, int depth, boolean withBacking) throws IOException {
     this.path = path;
-    this.file = new HostFile(raf, header.clusterSize);
+    this.file = new HostFile(io, header.clusterSize);
     this.header = header;
     this.writable = writable;
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
     this.l2Bits = clusterBits - 3;
     this.snapshots = header.snapshotCount == 0 ? List.of()
-        : List.copyOf(Snapshot.readTable(file.channel, header.snapshotsOffset, header.snapshotCount, clusterBits));
-    this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.channel);
+        : List.copyOf(Snapshot.readTable(file.io(), header.snapshotsOffset, header.snapshotCount, clusterBits));
+    this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.io());
     this.l1 = readL1();
-    this.maxCachedTables = (int) Math.max(16, CACHE_BYTES >>> clusterBits);
-    this.refcounts = new Refcounts(file, header);
+    CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, clusterBits);
+    this.l2Cache = new TableCache<>(cacheSizes.l2Tables(), () -> new long[1 << l2Bits]);
+    this.l2Buffer = new byte[clusterSize];
+    this.l2BufferLongs = ByteBuffer.wrap(l2Buffer).asLongBuffer();
+    this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
     this.file.handler = new Corruption();
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
@@ -147,7 +152,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
    */
   public static Qcow2Image open(Path path, Map<String, String> options, boolean writable)
       throws IOException {
-    return open(path, options, writable, 0, true);
+    return open(path, options, writable, HostIo.FILES);
+  }
+
+  /** As {@link #open(Path, Map, boolean)}, the image file opened by {@code opener}. */
+  static Qcow2Image open(Path path, Map<String, String> options, boolean writable, HostIo.Opener opener)
+      throws IOException {
+    return open(path, options, writable, 0, true, opener);
   }
 
   /**
@@ -160,17 +171,17 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException for an unknown or invalid option
    */
   public static Qcow2Image openWithoutBacking(Path path, Map<String, String> options) throws IOException {
-    return open(path, options, false, 0, false);
+    return open(path, options, false, 0, false, HostIo.FILES);
   }
 
   private static Qcow2Image open(Path path, Map<String, String> options, boolean writable, int depth,
-      boolean withBacking) throws IOException {
+      boolean withBacking, HostIo.Opener opener) throws IOException {
     Objects.requireNonNull(path, "path");
     checkOpenOptions(options);
     checkRegularFile(path);
-    RandomAccessFile raf = new RandomAccessFile(path.toFile(), writable ? "rw" : "r");
+    HostIo io = opener.open(path, writable);
     try {
-      Header header = Header.read(raf.getChannel());
+      Header header = Header.read(io);
       header.checkFeatures();
       if (writable && header.corrupt()) {
         throw new CorruptImageException(path + ": image is marked corrupt (corrupt bit set); it cannot be "
@@ -178,9 +189,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
             + "or open it read-only");
       }
       if (writable && header.dirty()) {
-        raf.close();
+        io.close();
         repairDirty(path);
-        return open(path, options, writable, depth, withBacking);
+        return open(path, options, writable, depth, withBacking, opener);
       }
       if (writable && header.bitmapCount > 0) {
         // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
@@ -188,7 +199,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         throw UnsupportedFeatureException.features("persistent dirty bitmaps (" + header.bitmapCount
             + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
       }
-      Qcow2Image image = new Qcow2Image(path, raf, header, writable, options, depth, withBacking);
+      Qcow2Image image = new Qcow2Image(path, io, header, writable, options, depth, withBacking);
       if (writable) {
         try {
           image.refcounts.checkDistinctBlocks();
@@ -204,7 +215,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       return image;
     } catch (IOException | RuntimeException e) {
-      raf.close();
+      io.close();
       throw e;
     }
   }
@@ -248,10 +259,32 @@ public final class Qcow2Image implements Closeable, GuestImage {
     throw new java.nio.file.NoSuchFileException(path.toString(), null, "No such file or directory");
   }
 
+  /**
+   * Checks open options as {@link #open} does before it reads the file: known keys only (the
+   * overlap checks', the selected strategy's, and the cache sizes {@code l2-cache-size}, {@code
+   * refcount-cache-size}, {@code cache-size}), each cache size well formed. For tools that read
+   * an image without opening it ({@code qcow2 check}).
+   *
+   * @throws IllegalArgumentException naming the bad option
+   */
+  public static void validateOpenOptions(Map<String, String> options) {
+    checkOpenOptions(options);
+    for (String name : CacheSizes.OPTION_NAMES) {
+      if (options.containsKey(name)) {
+        CacheSizes.parse(name, options.get(name));
+      }
+    }
+  }
+
   private static void checkOpenOptions(Map<String, String> options) {
     Objects.requireNonNull(options, "options");
-    // The engine reads no open option of its own beside the overlap checks'.
-    OverlapCheckers.checkOptionNames(options);
+    // The engine's own options are the cache sizes (checked when the header is known).
+    try {
+      OverlapCheckers.checkOptionNames(CacheSizes.withoutCacheOptions(options));
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(e.getMessage() + "; the engine also accepts "
+          + String.join(", ", CacheSizes.OPTION_NAMES), e);
+    }
   }
 
   /**
@@ -285,7 +318,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           Map<String, String> backingOptions = new HashMap<>();
           backingOptions.put(OverlapCheckers.STRATEGY_OPTION, strategyName);
           backingOptions.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
-          return open(backingPath, backingOptions, false, depth + 1, true);
+          return open(backingPath, backingOptions, false, depth + 1, true, HostIo.FILES);
         case "raw":
           return new RawImage(backingPath);
         default:
@@ -603,22 +636,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private long[] l2Table(long offset) throws IOException {
     long[] table = l2Cache.get(offset);
     if (table == null) {
-      if (l2Cache.size() >= maxCachedTables() && dirtyL2.isEmpty()) {
-        // Only clean tables are dropped, so every table an operation changes stays cached. One
-        // goes and its array takes the new table: a scan of a large image (map, a long read)
-        // allocates nothing per table, so the heap stays at the cache's size.
-        Iterator<long[]> oldest = l2Cache.values().iterator();
-        table = oldest.next();
-        oldest.remove();
-      } else {
-        table = new long[1 << l2Bits];
-      }
-      if (l2ReadBuffer == null) {
-        l2ReadBuffer = new byte[clusterSize];
-      }
-      file.read(offset, l2ReadBuffer, 0, clusterSize);
-      ByteBuffer.wrap(l2ReadBuffer).asLongBuffer().get(table);
-      l2Cache.put(offset, table);
+      // Only clean tables are evicted, so every table an operation changes stays cached; an
+      // evicted table's array takes the new one, so a scan of a large image (map, a long read)
+      // allocates nothing per table.
+      table = l2Cache.put(offset);
+      file.read(offset, l2Buffer, 0, clusterSize);
+      l2BufferLongs.get(0, table);
     }
     return table;
   }
@@ -1066,7 +1089,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   private void setL2(long l2Offset, long[] l2, int index, long entry) {
     l2[index] = entry;
-    dirtyL2.add(l2Offset);
+    l2Cache.markDirty(l2Offset);
   }
 
   /**
@@ -1077,7 +1100,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long l2Offset = l2Offset(l1Index);
     if (l2Offset != 0) {
       if (owned(l2Offset)) {
-        if (!l2Cache.containsKey(l2Offset)) {  // a cached table may be new and not written yet
+        if (!l2Cache.contains(l2Offset)) {  // a cached table may be new and not written yet
           file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
         }
         if ((l1[l1Index] & COPIED) == 0) {
@@ -1086,15 +1109,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
         return l2Offset;
       }
     }
-    long[] table;
-    if (l2Offset == 0) {
-      table = new long[1 << l2Bits];
-    } else {
+    long[] copied = null;
+    if (l2Offset != 0) {
       // Copy on write of a shared L2 table: its data clusters keep their refcounts (each is now
       // referenced by one more table), so no entry keeps COPIED.
-      table = l2Table(l2Offset).clone();
-      for (int i = 0; i < table.length; i++) {
-        table[i] &= ~COPIED;
+      copied = l2Table(l2Offset).clone();
+      for (int i = 0; i < copied.length; i++) {
+        copied[i] &= ~COPIED;
       }
     }
     long newOffset = refcounts.allocate(1);
@@ -1104,8 +1125,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (file.checker != null) {
       file.checker.enter(newOffset, 1, ACTIVE_L2.mask());
     }
-    l2Cache.put(newOffset, table);
-    dirtyL2.add(newOffset);
+    if (copied == null) {
+      // A new, empty table; an evicted table's array is reused (no garbage per table).
+      Arrays.fill(l2Cache.put(newOffset), 0);
+    } else {
+      l2Cache.putTable(newOffset, copied);
+    }
+    l2Cache.markDirty(newOffset);
     setL1(l1Index, newOffset | COPIED);
     if (l2Offset != 0) {
       if (file.checker != null) {
@@ -1300,7 +1326,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     setL1(l1Index, 0);
     if (owned) {
       l2Cache.remove(l2Offset);
-      dirtyL2.remove(l2Offset);
     }
   }
 
@@ -1339,6 +1364,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkWritable();
     long clusters = (header.size + clusterSize - 1) >>> clusterBits;
     for (long c = 0; c < clusters; c++) {
+      if (l2Cache.isFullOfDirty() || refcounts.isCacheFullOfDirty()) {
+        writeBack();
+      }
       int l1Index = (int) (c >>> l2Bits);
       int l2Index = (int) (c & ((1 << l2Bits) - 1));
       long l2Offset = l2ForWrite(l1Index);
@@ -1384,11 +1412,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
       refcounts.flush();
       return;
     }
-    if (!markedDirty && (!dirtyL2.isEmpty() || l1DirtyTo >= 0)) {
-      file.channel.force(false);
+    if (!markedDirty && (l2Cache.dirtyCount() > 0 || l1DirtyTo >= 0)) {
+      file.force(false);
       header.incompatible |= Header.INCOMPAT_DIRTY;
       writeHeader();
-      file.channel.force(false);
+      file.force(false);
       markedDirty = true;
     }
   }
@@ -1399,10 +1427,26 @@ public final class Qcow2Image implements Closeable, GuestImage {
       return;
     }
     refcounts.flush();
-    file.channel.force(false);
+    file.force(false);
     header.incompatible &= ~Header.INCOMPAT_DIRTY;
     writeHeader();
     markedDirty = false;
+  }
+
+  /**
+   * Writes what is dirty in commit's crash-safe order (refcount blocks, then L2 tables, then L1)
+   * and trims the caches, but keeps the queued refcount decrements: a long operation (metadata
+   * preallocation) calls it when its caches are full of dirty tables, so memory stays bounded,
+   * and no cluster it freed (an outgrown refcount table) is handed out again as a data cluster
+   * whose stale bytes the guest would read.
+   */
+  private void writeBack() throws IOException {
+    writePendingData();
+    refcounts.flush();
+    flushL2();
+    flushL1();
+    l2Cache.trim();
+    refcounts.trim();
   }
 
   /** Writes everything dirty, in crash-safe order, then applies queued refcount decrements. */
@@ -1414,27 +1458,38 @@ public final class Qcow2Image implements Closeable, GuestImage {
     flushL1();
     refcounts.applyFrees();
     flushRefcountsUnlessLazy();
-    if (l2Cache.size() > maxCachedTables()) {
-      l2Cache.clear();
-    }
-    refcounts.trim(maxCachedTables());
+    l2Cache.trim();
+    refcounts.trim();
   }
 
+  /**
+   * Writes the dirty L2 tables in offset order, tables at contiguous offsets with one host write
+   * (and one overlap check) of at most {@link #L2_WRITE_BYTES}, through one reused buffer.
+   */
   private void flushL2() throws IOException {
-    while (!dirtyL2.isEmpty()) {
-      long first = dirtyL2.pollFirst();
+    if (l2Cache.dirtyCount() == 0) {
+      return;
+    }
+    long[] dirty = l2Cache.dirtyKeys();
+    int maxRun = Math.max(1, L2_WRITE_BYTES >>> clusterBits);
+    for (int i = 0; i < dirty.length; ) {
       int count = 1;
-      while (dirtyL2.contains(first + ((long) count << clusterBits)) && count < 256) {
-        dirtyL2.remove(first + ((long) count << clusterBits));
+      while (i + count < dirty.length && count < maxRun
+          && dirty[i + count] == dirty[i] + ((long) count << clusterBits)) {
         count++;
       }
-      byte[] raw = new byte[count << clusterBits];
-      ByteBuffer bb = ByteBuffer.wrap(raw);
-      for (int i = 0; i < count; i++) {
-        bb.asLongBuffer().put(i << l2Bits, l2Cache.get(first + ((long) i << clusterBits)));
+      int bytes = count << clusterBits;
+      if (l2WriteBuffer.length < bytes) {
+        l2WriteBuffer = new byte[bytes];
+        l2WriteLongs = ByteBuffer.wrap(l2WriteBuffer).asLongBuffer();
       }
-      file.write(first, raw, 0, raw.length, ACTIVE_L2.mask());
+      for (int k = 0; k < count; k++) {
+        l2WriteLongs.put(k << l2Bits, l2Cache.get(dirty[i + k]));
+      }
+      file.write(dirty[i], l2WriteBuffer, 0, bytes, ACTIVE_L2.mask());
+      i += count;
     }
+    l2Cache.markAllClean();
   }
 
   private void flushL1() throws IOException {
@@ -1443,12 +1498,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     int from = l1DirtyFrom;
     int to = l1DirtyTo;
-    byte[] raw = new byte[(to - from + 1) * 8];
-    ByteBuffer bb = ByteBuffer.wrap(raw);
-    for (int i = from; i <= to; i++) {
-      bb.putLong(l1[i]);
+    int bytes = (to - from + 1) * 8;
+    if (l1WriteBuffer.length < bytes) {
+      l1WriteBuffer = new byte[Math.max(bytes, Math.min(l1.length * 8, 4096))];
+      l1WriteLongs = ByteBuffer.wrap(l1WriteBuffer).asLongBuffer();
     }
-    file.write(header.l1Offset + from * 8L, raw, 0, raw.length, ACTIVE_L1.mask());
+    l1WriteLongs.put(0, l1, from, to - from + 1);
+    file.write(header.l1Offset + from * 8L, l1WriteBuffer, 0, bytes, ACTIVE_L1.mask());
     l1DirtyFrom = Integer.MAX_VALUE;
     l1DirtyTo = -1;
   }
@@ -1485,7 +1541,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       byte[] bits = new byte[8];
       ByteBuffer.wrap(bits).putLong(header.incompatible);
       file.writeUnchecked(72, bits, 0, 8);
-      file.channel.force(false);
+      file.force(false);
     }
     reloadFromDisk();
     return marked;
@@ -1511,7 +1567,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
       header.refcountTableClusters = reftableClusters;
     }
     l2Cache.clear();
-    dirtyL2.clear();
     l1DirtyFrom = Integer.MAX_VALUE;
     l1DirtyTo = -1;
     pendingData.clear();
@@ -1535,7 +1590,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       if (markedDirty && !deferredLost) {
         refcounts.flush(); // QEMU's flush writes its caches and keeps the dirty bit until close
       }
-      file.channel.force(true);
+      file.force(true);
     }
   }
 
@@ -1554,12 +1609,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
       if (writable && !corruptEvent) {
         commit();
         markClean();
-        file.channel.force(true);
+        file.force(true);
       }
     } finally {
       closed = true;
       try {
-        file.file.close();
+        file.close();
       } finally {
         if (backing != null) {
           backing.close();
@@ -1626,16 +1681,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   // ---------------------------------------------------------------------------------------------
-
-  private int maxCachedTables() {
-    return maxCachedTables;
-  }
-
-  /** Tests: caches of at most {@code tables} L2 tables and as many refcount blocks. */
-  void limitCaches(int tables) {
-    maxCachedTables = tables;
-    refcounts.maxCachedBlocks = tables;
-  }
 
   private long clustersFor(long bytes) {
     return (bytes + clusterSize - 1) >>> clusterBits;

@@ -167,7 +167,7 @@ final class RefcountShadow {
       tableOffset = refcounts.allocate(tableClusters);
     } while (header.refcountTableClusters != tableClusters); // grew while allocating: again
     refcounts.flush();
-    file.channel.force(false);
+    file.force(false);
 
     long[] table = refcounts.table.clone();
     int i = 0;
@@ -200,7 +200,7 @@ final class RefcountShadow {
     byte[] rawTable = new byte[tableClusters << clusterBits];
     ByteBuffer.wrap(rawTable).asLongBuffer().put(table);
     file.write(tableOffset, rawTable, 0, rawTable.length, 0);
-    file.channel.force(false);
+    file.force(false);
 
     retiredTableOffset = header.refcountTableOffset;
     retiredTableClusters = header.refcountTableClusters;
@@ -208,7 +208,7 @@ final class RefcountShadow {
     header.refcountTableClusters = tableClusters;
     headerChange.run();
     writeHeader.write();
-    file.channel.force(false);
+    file.force(false);
     refcounts.reload();
 
     OverlapChecker checker = file.checker;

@@ -28,27 +28,29 @@ final class Refcounts {
   /** log2 of the entries per refcount block. */
   private final int blockShift;
   long[] table;
-  private final Map<Long, byte[]> blocks = new HashMap<>();
-  private final TreeSet<Long> dirtyBlocks = new TreeSet<>();
+  /** Refcount blocks by refcount table index; sized by {@code refcount-cache-size}. */
+  private final TableCache<byte[]> blocks;
   private int dirtyTableFrom = Integer.MAX_VALUE;
   private int dirtyTableTo = -1;
   private long lastBlockIndex = -1;
   private byte[] lastBlock;
   /** Lowest cluster index that may be free. */
   private long freeHint = 0;
-  /** Cluster ranges being set up (a new table, a new block) that first-fit must not hand out. */
-  private final List<long[]> reserved = new ArrayList<>();
+  /**
+   * Cluster ranges being set up (a new table, a new block) that first-fit must not hand out: a
+   * stack of {@code reservedCount} ranges (primitive, as allocation is the hot path).
+   */
+  private long[] reservedFrom = new long[4];
+  private long[] reservedClusters = new long[4];
+  private int reservedCount;
   private final List<long[]> pendingFrees = new ArrayList<>();
-  /** Clean blocks kept before the cache is emptied: {@link Qcow2Image#CACHE_BYTES} worth. */
-  int maxCachedBlocks;
-
-  Refcounts(HostFile file, Header header) throws IOException {
+  Refcounts(HostFile file, Header header, int cachedBlocks) throws IOException {
     this.file = file;
     this.header = header;
     this.clusterBits = header.clusterBits;
     this.order = header.refcountOrder;
     this.blockShift = clusterBits + 3 - order;
-    this.maxCachedBlocks = (int) Math.max(16, Qcow2Image.CACHE_BYTES >>> clusterBits);
+    this.blocks = new TableCache<>(cachedBlocks, () -> new byte[1 << header.clusterBits]);
     this.table = readTable();
   }
 
@@ -64,7 +66,6 @@ final class Refcounts {
   /** Forgets every cached block and reloads the table from disk (after a corruption event). */
   void reload() throws IOException {
     blocks.clear();
-    dirtyBlocks.clear();
     dirtyTableFrom = Integer.MAX_VALUE;
     dirtyTableTo = -1;
     lastBlockIndex = -1;
@@ -120,7 +121,7 @@ final class Refcounts {
       return;
     }
     RefcountEntries.set(block, (int) (cluster & ((1L << blockShift) - 1)), order, value);
-    dirtyBlocks.add(index);
+    blocks.markDirty(index);
   }
 
   /**
@@ -294,8 +295,8 @@ final class Refcounts {
   }
 
   private boolean isFree(long cluster) throws IOException {
-    for (long[] r : reserved) {
-      if (cluster >= r[0] && cluster < r[0] + r[1]) {
+    for (int i = 0; i < reservedCount; i++) {
+      if (cluster >= reservedFrom[i] && cluster < reservedFrom[i] + reservedClusters[i]) {
         return false;
       }
     }
@@ -305,11 +306,17 @@ final class Refcounts {
   }
 
   private void reserve(long from, long count) {
-    reserved.add(new long[] {from, count});
+    if (reservedCount == reservedFrom.length) {
+      reservedFrom = Arrays.copyOf(reservedFrom, reservedCount * 2);
+      reservedClusters = Arrays.copyOf(reservedClusters, reservedCount * 2);
+    }
+    reservedFrom[reservedCount] = from;
+    reservedClusters[reservedCount] = count;
+    reservedCount++;
   }
 
   private void unreserve() {
-    reserved.remove(reserved.size() - 1);
+    reservedCount--;
   }
 
   /** The block with {@code index}, read or created; null if absent and {@code create} is false. */
@@ -334,12 +341,6 @@ final class Refcounts {
     } else {
       block = blocks.get(index);
       if (block == null) {
-        if (blocks.size() >= maxCachedBlocks && dirtyBlocks.isEmpty()) {
-          // Only clean blocks are dropped; the memo goes too, so a dirtied block is always cached.
-          blocks.clear();
-          lastBlockIndex = -1;
-          lastBlock = null;
-        }
         if ((offset & ((1L << clusterBits) - 1)) != 0) {
           throw file.corruption(String.format("Refblock offset %s unaligned (reftable index: %s)",
               MetadataCorruptionException.hex(offset), MetadataCorruptionException.hex(index)));
@@ -349,9 +350,11 @@ final class Refcounts {
               "refcount block offset must be below 2^56", header.refcountTableOffset + index * 8);
         }
         file.checkInside(offset, 1L << clusterBits, "refcount table entry", index);
-        block = new byte[1 << clusterBits];
+        // May evict a clean block and reuse its array: the memo may name it, so it goes.
+        lastBlockIndex = -1;
+        lastBlock = null;
+        block = blocks.put(index);
         file.read(offset, block, 0, block.length);
-        blocks.put(index, block);
       }
     }
     lastBlockIndex = index;
@@ -364,11 +367,10 @@ final class Refcounts {
     if (cluster == 0) {
       throw file.corruption("Preventing invalid allocation of refcount block at offset 0");
     }
-    byte[] block = new byte[1 << clusterBits];
-    if (cluster >>> blockShift == index) {
-      // The new block describes itself (spec: refcount blocks may cover their own cluster).
-      RefcountEntries.set(block, (int) (cluster & ((1L << blockShift) - 1)), order, 1);
-    } else {
+    // The new block describes itself when its cluster falls in its own range (spec: refcount
+    // blocks may cover their own cluster).
+    boolean describesItself = cluster >>> blockShift == index;
+    if (!describesItself) {
       reserve(cluster, 1);
       set(cluster, 1);
       unreserve();
@@ -383,11 +385,18 @@ final class Refcounts {
     if (file.checker != null) {
       file.checker.enter(cluster << clusterBits, 1, MetadataType.REFCOUNT_BLOCK.mask());
     }
-    blocks.put(index, block);
-    dirtyBlocks.add(index);
+    // Cached only now, after the recursion above: a clean block may be evicted (and its array
+    // reused) by any lookup, the memo's included.
+    lastBlockIndex = -1;
+    lastBlock = null;
+    byte[] block = blocks.put(index);
+    Arrays.fill(block, (byte) 0);
+    if (describesItself) {
+      RefcountEntries.set(block, (int) (cluster & ((1L << blockShift) - 1)), order, 1);
+    }
+    blocks.markDirty(index);
     table[(int) index] = cluster << clusterBits;
     markTableDirty((int) index);
-    lastBlockIndex = -1;
     return block;
   }
 
@@ -445,12 +454,15 @@ final class Refcounts {
   }
 
   private void flushBlocks() throws IOException {
-    Long index;
-    while ((index = dirtyBlocks.pollFirst()) != null) {
+    if (blocks.dirtyCount() == 0) {
+      return;
+    }
+    for (long index : blocks.dirtyKeys()) {
       byte[] block = blocks.get(index);
-      long offset = table[(int) (long) index] & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
+      long offset = table[(int) index] & MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
       file.write(offset, block, 0, block.length, MetadataType.REFCOUNT_BLOCK.mask());
     }
+    blocks.markAllClean();
   }
 
   /** Writes dirty refcount blocks, then the dirty part of the table. */
@@ -470,13 +482,18 @@ final class Refcounts {
     }
   }
 
-  /** Drops clean cached blocks when the cache has grown past {@code maxBlocks}. */
-  void trim(int maxBlocks) {
-    if (blocks.size() > maxBlocks && dirtyBlocks.isEmpty()) {
-      blocks.clear();
+  /** Evicts clean cached blocks down to the cache's size (after a commit). */
+  void trim() {
+    if (blocks.size() > blocks.capacity()) {
+      blocks.trim();
       lastBlockIndex = -1;
       lastBlock = null;
     }
+  }
+
+  /** Whether the block cache holds as many dirty blocks as its size: time to commit. */
+  boolean isCacheFullOfDirty() {
+    return blocks.isFullOfDirty();
   }
 
   /** Reads a refcount block straight from the file (for checkers): no cache. */

@@ -2,7 +2,6 @@ package io.qcow2.format;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
@@ -31,10 +30,10 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
    * Reads and validates {@code count} entries at {@code offset}; every size is bounded before
    * anything is allocated, so a hostile table costs at most 64 MiB of reads.
    */
-  static List<Snapshot> readTable(FileChannel channel, long offset, int count, int clusterBits)
+  static List<Snapshot> readTable(HostIo io, long offset, int count, int clusterBits)
       throws IOException {
     List<Snapshot> snapshots = new ArrayList<>(Math.min(count, 1024));
-    long fileSize = channel.size();
+    long fileSize = io.size();
     long pos = offset;
     byte[] head = new byte[HEADER_SIZE];
     for (int i = 0; i < count; i++) {
@@ -43,7 +42,7 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
             "entry " + i + " ends beyond " + (pos + HEADER_SIZE > fileSize
                 ? "the end of the file (" + fileSize + " bytes)" : "the 64 MiB limit"), pos);
       }
-      Header.readFully(channel, head, pos);
+      Header.readFully(io, head, pos);
       ByteBuffer b = ByteBuffer.wrap(head);
       long l1Offset = b.getLong(0);
       long l1Size = b.getInt(8) & 0xffffffffL;
@@ -80,7 +79,7 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
             "ends beyond the end of the file or the 64 MiB table limit", pos);
       }
       byte[] rest = new byte[variable];
-      Header.readFully(channel, rest, pos + HEADER_SIZE);
+      Header.readFully(io, rest, pos + HEADER_SIZE);
       ByteBuffer r = ByteBuffer.wrap(rest);
       if (extraSize >= 8) {
         vmState = Math.max(vmState, r.getLong(0));
@@ -95,13 +94,13 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
   }
 
   /** Bytes the table of {@code snapshots} occupies, from its first entry to the end of the last. */
-  static long tableLength(List<Snapshot> snapshots, long tableOffset, FileChannel channel) throws IOException {
+  static long tableLength(List<Snapshot> snapshots, long tableOffset, HostIo io) throws IOException {
     if (snapshots.isEmpty()) {
       return 0;
     }
     Snapshot last = snapshots.get(snapshots.size() - 1);
     byte[] head = new byte[HEADER_SIZE];
-    Header.readFully(channel, head, last.tableOffset);
+    Header.readFully(io, head, last.tableOffset);
     ByteBuffer b = ByteBuffer.wrap(head);
     long variable = (b.getInt(36) & 0xffffffffL) + (b.getShort(12) & 0xffff) + (b.getShort(14) & 0xffff);
     return ((last.tableOffset + HEADER_SIZE + variable + 7) & ~7L) - tableOffset;

@@ -150,7 +150,7 @@ final class Snapshots {
     entries.add(entry);
     OldTable oldTable = currentTable();
     NewTable table = writeNewTable(entries);
-    file.channel.force(false);
+    file.force(false);
 
     long activeL1Offset = newL1Offset;
     shadow.switchTo(() -> {
@@ -181,7 +181,7 @@ final class Snapshots {
     retire(oldTable);
     refcounts.flush();
     image.syncForSnapshots();
-    file.channel.force(false);
+    file.force(false);
     return entry.info();
   }
 
@@ -293,7 +293,7 @@ final class Snapshots {
       refcounts.flush();
       writeFresh(newL1Offset, next);
     }
-    file.channel.force(false);
+    file.force(false);
 
     long activeL1Offset = newL1Offset;
     shadow.switchTo(() -> {
@@ -324,7 +324,7 @@ final class Snapshots {
     }
     refcounts.flush();
     image.syncForSnapshots();
-    file.channel.force(false);
+    file.force(false);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -403,7 +403,7 @@ final class Snapshots {
     }
     OldTable oldTable = currentTable();
     NewTable table = writeNewTable(entries);
-    file.channel.force(false);
+    file.force(false);
 
     long activeL1Offset = newL1Offset;
     boolean switchL1 = l1Changed;
@@ -455,7 +455,7 @@ final class Snapshots {
     retire(oldTable);
     refcounts.flush();
     image.syncForSnapshots();
-    file.channel.force(false);
+    file.force(false);
   }
 
   /** Index of the snapshot with this id, else the first with this name (QEMU's lookup order). */
@@ -613,7 +613,7 @@ final class Snapshots {
   private OldTable currentTable() throws IOException {
     long offset = header.snapshotsOffset;
     long clusters = header.snapshotCount == 0 ? 0
-        : clustersFor(Snapshot.tableLength(image.snapshots(), offset, file.channel));
+        : clustersFor(Snapshot.tableLength(image.snapshots(), offset, file.io()));
     return new OldTable(offset, clusters);
   }
 
@@ -628,9 +628,9 @@ final class Snapshots {
       file.write(offset, table, 0, table.length, 0);
     }
     List<Snapshot> parsed = entries.isEmpty() ? List.of()
-        : Snapshot.readTable(file.channel, offset, entries.size(), clusterBits);
+        : Snapshot.readTable(file.io(), offset, entries.size(), clusterBits);
     return new NewTable(offset, clusters, parsed,
-        Snapshot.tableLength(parsed, offset, file.channel), entries.size());
+        Snapshot.tableLength(parsed, offset, file.io()), entries.size());
   }
 
   /**

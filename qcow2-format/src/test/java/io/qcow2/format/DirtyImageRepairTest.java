@@ -54,16 +54,4 @@ class DirtyImageRepairTest {
     QemuTools.checkClean(theirs);
     assertArrayEquals(QemuTools.readRaw(theirs), QemuTools.readRaw(ours));
   }
-
-  @Test
-  void theCommandLineRepairsToo() throws IOException {
-    Path image = dirtyImage();
-    java.io.StringWriter out = new java.io.StringWriter();
-    java.io.StringWriter err = new java.io.StringWriter();
-    int status = io.qcow2.format.cli.Qcow2Command.execute(
-        new String[] {"io", image.toString(), "-c", "read -P 0x5b 1M 8k"},
-        new java.io.PrintWriter(out), new java.io.PrintWriter(err));
-    assertEquals(0, status, out + "\n" + err);
-    QemuTools.checkClean(image);
-  }
 }

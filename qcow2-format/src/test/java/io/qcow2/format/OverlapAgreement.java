@@ -15,14 +15,14 @@ import java.util.Map;
  * snapshot's L1 table from disk) on each check. A missing enter or remove shows up as a cluster on
  * which the two disagree.
  */
-final class OverlapAgreement {
+public final class OverlapAgreement {
   private OverlapAgreement() {}
 
   /**
    * Asks both checkers about every cluster of the file (and two past its end); fails on the first
    * cluster where they differ, naming {@code context} and both answers.
    */
-  static void assertAgree(Qcow2Image image, String context) throws IOException {
+  public static void assertAgree(Qcow2Image image, String context) throws IOException {
     OverlapChecker tracked = image.overlapChecker()
         .orElseThrow(() -> new AssertionError("image has no overlap checker (mode none?)"));
     OverlapChecker legacy = legacy(image);
@@ -41,7 +41,7 @@ final class OverlapAgreement {
   }
 
   /** A legacy checker with every type enabled, over the image's live metadata. */
-  static OverlapChecker legacy(Qcow2Image image) {
+  public static OverlapChecker legacy(Qcow2Image image) {
     Map<String, String> options = Map.of(OverlapCheckers.STRATEGY_OPTION, "legacy",
         OverlapCheckOptions.OVERLAP_CHECK, "all");
     return OverlapCheckers.create(options, image.header().clusterBits, image.metadataView())

@@ -117,17 +117,17 @@ public final class TestImages {
   }
 
   /** The tables of an image, read directly from its bytes. */
-  static final class Layout {
-    final Path path;
-    final int clusterBits;
-    final int refcountOrder;
-    final long l1Offset;
-    final int l1Size;
-    final long refcountTableOffset;
-    final long snapshotsOffset;
-    final int snapshotCount;
+  public static final class Layout {
+    public final Path path;
+    public final int clusterBits;
+    public final int refcountOrder;
+    public final long l1Offset;
+    public final int l1Size;
+    public final long refcountTableOffset;
+    public final long snapshotsOffset;
+    public final int snapshotCount;
 
-    Layout(Path path) throws IOException {
+    public Layout(Path path) throws IOException {
       this.path = path;
       ByteBuffer h = ByteBuffer.wrap(Files.readAllBytes(path), 0, 104);
       clusterBits = h.getInt(20);
@@ -139,18 +139,18 @@ public final class TestImages {
       refcountOrder = h.getInt(4) == 3 ? h.getInt(96) : 4;
     }
 
-    long clusterSize() {
+    public long clusterSize() {
       return 1L << clusterBits;
     }
 
-    long readLong(long offset) throws IOException {
+    public long readLong(long offset) throws IOException {
       try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "r")) {
         file.seek(offset);
         return file.readLong();
       }
     }
 
-    void writeLong(long offset, long value) throws IOException {
+    public void writeLong(long offset, long value) throws IOException {
       try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "rw")) {
         file.seek(offset);
         file.writeLong(value);
@@ -158,7 +158,7 @@ public final class TestImages {
     }
 
     /** File offsets of the non-zero entries of the 8-byte table at {@code offset}. */
-    List<Long> nonZeroEntries(long offset, long entries) throws IOException {
+    public List<Long> nonZeroEntries(long offset, long entries) throws IOException {
       List<Long> found = new ArrayList<>();
       try (RandomAccessFile file = new RandomAccessFile(path.toFile(), "r")) {
         for (long i = 0; i < entries && offset + i * 8 + 8 <= file.length(); i++) {
@@ -172,12 +172,12 @@ public final class TestImages {
     }
 
     /** File offsets of the non-zero active L1 entries. */
-    List<Long> l1Entries() throws IOException {
+    public List<Long> l1Entries() throws IOException {
       return nonZeroEntries(l1Offset, l1Size);
     }
 
     /** File offsets of the non-zero entries of every active L2 table. */
-    List<Long> l2Entries() throws IOException {
+    public List<Long> l2Entries() throws IOException {
       List<Long> found = new ArrayList<>();
       for (long l1 : l1Entries()) {
         long l2 = readLong(l1) & 0x00ff_ffff_ffff_fe00L;
@@ -187,11 +187,11 @@ public final class TestImages {
     }
 
     /** File offsets of the non-zero refcount table entries. */
-    List<Long> refcountTableEntries() throws IOException {
+    public List<Long> refcountTableEntries() throws IOException {
       return nonZeroEntries(refcountTableOffset, clusterSize() / 8);
     }
 
-    long fileLength() throws IOException {
+    public long fileLength() throws IOException {
       return Files.size(path);
     }
   }

@@ -6,11 +6,11 @@ import java.util.List;
 import java.util.Map;
 
 /** Open options for tests: every strategy on the class path, the test-map one included. */
-final class TestOptions {
+public final class TestOptions {
   private TestOptions() {}
 
   /** Every strategy name found, sorted. */
-  static List<String> strategies() {
+  public static List<String> strategies() {
     return List.copyOf(OverlapCheckers.names());
   }
 
@@ -18,21 +18,21 @@ final class TestOptions {
    * The strategy tests use when they do not iterate over all of them: {@code test-agree}, which
    * runs every strategy side by side and fails when they disagree.
    */
-  static String defaultStrategy() {
+  public static String defaultStrategy() {
     return AgreeingOverlapChecker.NAME;
   }
 
-  static Map<String, String> open(String strategy) {
+  public static Map<String, String> open(String strategy) {
     Map<String, String> options = new HashMap<>();
     options.put(OverlapCheckers.STRATEGY_OPTION, strategy);
     return options;
   }
 
-  static Map<String, String> open() {
+  public static Map<String, String> open() {
     return open(defaultStrategy());
   }
 
-  static Map<String, String> openAll(String strategy) {
+  public static Map<String, String> openAll(String strategy) {
     Map<String, String> options = open(strategy);
     options.put("overlap-check", "all");
     return options;

@@ -1,4 +1,4 @@
-package io.qcow2.format;
+package io.qcow2.format.cli;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -7,7 +7,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-import io.qcow2.format.cli.Qcow2Command;
+import io.qcow2.format.CorruptImageException;
+import io.qcow2.format.ImageFiles;
+import io.qcow2.format.MetadataCorruptionException;
+import io.qcow2.format.OverlapAgreement;
+import io.qcow2.format.Qcow2Image;
+import io.qcow2.format.QemuTools;
+import io.qcow2.format.ReadOnlyImageException;
+import io.qcow2.format.TestOptions;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -36,6 +43,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  */
 class CorruptionVerdictTest {
   private static final long COPIED = 1L << 63;
+  /** qcow2.txt, L1 and L2 entries: bits 9-55 hold the offset. */
+  private static final long L2_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
   private static final long L1 = 0x30000;
   private static final long L2 = 0x40000;
   private static final long REFTABLE = 0x10000;
@@ -180,7 +189,7 @@ class CorruptionVerdictTest {
 
     if (c.departure() == Departure.QEMU_DAMAGES_METADATA) {
       assertFalse(qemu.refused() || qemu.corrupt(), "QEMU 7.2 accepts this\n" + context);
-      long table = c.value() & Qcow2Image.L2_OFFSET_MASK;
+      long table = c.value() & L2_OFFSET_MASK;
       assertEquals(0, ImageFiles.readLong(theirs, table), "QEMU 7.2 punches a hole in its own table\n" + context);
       assertTrue(us.refused() && us.corrupt(), "we refuse\n" + context);
     } else {

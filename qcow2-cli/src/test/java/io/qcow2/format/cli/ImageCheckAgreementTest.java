@@ -1,7 +1,12 @@
-package io.qcow2.format;
+package io.qcow2.format.cli;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
+import io.qcow2.format.CheckResult;
+import io.qcow2.format.ImageCheck;
+import io.qcow2.format.Qcow2Exception;
+import io.qcow2.format.QemuTools;
+import io.qcow2.format.TestImages;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -208,7 +213,7 @@ class ImageCheckAgreementTest {
       QemuTools.Output human = QemuTools.exec("qemu-img", "check", "-f", "qcow2", copy.toString());
       java.io.StringWriter out = new java.io.StringWriter();
       java.io.StringWriter err = new java.io.StringWriter();
-      io.qcow2.format.cli.Qcow2Command.execute(new String[] {"check", "--max-messages=100000",
+      Qcow2Command.execute(new String[] {"check", "--max-messages=100000",
           copy.toString()}, new java.io.PrintWriter(out), new java.io.PrintWriter(err));
       assertEquals(human.stdout(), out.toString(), "report: " + context);
       assertEquals(human.stderr().lines().sorted().toList(),

@@ -36,6 +36,7 @@ import picocli.CommandLine.Spec;
       ConvertCommand.class,
       CompareCommand.class,
       SnapshotCommand.class,
+      ServeCommand.class,
       CommandLine.HelpCommand.class
     })
 public final class Qcow2Command implements Runnable {
@@ -66,7 +67,6 @@ public final class Qcow2Command implements Runnable {
     CommandLine commandLine = new CommandLine(new Qcow2Command());
     commandLine.setOut(out);
     commandLine.setErr(err);
-    addIfPresent(commandLine, "io.qcow2.format.cli.ServeCommand");
     commandLine.setCaseInsensitiveEnumValuesAllowed(true);
     commandLine.setParameterExceptionHandler((e, arguments) -> {
       err.println("qcow2: " + e.getMessage());
@@ -93,27 +93,6 @@ public final class Qcow2Command implements Runnable {
       }
       out.flush();
       err.flush();
-    }
-  }
-
-  /**
-   * Adds a subcommand that lives in a module built on this one ({@code serve} is in qcow2-nbd, which
-   * depends on the engine): present when that module is on the class path. Once the CLI is a module
-   * of its own that depends on qcow2-nbd, the class goes into {@code subcommands} above instead.
-   */
-  private static void addIfPresent(CommandLine commandLine, String className) {
-    Class<?> command;
-    try {
-      command = Class.forName(className);
-    } catch (ClassNotFoundException e) {
-      return;
-    }
-    try {
-      java.lang.reflect.Constructor<?> constructor = command.getDeclaredConstructor();
-      constructor.setAccessible(true);
-      commandLine.addSubcommand(constructor.newInstance());
-    } catch (ReflectiveOperationException e) {
-      throw new IllegalStateException("cannot create " + className, e);
     }
   }
 

@@ -78,7 +78,7 @@ final class ImageOptions {
    */
   Map<String, String> validatedWithoutOpening() {
     Map<String, String> options = options();
-    OverlapCheckers.checkOptionNames(options);
+    Qcow2Image.validateOpenOptions(options);
     OverlapCheckers.create(options, OverlapCheckerSetup.MIN_CLUSTER_BITS, MetadataView.EMPTY);
     return options;
   }
