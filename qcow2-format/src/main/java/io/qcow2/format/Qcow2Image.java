@@ -1419,6 +1419,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
       file.force(false);
       markedDirty = true;
     }
+    if (refcounts.isCacheFullOfDirty()) {
+      refcounts.flush(); // deferral never holds more than the refcount cache's size
+    }
   }
 
   /** At close: the deferred refcount blocks, then the dirty bit cleared (QEMU's qcow2_mark_clean). */
