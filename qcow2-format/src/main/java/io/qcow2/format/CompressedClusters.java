@@ -44,33 +44,6 @@ final class CompressedClusters {
     }
   }
 
-  /** Bits of the descriptor that hold the host offset: {@code 62 - (cluster_bits - 8)}. */
-  static int offsetBits(int clusterBits) {
-    return 62 - (clusterBits - 8);
-  }
-
-  /** The host offset of the first compressed byte. */
-  static long hostOffset(long entry, int clusterBits) {
-    return entry & ((1L << offsetBits(clusterBits)) - 1);
-  }
-
-  /** The 512-byte sectors the descriptor spans, counted from the sector of the first byte. */
-  static long sectors(long entry, int clusterBits) {
-    return ((entry >>> offsetBits(clusterBits)) & ((1L << (clusterBits - 8)) - 1)) + 1;
-  }
-
-  /**
-   * The descriptor (without the compressed flag, bit 62) of {@code length} compressed bytes at
-   * {@code hostOffset}: the sector count is that of the sectors the bytes touch, as QEMU's
-   * {@code qcow2_alloc_compressed_cluster_offset} writes it.
-   */
-  static long descriptor(long hostOffset, int length, int clusterBits) {
-    long sectors = (hostOffset + length - 1) / 512 - hostOffset / 512;
-    assert sectors >= 0 && sectors < (1L << (clusterBits - 8)) : sectors;
-    assert hostOffset < (1L << offsetBits(clusterBits)) : hostOffset;
-    return hostOffset | (sectors << offsetBits(clusterBits));
-  }
-
   /**
    * Decodes {@code in[0..inLength)} into exactly {@code out.length} bytes. Trailing bytes after
    * the compressed stream are ignored (the descriptor rounds up to whole sectors).

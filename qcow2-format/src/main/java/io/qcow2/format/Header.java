@@ -33,7 +33,8 @@ final class Header {
   static final int MAX_BACKING_NAME = 1023;
   static final int MAX_BACKING_FORMAT = 15;
   static final int MAX_BITMAPS = 65535;
-  static final long MAX_BITMAP_DIRECTORY = 64L << 20;
+  /** QEMU's QCOW2_MAX_BITMAP_DIRECTORY_SIZE: 1024 bytes per bitmap (was 64 MiB here, 1 KiB off). */
+  static final long MAX_BITMAP_DIRECTORY = 1024L * MAX_BITMAPS;
   static final long MAX_HOST_OFFSET = 1L << 56;
 
   private static final Map<Integer, String> INCOMPAT_NAMES = Map.of(

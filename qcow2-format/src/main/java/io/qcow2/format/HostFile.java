@@ -1,6 +1,5 @@
 package io.qcow2.format;
 
-import io.qcow2.overlap.OverlapChecker;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 
@@ -20,7 +19,8 @@ final class HostFile {
   }
 
   private final HostIo io;
-  OverlapChecker checker;
+  /** The image's metadata tracker (the overlap checker's one owner); NONE in mode none. */
+  MetadataTracker tracker = MetadataTracker.NONE;
   CorruptionHandler handler;
   /** The file's length, kept up to date by our own writes (no other writer changes it). */
   private long end;
@@ -89,11 +89,9 @@ final class HostFile {
    * @throws MetadataOverlapException if the check fires (the image is then marked corrupt)
    */
   void checkWrite(long offset, long len, int ignoredTypes) throws IOException {
-    if (checker != null) {
-      int mask = checker.check(offset, len, ignoredTypes);
-      if (mask != 0) {
-        throw handler.overlap(mask, offset, len);
-      }
+    int mask = tracker.check(offset, len, ignoredTypes);
+    if (mask != 0) {
+      throw handler.overlap(mask, offset, len);
     }
   }
 

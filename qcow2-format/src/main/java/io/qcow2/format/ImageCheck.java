@@ -1,6 +1,7 @@
 package io.qcow2.format;
 
 import io.qcow2.overlap.MetadataType;
+import io.qcow2.overlap.MetadataView;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -39,20 +40,18 @@ public final class ImageCheck {
    * sized from the file length, not from any field.
    */
 
-  /** Largest active or snapshot L1 table QEMU accepts: 32 MiB ({@code QCOW_MAX_L1_SIZE}). */
-  static final long MAX_L1_BYTES = 32L << 20;
-  /** Largest refcount table QEMU accepts: 8 MiB ({@code QCOW_MAX_REFTABLE_SIZE}). */
-  static final long MAX_REFTABLE_BYTES = 8L << 20;
-  /** {@code QCOW_MAX_SNAPSHOTS}. */
-  static final int MAX_SNAPSHOTS = 65536;
-  /** {@code QCOW_MAX_SNAPSHOTS_SIZE}: 64 MiB of snapshot table. */
-  static final long MAX_SNAPSHOTS_BYTES = 64L << 20;
-  /** {@code QCOW_MAX_SNAPSHOT_EXTRA_DATA}. */
-  static final int MAX_SNAPSHOT_EXTRA_DATA = 1024;
-  /** {@code QCOW2_MAX_BITMAPS}. */
-  static final int MAX_BITMAPS = 65535;
-  /** {@code QCOW2_MAX_BITMAP_DIRECTORY_SIZE}. */
-  static final long MAX_BITMAP_DIRECTORY_BYTES = 1024L * MAX_BITMAPS;
+  /*
+   * QEMU's limits and table-entry bits, taken from the engine's layout definitions (Header,
+   * Snapshot, Qcow2Image) so that check and the engine cannot drift apart; only what check alone
+   * uses is defined here.
+   */
+  static final long MAX_L1_BYTES = Header.MAX_L1_BYTES;
+  static final long MAX_REFTABLE_BYTES = Header.MAX_REFTABLE_BYTES;
+  static final int MAX_SNAPSHOTS = Header.MAX_SNAPSHOTS;
+  static final long MAX_SNAPSHOTS_BYTES = Snapshot.MAX_TABLE_BYTES;
+  static final int MAX_SNAPSHOT_EXTRA_DATA = Snapshot.MAX_EXTRA_DATA;
+  static final int MAX_BITMAPS = Header.MAX_BITMAPS;
+  static final long MAX_BITMAP_DIRECTORY_BYTES = Header.MAX_BITMAP_DIRECTORY;
   /** Largest bitmap table in bytes ({@code BME_MAX_TABLE_SIZE} entries of 8 bytes). */
   static final long MAX_BITMAP_TABLE_BYTES = 0x8000000L * 8;
   /**
@@ -63,29 +62,29 @@ public final class ImageCheck {
   /** Largest file whose clusters we count in one array. */
   static final long MAX_FILE_CLUSTERS = 1L << 28;
 
-  static final long L1E_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  static final long L1E_OFFSET_MASK = Qcow2Image.L1_OFFSET_MASK;
   static final long L1E_RESERVED_MASK = 0x7f00_0000_0000_01ffL;
-  static final long L2E_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+  static final long L2E_OFFSET_MASK = Qcow2Image.L2_OFFSET_MASK;
   static final long L2E_STD_RESERVED_MASK = 0x3f00_0000_0000_01feL;
-  static final long REFT_OFFSET_MASK = 0xffff_ffff_ffff_fe00L;
+  static final long REFT_OFFSET_MASK = MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
   static final long REFT_RESERVED_MASK = 0x1ffL;
-  static final long OFLAG_COPIED = 1L << 63;
-  static final long OFLAG_COMPRESSED = 1L << 62;
-  static final long OFLAG_ZERO = 1L;
+  static final long OFLAG_COPIED = Qcow2Image.COPIED;
+  static final long OFLAG_COMPRESSED = Qcow2Image.COMPRESSED;
+  static final long OFLAG_ZERO = Qcow2Image.ZERO_FLAG;
   static final long BME_TABLE_ENTRY_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
   static final long BME_TABLE_ENTRY_RESERVED_MASK = 0xff00_0000_0000_01feL;
   /** {@code BME_MAX_PHYS_SIZE}: 512 MiB of bitmap data. */
   static final long MAX_BITMAP_PHYSICAL_BYTES = 0x2000_0000L;
 
-  static final int QCOW_MAGIC = 0x514649fb;
-  static final long INCOMPAT_DIRTY = 1;
-  static final long INCOMPAT_CORRUPT = 2;
-  static final long INCOMPAT_DATA_FILE = 4;
-  static final long INCOMPAT_COMPRESSION = 8;
-  static final long INCOMPAT_EXTL2 = 16;
-  static final long AUTOCLEAR_BITMAPS = 1;
+  static final int QCOW_MAGIC = Header.MAGIC;
+  static final long INCOMPAT_DIRTY = Header.INCOMPAT_DIRTY;
+  static final long INCOMPAT_CORRUPT = Header.INCOMPAT_CORRUPT;
+  static final long INCOMPAT_DATA_FILE = Header.INCOMPAT_DATA_FILE;
+  static final long INCOMPAT_COMPRESSION = Header.INCOMPAT_COMPRESSION;
+  static final long INCOMPAT_EXTL2 = Header.INCOMPAT_EXTL2;
+  static final long AUTOCLEAR_BITMAPS = Header.AUTOCLEAR_BITMAPS;
   static final long AUTOCLEAR_DATA_FILE_RAW = 2;
-  static final int EXT_BITMAPS = 0x23852875;
+  static final int EXT_BITMAPS = HeaderExtension.BITMAPS;
 
   private ImageCheck() {}
 
@@ -643,9 +642,6 @@ public final class ImageCheck {
     private void checkL2(long l2Offset, boolean active, RepairMode repairing) throws IOException {
       int entries = (int) (clusterSize / 8);
       long[] l2 = readL2(l2Offset, entries);
-      int csizeShift = 62 - (clusterBits - 8);
-      long csizeMask = (1L << (clusterBits - 8)) - 1;
-      long clusterOffsetMask = (1L << csizeShift) - 1;
       // Where the next data cluster must be to be contiguous; QEMU 7.2 restarts for every table.
       long nextContiguous = 0;
       for (int i = 0; i < l2.length && !walkFailed; i++) {
@@ -656,13 +652,11 @@ public final class ImageCheck {
         if ((entry & OFLAG_COMPRESSED) != 0) {
           if ((entry & OFLAG_COPIED) != 0) {
             corruption("ERROR: coffset=0x%x: copied flag must never be set for "
-                + "compressed clusters", entry & clusterOffsetMask);
+                + "compressed clusters", CompressedDescriptor.hostOffset(entry, clusterBits));
             entry &= ~OFLAG_COPIED;
           }
-          long coffset = entry & clusterOffsetMask;
-          long sectors = ((entry >>> csizeShift) & csizeMask) + 1;
-          long csize = sectors * 512 - (coffset & 511);
-          increment(coffset, csize, null);
+          long coffset = CompressedDescriptor.hostOffset(entry, clusterBits);
+          increment(coffset, CompressedDescriptor.compressedBytes(entry, clusterBits), null);
           if (active) {
             allocatedClusters++;
             compressedClusters++;

@@ -1,5 +1,6 @@
 package io.qcow2.format;
 
+import static com.google.common.base.Preconditions.checkArgument;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
 import static io.qcow2.overlap.MetadataType.BITMAP_DIRECTORY;
@@ -385,15 +386,16 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** A new checker holding every metadata structure its mode covers (QEMU's open-time setup). */
   private void buildChecker() throws IOException {
-    file.checker = OverlapCheckers.create(options, clusterBits, new View()).orElse(null);
-    if (file.checker != null) {
-      enterMetadata();
-    }
+    file.tracker = MetadataTracker.of(OverlapCheckers.create(options, clusterBits, new View()));
+    enterMetadata();
   }
 
   private void enterMetadata() throws IOException {
-    OverlapChecker checker = file.checker;
+    MetadataTracker checker = file.tracker;
     int mask = checker.enabledMask();
+    if (mask == 0) {
+      return;
+    }
     checker.enter(0, 1, MAIN_HEADER.mask());
     if (l1.length > 0) {
       checker.enter(header.l1Offset, clustersFor(l1.length * 8L), ACTIVE_L1.mask());
@@ -436,7 +438,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     long first = offset & -(long) clusterSize;
     long clusters = Math.min(aligned(offset) ? 1 : 2, (Header.MAX_HOST_OFFSET - first) >>> clusterBits);
-    file.checker.enter(first, clusters, type.mask());
+    file.tracker.enter(first, clusters, type.mask());
   }
 
   private long[] readSnapshotL1(int index) throws IOException {
@@ -481,7 +483,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** The overlap checker, empty when the options select mode {@code none}. */
   public Optional<OverlapChecker> overlapChecker() {
-    return Optional.ofNullable(file.checker);
+    return file.tracker.checker();
   }
 
   /** The name of the strategy the options selected. */
@@ -659,8 +661,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (cachedCompressed != null && entry == cachedCompressedEntry) {
       return cachedCompressed;
     }
-    long hostOffset = CompressedClusters.hostOffset(entry, clusterBits);
-    int compressedSize = (int) (CompressedClusters.sectors(entry, clusterBits) * 512 - (hostOffset & 511));
+    long hostOffset = CompressedDescriptor.hostOffset(entry, clusterBits);
+    int compressedSize = (int) CompressedDescriptor.compressedBytes(entry, clusterBits);
     byte[] in = new byte[compressedSize];
     file.read(hostOffset, in, 0, compressedSize);
     byte[] out = new byte[clusterSize];
@@ -678,8 +680,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Host clusters a compressed entry occupies: {offset of first byte, length in bytes}. */
   private long[] compressedRange(long entry) {
-    long start = CompressedClusters.hostOffset(entry, clusterBits) & ~511L;
-    return new long[] {start, CompressedClusters.sectors(entry, clusterBits) * 512};
+    return new long[] {CompressedDescriptor.firstSector(entry, clusterBits),
+        CompressedDescriptor.sectors(entry, clusterBits) * 512};
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -741,7 +743,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       case DATA:
         return new Extent(guestOffset, length, kind, allocatedOffset(entry, cluster) + inCluster, false);
       case COMPRESSED:
-        return new Extent(guestOffset, length, kind, CompressedClusters.hostOffset(entry, clusterBits), false);
+        return new Extent(guestOffset, length, kind, CompressedDescriptor.hostOffset(entry, clusterBits), false);
       case ZERO:
         zeroEntryOffset(entry, cluster);
         return new Extent(guestOffset, length, kind, -1, false);
@@ -880,7 +882,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           }
           long host = space.allocate(size);
           queueData(host, Arrays.copyOf(packed, size), 0, size);
-          setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedClusters.descriptor(host, size, clusterBits));
+          setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedDescriptor.encode(host, size, clusterBits));
         }
       });
     }
@@ -1122,9 +1124,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (newOffset == 0) {
       throw file.corruption("Preventing invalid allocation of L2 table at offset 0");
     }
-    if (file.checker != null) {
-      file.checker.enter(newOffset, 1, ACTIVE_L2.mask());
-    }
+    file.tracker.enter(newOffset, 1, ACTIVE_L2.mask());
     if (copied == null) {
       // A new, empty table; an evicted table's array is reused (no garbage per table).
       Arrays.fill(l2Cache.put(newOffset), 0);
@@ -1134,9 +1134,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     l2Cache.markDirty(newOffset);
     setL1(l1Index, newOffset | COPIED);
     if (l2Offset != 0) {
-      if (file.checker != null) {
-        file.checker.remove(l2Offset, 1, ACTIVE_L2.mask());
-      }
+      file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
       refcounts.deferFree(l2Offset, clusterSize);
     }
     return newOffset;
@@ -1319,9 +1317,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     for (long entry : l2Table(l2Offset)) {
       freeEntry(entry);
     }
-    if (file.checker != null) {
-      file.checker.remove(l2Offset, 1, ACTIVE_L2.mask());
-    }
+    file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
     refcounts.deferFree(l2Offset, clusterSize);
     setL1(l1Index, 0);
     if (owned) {
@@ -1336,9 +1332,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long clusters = clustersFor(entries * 8L);
     long offset = refcounts.allocate(clusters);
     refcounts.flush();
-    if (file.checker != null) {
-      file.checker.enter(offset, clusters, ACTIVE_L1.mask());
-    }
+    file.tracker.enter(offset, clusters, ACTIVE_L1.mask());
     long[] table = Arrays.copyOf(l1, entries);
     byte[] raw = new byte[(int) (clusters << clusterBits)];
     ByteBuffer.wrap(raw).asLongBuffer().put(table);
@@ -1348,9 +1342,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     header.l1Size = entries;
     writeHeader();
     if (oldClusters > 0) {
-      if (file.checker != null) {
-        file.checker.remove(oldOffset, oldClusters, ACTIVE_L1.mask());
-      }
+      file.tracker.remove(oldOffset, oldClusters, ACTIVE_L1.mask());
       refcounts.deferFree(oldOffset, oldClusters << clusterBits);
     }
     commit();
@@ -1694,10 +1686,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   private void checkRange(long offset, long length) {
-    if (offset < 0 || length < 0 || offset > header.size || length > header.size - offset) {
-      throw new IllegalArgumentException(String.format(
-          "Range [%d, +%d) is outside the image's virtual size %d", offset, length, header.size));
-    }
+    checkArgument(offset >= 0 && length >= 0 && offset <= header.size && length <= header.size - offset,
+        "Range [%s, +%s) is outside the image's virtual size %s", offset, length, header.size);
   }
 
   private void checkBackingOpened() throws Qcow2Exception {

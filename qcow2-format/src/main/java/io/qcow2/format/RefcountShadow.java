@@ -2,7 +2,6 @@ package io.qcow2.format;
 
 import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
-import io.qcow2.overlap.OverlapChecker;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -211,14 +210,12 @@ final class RefcountShadow {
     file.force(false);
     refcounts.reload();
 
-    OverlapChecker checker = file.checker;
-    if (checker != null) {
-      checker.enter(tableOffset, tableClusters, MetadataType.REFCOUNT_TABLE.mask());
-      checker.remove(retiredTableOffset, retiredTableClusters, MetadataType.REFCOUNT_TABLE.mask());
-      for (long[] moved : retiredBlocks) {
-        checker.enter(moved[1], 1, MetadataType.REFCOUNT_BLOCK.mask());
-        checker.remove(moved[0], 1, MetadataType.REFCOUNT_BLOCK.mask());
-      }
+    MetadataTracker tracker = file.tracker;
+    tracker.enter(tableOffset, tableClusters, MetadataType.REFCOUNT_TABLE.mask());
+    tracker.remove(retiredTableOffset, retiredTableClusters, MetadataType.REFCOUNT_TABLE.mask());
+    for (long[] moved : retiredBlocks) {
+      tracker.enter(moved[1], 1, MetadataType.REFCOUNT_BLOCK.mask());
+      tracker.remove(moved[0], 1, MetadataType.REFCOUNT_BLOCK.mask());
     }
   }
 
@@ -230,8 +227,8 @@ final class RefcountShadow {
    * @throws MetadataCorruptionException then (the image is marked corrupt)
    */
   void checkFrees() throws IOException {
-    OverlapChecker checker = file.checker;
-    if (checker == null) {
+    MetadataTracker checker = file.tracker;
+    if (checker.enabledMask() == 0) {
       return;
     }
     for (Map.Entry<Long, int[]> e : deltas.entrySet()) {

@@ -2,7 +2,6 @@ package io.qcow2.format;
 
 import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
-import io.qcow2.overlap.OverlapChecker;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
@@ -164,8 +163,8 @@ final class Refcounts {
    * itself retires it, whatever its refcount says).
    */
   private void checkNotLive(long first, long count) throws IOException {
-    OverlapChecker checker = file.checker;
-    if (checker == null || checker.check(first << clusterBits, count << clusterBits, 0) == 0) {
+    MetadataTracker checker = file.tracker;
+    if (checker.check(first << clusterBits, count << clusterBits, 0) == 0) {
       return;
     }
     for (long c = first; c < first + count; c++) {
@@ -382,9 +381,7 @@ final class Refcounts {
         return blocks.get(index);
       }
     }
-    if (file.checker != null) {
-      file.checker.enter(cluster << clusterBits, 1, MetadataType.REFCOUNT_BLOCK.mask());
-    }
+    file.tracker.enter(cluster << clusterBits, 1, MetadataType.REFCOUNT_BLOCK.mask());
     // Cached only now, after the recursion above: a clean block may be evicted (and its array
     // reused) by any lookup, the memo's included.
     lastBlockIndex = -1;
@@ -435,9 +432,7 @@ final class Refcounts {
     unreserve();
     flushBlocks();
     long offset = start << clusterBits;
-    if (file.checker != null) {
-      file.checker.enter(offset, clusters, MetadataType.REFCOUNT_TABLE.mask());
-    }
+    file.tracker.enter(offset, clusters, MetadataType.REFCOUNT_TABLE.mask());
     byte[] raw = new byte[table.length * 8];
     ByteBuffer.wrap(raw).asLongBuffer().put(table);
     file.write(offset, raw, 0, raw.length, MetadataType.REFCOUNT_TABLE.mask());
@@ -447,9 +442,7 @@ final class Refcounts {
     header.refcountTableClusters = (int) clusters;
     byte[] h = header.encode();
     file.write(0, h, 0, h.length, MetadataType.MAIN_HEADER.mask());
-    if (file.checker != null) {
-      file.checker.remove(oldOffset, oldClusters, MetadataType.REFCOUNT_TABLE.mask());
-    }
+    file.tracker.remove(oldOffset, oldClusters, MetadataType.REFCOUNT_TABLE.mask());
     deferFree(oldOffset, (long) oldClusters << clusterBits);
   }
 

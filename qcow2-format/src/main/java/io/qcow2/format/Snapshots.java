@@ -6,7 +6,6 @@ import static io.qcow2.overlap.MetadataType.INACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.INACTIVE_L2;
 import static io.qcow2.overlap.MetadataType.SNAPSHOT_TABLE;
 
-import io.qcow2.overlap.OverlapChecker;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
@@ -51,7 +50,7 @@ final class Snapshots {
   private final Header header;
   private final HostFile file;
   private final Refcounts refcounts;
-  private final OverlapChecker checker;
+  private final MetadataTracker tracker;
   private final int clusterBits;
   private final long clusterSize;
 
@@ -60,7 +59,7 @@ final class Snapshots {
     this.header = image.header();
     this.file = image.hostFile();
     this.refcounts = image.refcounts();
-    this.checker = file.checker;
+    this.tracker = file.tracker;
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
   }
@@ -666,11 +665,8 @@ final class Snapshots {
 
   /** Clusters {first, count} a compressed entry's data touches. */
   private long[] compressedClusters(long entry) {
-    int shift = 62 - (clusterBits - 8);
-    long hostOffset = entry & ((1L << shift) - 1);
-    long sectors = ((entry >>> shift) & ((1L << (clusterBits - 8)) - 1)) + 1;
-    long start = hostOffset & ~511L;
-    long end = start + sectors * 512;
+    long start = CompressedDescriptor.firstSector(entry, clusterBits);
+    long end = start + CompressedDescriptor.sectors(entry, clusterBits) * 512;
     long first = start >>> clusterBits;
     return new long[] {first, ((end - 1) >>> clusterBits) - first + 1};
   }
@@ -689,14 +685,10 @@ final class Snapshots {
   }
 
   private void enter(long offset, long clusters, int types) {
-    if (checker != null) {
-      checker.enter(offset, clusters, types);
-    }
+    tracker.enter(offset, clusters, types);
   }
 
   private void remove(long offset, long clusters, int types) {
-    if (checker != null) {
-      checker.remove(offset, clusters, types);
-    }
+    tracker.remove(offset, clusters, types);
   }
 }

@@ -104,7 +104,10 @@ class TableCacheTest {
     // W1: 2 GiB, 512 B clusters: the whole image's L2 tables fit QEMU's 32 MiB default.
     CacheSizes w1 = CacheSizes.resolve(Map.of(), 2L << 30, 9);
     assertEquals(65536, w1.l2Tables());
-    assertEquals(4, w1.refcountBlocks());
+    assertEquals(16384, w1.refcountBlocks());
+    // Opened at size 0, as create does: QEMU's minimum caches.
+    assertEquals(2, CacheSizes.resolve(Map.of(), 0, 9).l2Tables());
+    assertEquals(4, CacheSizes.resolve(Map.of(), 0, 9).refcountBlocks());
     // 1 TiB, 64 KiB clusters: 32 MiB of L2 tables, the default maximum.
     assertEquals(512, CacheSizes.resolve(Map.of(), 1L << 40, 16).l2Tables());
     assertEquals(2, CacheSizes.resolve(Map.of("l2-cache-size", "1"), 1L << 40, 16).l2Tables());
