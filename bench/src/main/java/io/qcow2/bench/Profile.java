@@ -94,6 +94,15 @@ enum Profile {
     return memoryLayouts;
   }
 
+  /**
+   * Whether macro runs pair every measured iteration with an overlap-check=none pass in the same
+   * JVM ({@link ImageWorkloadBenchmark#PAIRED_NONE_PROPERTY}) for the report's share against none;
+   * the gate's metrics do not use it, so CI saves the time.
+   */
+  boolean pairedNone() {
+    return this != CI;
+  }
+
   String label() {
     return name().toLowerCase(Locale.ROOT);
   }
