@@ -24,8 +24,6 @@ import org.openjdk.jmh.annotations.Setup;
 import org.openjdk.jmh.annotations.State;
 import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
-import org.openjdk.jmh.infra.IterationParams;
-import org.openjdk.jmh.runner.IterationType;
 
 /**
  * The series' macro workloads, scaled to run in seconds, through the qcow2 engine on real files
@@ -52,7 +50,7 @@ import org.openjdk.jmh.runner.IterationType;
  * ImageWorkloadBenchmark -p w1MiB=256}.
  *
  * <p>With the system property {@value #PAIRED_NONE_PROPERTY}{@code =true} (the report sets it), the
- * setup of every measured iteration of a strategy other than {@code none} first runs the same
+ * setup of every iteration of a strategy other than {@code none} first runs the same
  * workload with overlap-check=none in the same JVM and hands its thread CPU time to {@link
  * CheckProbe#stopReference}: the share against {@code none} then comes from pairs measured
  * back to back on the same compiled code, not from two forks that drift apart.
@@ -87,10 +85,12 @@ public class ImageWorkloadBenchmark {
       pairedNone = Boolean.getBoolean(PAIRED_NONE_PROPERTY);
     }
 
-    /** Whether this iteration's setup runs the paired none pass. */
-    boolean pairedNonePass(IterationParams iteration) {
-      return pairedNone && !strategy.equals(Strategies.NONE)
-          && iteration.getType() == IterationType.MEASUREMENT;
+    /**
+     * Whether each iteration's setup runs the paired none pass; in warm-up iterations too, so that
+     * the JIT has compiled the path without checks before it is measured.
+     */
+    boolean pairedNonePass() {
+      return pairedNone && !strategy.equals(Strategies.NONE);
     }
 
     @TearDown(Level.Trial)
@@ -121,10 +121,10 @@ public class ImageWorkloadBenchmark {
     Path file;
 
     @Setup(Level.Iteration)
-    public void setUp(Strategy s, IterationParams iteration) throws IOException {
+    public void setUp(Strategy s) throws IOException {
       file = s.dir.resolve("w1.qcow2");
       Files.deleteIfExists(file);
-      if (s.pairedNonePass(iteration)) {
+      if (s.pairedNonePass()) {
         CheckProbe.startReference();
         create(file, w1MiB, NONE);
         CheckProbe.stopReference();
@@ -160,10 +160,10 @@ public class ImageWorkloadBenchmark {
     final byte[] chunk = new byte[64 << 10];
 
     @Setup(Level.Iteration)
-    public void setUp(Strategy s, IterationParams iteration) throws IOException {
+    public void setUp(Strategy s) throws IOException {
       new SplittableRandom(2).nextBytes(chunk);
       Path file = s.dir.resolve("w2.qcow2");
-      if (s.pairedNonePass(iteration)) {
+      if (s.pairedNonePass()) {
         try (Qcow2Image none = fresh(file, NONE)) {
           CheckProbe.startReference();
           write(none);
@@ -232,8 +232,8 @@ public class ImageWorkloadBenchmark {
     }
 
     @Setup(Level.Iteration)
-    public void setUp(Strategy s, IterationParams iteration) throws IOException {
-      if (s.pairedNonePass(iteration)) {
+    public void setUp(Strategy s) throws IOException {
+      if (s.pairedNonePass()) {
         try (Qcow2Image none = Qcow2Image.open(file, NONE, true)) {
           CheckProbe.startReference();
           write(none);
@@ -312,8 +312,8 @@ public class ImageWorkloadBenchmark {
     }
 
     @Setup(Level.Iteration)
-    public void setUp(Strategy s, IterationParams iteration) throws IOException {
-      if (s.pairedNonePass(iteration)) {
+    public void setUp(Strategy s) throws IOException {
+      if (s.pairedNonePass()) {
         Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
         try (Qcow2Image none = Qcow2Image.open(file, NONE, true)) {
           CheckProbe.startReference();
