@@ -64,7 +64,7 @@ import org.openjdk.jmh.annotations.Warmup;
 // faults, ~40 ms, in one W1 iteration of ~120 ms), which made its time bimodal (bench/README.md).
 @Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"})
 public class ImageWorkloadBenchmark {
-  /** System property: run a paired overlap-check=none pass before every measured iteration. */
+  /** System property: run a paired overlap-check=none pass before every iteration. */
   static final String PAIRED_NONE_PROPERTY = "qcow2.bench.paired-none";
 
   private static final Map<String, String> NONE =
