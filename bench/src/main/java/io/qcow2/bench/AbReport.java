@@ -146,8 +146,9 @@ public final class AbReport {
     lines.add("Machine: " + Machine.describe());
     lines.add("Ratios are to the legacy strategy in the same run; direct share = CPU time inside"
         + " the strategy / CPU time of the workload thread (probe); share vs none (wall) ="
-        + " (t - t_none) / t of the wall-clock scores, clamped at 0; errors are 99.9 % half-widths,"
-        + " propagated.");
+        + " (t - t_none) / t of the wall-clock scores of separate forks, clamped at 0 (the answer's"
+        + " 'vs none' pairs each iteration with a none pass in the same JVM instead); errors are"
+        + " 99.9 % half-widths, propagated.");
     return lines;
   }
 }

@@ -14,7 +14,10 @@ final class AbSummary {
   static final String METHOD = "probe: System.nanoTime around every call into the strategy, over"
       + " the workload thread's CPU time in windows of ~250 us bracketed by the thread CPU clock,"
       + " preempted windows dropped, probe cost calibrated out; mean of single-shot iterations,"
-      + " Student-t 99.9 %; shareVsNone from the workload thread's CPU time";
+      + " Student-t 99.9 %; shareVsNone from the workload thread's CPU time, paired per iteration"
+      + " with an overlap-check=none pass of the same workload just before it in the same JVM";
+  static final String METHOD_UNPAIRED = METHOD.substring(0, METHOD.indexOf(", paired per"))
+      + " against the none fork's (no paired none pass in these results)";
   static final String METHOD_WITHOUT_PROBE =
       "shareVsNone only: no probe metrics in these results (share is null)";
 
@@ -58,6 +61,10 @@ final class AbSummary {
     if (isNone) {
       vsNone = 0;
       vsNoneError = 0;
+    } else if (r.secondary().containsKey(ProbeProfiler.VS_NONE)) {
+      // Paired in the same JVM: drift between forks (JIT, memory placement, neighbours) cancels.
+      vsNone = r.secondary().get(ProbeProfiler.VS_NONE).score();
+      vsNoneError = r.secondary().get(ProbeProfiler.VS_NONE).error();
     } else if (none != null) {
       double[] t = cpu(r);
       double[] tNone = cpu(none);
@@ -68,7 +75,9 @@ final class AbSummary {
     double directShare = isNone ? 0 : share == null ? Double.NaN : share.score();
     double directError = isNone ? 0 : share == null ? Double.NaN : share.error();
     return new Macro(label, r.strategy(), directShare, directError, vsNone, vsNoneError,
-        share == null && !isNone ? METHOD_WITHOUT_PROBE : METHOD, r.score(), r.error());
+        share == null && !isNone ? METHOD_WITHOUT_PROBE
+            : isNone || r.secondary().containsKey(ProbeProfiler.VS_NONE) ? METHOD : METHOD_UNPAIRED,
+        r.score(), r.error());
   }
 
   /** The workload thread's CPU time and its error when the probe measured it, else the score. */

@@ -25,8 +25,19 @@ final class CheckProbe {
   static final long WINDOW_NANOS = 250_000;
   static final long PREEMPTION_SLACK_NANOS = 20_000;
 
-  /** One iteration's figures. */
-  record Iteration(double sharePercent, double cpuMillis, double keptPercent, long calls) {}
+  /**
+   * One iteration's figures.
+   *
+   * @param noneCpuMillis the thread CPU time of the paired overlap-check=none pass run just before
+   *     the iteration (see {@link #startReference}), NaN when there was none
+   */
+  record Iteration(double sharePercent, double cpuMillis, double keptPercent, long calls,
+      double noneCpuMillis) {
+    /** {@code (t − t_none) / t} in percent of the paired none pass, NaN without one. */
+    double vsNonePercent() {
+      return 100 * (cpuMillis - noneCpuMillis) / cpuMillis;
+    }
+  }
 
   private static final ThreadMXBean THREADS = ManagementFactory.getThreadMXBean();
 
@@ -50,6 +61,9 @@ final class CheckProbe {
   private static long calls;
 
   private static volatile Iteration last;
+
+  private static long referenceStartCpu;
+  private static double referenceCpu = Double.NaN;
 
   private static boolean calibrating;
   private static long calibrationInside;
@@ -86,7 +100,23 @@ final class CheckProbe {
     double cpuKept = keptCpu - keptCalls * overheadNanos - keptWindows * clockNanos;
     double share = calls == 0 ? 0
         : keptWindows == 0 || cpuKept <= 0 ? Double.NaN : 100 * insideKept / cpuKept;
-    last = new Iteration(share, cpu / 1e6, windows == 0 ? 0 : 100.0 * keptWindows / windows, calls);
+    last = new Iteration(share, cpu / 1e6, windows == 0 ? 0 : 100.0 * keptWindows / windows, calls,
+        referenceCpu / 1e6);
+    referenceCpu = Double.NaN;
+  }
+
+  /**
+   * Starts timing the paired reference pass: the same workload with overlap-check=none, run by the
+   * iteration's setup on the workload thread just before {@link #start}. No checker runs in it, so
+   * its whole thread CPU time is the reference.
+   */
+  static void startReference() {
+    referenceStartCpu = THREADS.getCurrentThreadCpuTime();
+  }
+
+  /** Ends the reference pass started by {@link #startReference}; the next {@link #stop} reports it. */
+  static void stopReference() {
+    referenceCpu = THREADS.getCurrentThreadCpuTime() - referenceStartCpu;
   }
 
   /** The last finished iteration, or null. */
@@ -97,6 +127,7 @@ final class CheckProbe {
   /** Clears {@link #lastIteration}, so that a stale value is never reported twice. */
   static void clear() {
     last = null;
+    referenceCpu = Double.NaN;
   }
 
   /** Records one call into the strategy that started at {@code startWall} and ended at {@code endWall}. */

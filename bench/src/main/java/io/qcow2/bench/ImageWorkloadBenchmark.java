@@ -48,13 +48,28 @@ import org.openjdk.jmh.annotations.Warmup;
  *
  * W1-W3 use QEMU's default overlap-check=cached. Run: {@code java -jar bench/target/benchmarks.jar
  * ImageWorkloadBenchmark -p w1MiB=256}.
+ *
+ * <p>With the system property {@value #PAIRED_NONE_PROPERTY}{@code =true} (the report sets it), the
+ * setup of every iteration of a strategy other than {@code none} first runs the same
+ * workload with overlap-check=none in the same JVM and hands its thread CPU time to {@link
+ * CheckProbe#stopReference}: the share against {@code none} then comes from pairs measured
+ * back to back on the same compiled code, not from two forks that drift apart.
  */
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
 @Warmup(iterations = 2, batchSize = 1)
 @Measurement(iterations = 5, batchSize = 1)
-@Fork(value = 1, jvmArgsAppend = {"-Xms2g", "-Xmx2g"})
+// A fixed heap, every page of it touched at start: otherwise G1 moves eden into pages never touched
+// before now and then, and the workload thread pays their page faults in kernel CPU time (20 000
+// faults, ~40 ms, in one W1 iteration of ~120 ms), which made its time bimodal (bench/README.md).
+@Fork(value = 1, jvmArgsAppend = {"-Xms1g", "-Xmx1g", "-XX:+AlwaysPreTouch"})
 public class ImageWorkloadBenchmark {
+  /** System property: run a paired overlap-check=none pass before every iteration. */
+  static final String PAIRED_NONE_PROPERTY = "qcow2.bench.paired-none";
+
+  private static final Map<String, String> NONE =
+      Map.of(OverlapCheckOptions.OVERLAP_CHECK, "none");
+
   /** The strategy, as open options, and a scratch directory on tmpfs where there is one. */
   @State(Scope.Benchmark)
   public static class Strategy {
@@ -62,10 +77,20 @@ public class ImageWorkloadBenchmark {
     public String strategy;
 
     Path dir;
+    boolean pairedNone;
 
     @Setup(Level.Trial)
     public void setUp() throws IOException {
       dir = Scratch.newDirectory();
+      pairedNone = Boolean.getBoolean(PAIRED_NONE_PROPERTY);
+    }
+
+    /**
+     * Whether each iteration's setup runs the paired none pass; in warm-up iterations too, so that
+     * the JIT has compiled the path without checks before it is measured.
+     */
+    boolean pairedNonePass() {
+      return pairedNone && !strategy.equals(Strategies.NONE);
     }
 
     @TearDown(Level.Trial)
@@ -99,6 +124,19 @@ public class ImageWorkloadBenchmark {
     public void setUp(Strategy s) throws IOException {
       file = s.dir.resolve("w1.qcow2");
       Files.deleteIfExists(file);
+      if (s.pairedNonePass()) {
+        CheckProbe.startReference();
+        create(file, w1MiB, NONE);
+        CheckProbe.stopReference();
+        Files.delete(file);
+      }
+    }
+
+    static void create(Path file, int mib, Map<String, String> options) throws IOException {
+      try (Qcow2Image image = Qcow2Image.create(file, (long) mib << 20,
+          Map.of("cluster_size", "512", "preallocation", "metadata"), options)) {
+        image.flush();
+      }
     }
   }
 
@@ -107,10 +145,7 @@ public class ImageWorkloadBenchmark {
   public long w1CreatePreallocated(Strategy s, W1 w) throws IOException {
     Map<String, String> options = s.openOptions("cached");
     CheckProbe.start();
-    try (Qcow2Image image = Qcow2Image.create(w.file, (long) w.w1MiB << 20,
-        Map.of("cluster_size", "512", "preallocation", "metadata"), options)) {
-      image.flush();
-    }
+    W1.create(w.file, w.w1MiB, options);
     CheckProbe.stop();
     return Files.size(w.file);
   }
@@ -126,11 +161,31 @@ public class ImageWorkloadBenchmark {
 
     @Setup(Level.Iteration)
     public void setUp(Strategy s) throws IOException {
+      new SplittableRandom(2).nextBytes(chunk);
       Path file = s.dir.resolve("w2.qcow2");
+      if (s.pairedNonePass()) {
+        try (Qcow2Image none = fresh(file, NONE)) {
+          CheckProbe.startReference();
+          write(none);
+          CheckProbe.stopReference();
+        }
+      }
+      image = fresh(file, s.openOptions("cached"));
+    }
+
+    private Qcow2Image fresh(Path file, Map<String, String> options) throws IOException {
       Files.deleteIfExists(file);
       Qcow2Image.create(file, (long) w2MiB << 20, Map.of(), Map.of()).close();
-      image = Qcow2Image.open(file, s.openOptions("cached"), true);
-      new SplittableRandom(2).nextBytes(chunk);
+      return Qcow2Image.open(file, options, true);
+    }
+
+    /** Sequential 64 KiB writes over the whole image, then a flush. */
+    void write(Qcow2Image target) throws IOException {
+      long size = (long) w2MiB << 20;
+      for (long offset = 0; offset < size; offset += chunk.length) {
+        target.write(offset, chunk, 0, chunk.length);
+      }
+      target.flush();
     }
 
     @TearDown(Level.Iteration)
@@ -143,13 +198,9 @@ public class ImageWorkloadBenchmark {
   @Benchmark
   public long w2SequentialWrites(W2 w) throws IOException {
     CheckProbe.start();
-    long size = (long) w.w2MiB << 20;
-    for (long offset = 0; offset < size; offset += w.chunk.length) {
-      w.image.write(offset, w.chunk, 0, w.chunk.length);
-    }
-    w.image.flush();
+    w.write(w.image);
     CheckProbe.stop();
-    return size;
+    return (long) w.w2MiB << 20;
   }
 
   /** W3's preallocated image (made once) and its random targets. */
@@ -182,6 +233,13 @@ public class ImageWorkloadBenchmark {
 
     @Setup(Level.Iteration)
     public void setUp(Strategy s) throws IOException {
+      if (s.pairedNonePass()) {
+        try (Qcow2Image none = Qcow2Image.open(file, NONE, true)) {
+          CheckProbe.startReference();
+          write(none);
+          CheckProbe.stopReference();
+        }
+      }
       image = Qcow2Image.open(file, s.openOptions("cached"), true);
     }
 
@@ -189,18 +247,24 @@ public class ImageWorkloadBenchmark {
     public void tearDown() throws IOException {
       image.close();
     }
+
+    /** The random writes, then a flush; returns the targets' sum. */
+    long write(Qcow2Image target) throws IOException {
+      long sum = 0;
+      for (long offset : targets) {
+        target.write(offset, sector, 0, sector.length);
+        sum += offset;
+      }
+      target.flush();
+      return sum;
+    }
   }
 
   /** W3: random 512-byte writes into the preallocated image, then a flush. */
   @Benchmark
   public long w3RandomWrites(W3 w) throws IOException {
     CheckProbe.start();
-    long sum = 0;
-    for (long target : w.targets) {
-      w.image.write(target, w.sector, 0, w.sector.length);
-      sum += target;
-    }
-    w.image.flush();
+    long sum = w.write(w.image);
     CheckProbe.stop();
     return sum;
   }
@@ -249,6 +313,14 @@ public class ImageWorkloadBenchmark {
 
     @Setup(Level.Iteration)
     public void setUp(Strategy s) throws IOException {
+      if (s.pairedNonePass()) {
+        Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
+        try (Qcow2Image none = Qcow2Image.open(file, NONE, true)) {
+          CheckProbe.startReference();
+          write(none);
+          CheckProbe.stopReference();
+        }
+      }
       Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
       image = Qcow2Image.open(file, s.openOptions("all"), true);
     }
@@ -257,18 +329,24 @@ public class ImageWorkloadBenchmark {
     public void tearDown() throws IOException {
       image.close();
     }
+
+    /** The random writes, then a flush; returns the targets' sum. */
+    long write(Qcow2Image target) throws IOException {
+      long sum = 0;
+      for (long offset : targets) {
+        target.write(offset, block, 0, block.length);
+        sum += offset;
+      }
+      target.flush();
+      return sum;
+    }
   }
 
   /** W4: random 4 KiB writes with overlap-check=all into the image with snapshots, then a flush. */
   @Benchmark
   public long w4SnapshotWrites(W4 w) throws IOException {
     CheckProbe.start();
-    long sum = 0;
-    for (long target : w.targets) {
-      w.image.write(target, w.block, 0, w.block.length);
-      sum += target;
-    }
-    w.image.flush();
+    long sum = w.write(w.image);
     CheckProbe.stop();
     return sum;
   }

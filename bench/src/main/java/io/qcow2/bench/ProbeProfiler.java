@@ -16,13 +16,17 @@ import org.openjdk.jmh.results.ScalarResult;
  * them per iteration and computes their mean and 99.9 % error like the primary score's:
  * {@value #SHARE} (percent of the workload thread's CPU time spent in the strategy), {@value
  * #CPU} (the workload thread's CPU time, ms) and {@value #KEPT} (percent of windows not disturbed
- * by preemption). Added by {@link SuiteRunner} to the macro workloads' runs; public because JMH
+ * by preemption); with the paired none pass ({@link ImageWorkloadBenchmark#PAIRED_NONE_PROPERTY})
+ * also {@value #NONE_CPU} (its thread CPU time, ms) and {@value #VS_NONE} ({@code (t − t_none) /
+ * t} of the pair, percent). Added by {@link SuiteRunner} to the macro workloads' runs; public because JMH
  * instantiates it by name in the forked VM.
  */
 public final class ProbeProfiler implements InternalProfiler {
   static final String SHARE = "probe.share";
   static final String CPU = "probe.cpu";
   static final String KEPT = "probe.kept";
+  static final String NONE_CPU = "probe.noneCpu";
+  static final String VS_NONE = "probe.vsNone";
 
   public ProbeProfiler() {}
 
@@ -50,6 +54,10 @@ public final class ProbeProfiler implements InternalProfiler {
     }
     results.add(new ScalarResult(CPU, it.cpuMillis(), "ms", AggregationPolicy.AVG));
     results.add(new ScalarResult(KEPT, it.keptPercent(), "%", AggregationPolicy.AVG));
+    if (!Double.isNaN(it.noneCpuMillis())) {
+      results.add(new ScalarResult(NONE_CPU, it.noneCpuMillis(), "ms", AggregationPolicy.AVG));
+      results.add(new ScalarResult(VS_NONE, it.vsNonePercent(), "%", AggregationPolicy.AVG));
+    }
     return results;
   }
 }

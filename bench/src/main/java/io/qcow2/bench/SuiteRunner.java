@@ -119,6 +119,10 @@ final class SuiteRunner {
           .resultFormat(ResultFormatType.JSON);
       if (macro) {
         options.addProfiler(ProbeProfiler.class);
+        if (selection.profile().pairedNone()) {
+          // Prepend, as below: append would replace the class's @Fork(jvmArgsAppend = ...).
+          options.jvmArgsPrepend("-D" + ImageWorkloadBenchmark.PAIRED_NONE_PROPERTY + "=true");
+        }
       } else {
         options.warmupTime(TimeValue.milliseconds(timing.warmupMillis()))
             .measurementTime(TimeValue.milliseconds(timing.measureMillis()));

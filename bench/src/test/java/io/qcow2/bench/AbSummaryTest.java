@@ -42,7 +42,7 @@ class AbSummaryTest {
     assertEquals(100 * Math.hypot(4.0 / 200, 80 * 8.0 / (200.0 * 200)),
         ((Number) legacy.get("shareVsNoneError")).doubleValue(), 1e-5);
     assertEquals(250.0, ((Number) legacy.get("ms")).doubleValue(), 1e-9);
-    assertEquals(AbSummary.METHOD, legacy.get("method"));
+    assertEquals(AbSummary.METHOD_UNPAIRED, legacy.get("method"));
 
     Map<String, Object> none = entries.get(0);
     assertEquals("none", none.get("strategy"));
@@ -64,6 +64,23 @@ class AbSummaryTest {
     assertEquals(2000.0, ((Number) check.get("ns")).doubleValue());
     assertTrue(entries.stream().noneMatch(e -> String.valueOf(e.get("strategy")).startsWith("QEMU")),
         "outside references are no strategy");
+  }
+
+  @SuppressWarnings("unchecked")
+  @Test
+  void pairedNonePassGivesShareVsNoneWhenPresent() {
+    List<Map<String, Object>> entries = (List<Map<String, Object>>) Json.parse(AbSummary.toJson(
+        BenchResult.parseJmhJson(new FakeResults()
+            .probed("w3RandomWrites", "none", 100, 10, 0, 0, 80, 4)
+            .pairedProbed("w3RandomWrites", "windowed", 120, 12, 90, 11.5, 0.7)
+            .json())));
+    Map<String, Object> windowed = entries.get(1);
+    assertEquals("windowed", windowed.get("strategy"));
+    // The pairs' own mean and error, not (90 - 80) / 90 against the none fork.
+    assertEquals(11.5, ((Number) windowed.get("shareVsNone")).doubleValue(), 1e-9);
+    assertEquals(0.7, ((Number) windowed.get("shareVsNoneError")).doubleValue(), 1e-9);
+    assertEquals(AbSummary.METHOD, windowed.get("method"));
+    assertEquals(AbSummary.METHOD, entries.get(0).get("method"));
   }
 
   @Test

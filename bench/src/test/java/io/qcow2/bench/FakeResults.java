@@ -68,6 +68,23 @@ final class FakeResults {
         msError, secondary, "strategy", strategy, "size", "64");
   }
 
+  /**
+   * As {@link #probed}, plus the paired none pass's metrics: {@code (t − t_none) / t} per
+   * iteration (percent) with its error.
+   */
+  FakeResults pairedProbed(String method, String strategy, double ms, double share,
+      double cpu, double vsNone, double vsNoneError) {
+    String secondary = String.format(Locale.ROOT, """
+        {
+            "probe.share" : {"score" : %s, "scoreError" : 0.5, "scoreUnit" : "%%"},
+            "probe.cpu" : {"score" : %s, "scoreError" : 3, "scoreUnit" : "ms"},
+            "probe.noneCpu" : {"score" : %s, "scoreError" : 3, "scoreUnit" : "ms"},
+            "probe.vsNone" : {"score" : %s, "scoreError" : %s, "scoreUnit" : "%%"}
+          }""", share, cpu, cpu * (1 - vsNone / 100), vsNone, vsNoneError);
+    return addWithSecondary("io.qcow2.bench.ImageWorkloadBenchmark." + method, "ss", "ms/op", ms,
+        1, secondary, "strategy", strategy, "size", "64");
+  }
+
   String json() {
     return runs.toString();
   }

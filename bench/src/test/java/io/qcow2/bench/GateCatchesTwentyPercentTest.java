@@ -59,7 +59,9 @@ class GateCatchesTwentyPercentTest {
       }
     });
     if (jvmArgs.length > 0) {
-      options.jvmArgsAppend(jvmArgs);
+      // Prepend: append would replace the benchmark's @Fork(jvmArgsAppend = ...), its fixed,
+      // pre-touched heap, which the other run of the comparison has.
+      options.jvmArgsPrepend(jvmArgs);
     }
     new Runner(options.build()).run();
     return BenchResult.readJmhJson(json);
