@@ -74,9 +74,23 @@ class CrashConsistencyTest {
 
   private static void workload(Qcow2Image image) throws IOException {
     Random random = new Random(7);
+    byte[] data = mixedWrites(image, random, 12);
+    // Enough host data to outgrow the first refcount table (8 MiB of clusters for 512 B/16 bit).
+    byte[] big = new byte[9 << 20];
+    random.nextBytes(big);
+    image.write(1 << 20, big, 0, big.length);
+    Arrays.fill(data, (byte) 1);
+    image.write(image.virtualSize() / 2, data, 0, data.length);
+  }
+
+  /**
+   * Allocation, copy-on-write, zero writes, discard and resize: {@code randomWrites} random writes
+   * of five clusters and a bit, then one of each of the others. Returns the last buffer written.
+   */
+  static byte[] mixedWrites(Qcow2Image image, Random random, int randomWrites) throws IOException {
     int cluster = image.clusterSize();
     byte[] data = new byte[5 * cluster + 77];
-    for (int i = 0; i < 12; i++) {
+    for (int i = 0; i < randomWrites; i++) {
       random.nextBytes(data);
       long off = (long) random.nextInt((int) image.virtualSize() - data.length);
       image.write(off, data, 0, data.length);
@@ -86,11 +100,6 @@ class CrashConsistencyTest {
     image.discard(0, 4L * cluster);
     image.resize(image.virtualSize() * 40);
     image.write(image.virtualSize() - data.length, data, 0, data.length);
-    // Enough host data to outgrow the first refcount table (8 MiB of clusters for 512 B/16 bit).
-    byte[] big = new byte[9 << 20];
-    random.nextBytes(big);
-    image.write(1 << 20, big, 0, big.length);
-    Arrays.fill(data, (byte) 1);
-    image.write(image.virtualSize() / 2, data, 0, data.length);
+    return data;
   }
 }

@@ -144,19 +144,7 @@ class HostIoFaultTest {
 
   /** The workload of {@link CrashConsistencyTest}, smaller: allocation, COW, zero, discard, resize. */
   private static void workload(Qcow2Image image) throws IOException {
-    Random random = new Random(7);
-    int cluster = image.clusterSize();
-    byte[] data = new byte[5 * cluster + 77];
-    for (int i = 0; i < 8; i++) {
-      random.nextBytes(data);
-      long off = (long) random.nextInt((int) image.virtualSize() - data.length);
-      image.write(off, data, 0, data.length);
-    }
-    image.write(100, data, 0, 3 * cluster);
-    image.writeZeroes(cluster, 2L * cluster);
-    image.discard(0, 4L * cluster);
-    image.resize(image.virtualSize() * 40);
-    image.write(image.virtualSize() - data.length, data, 0, data.length);
+    CrashConsistencyTest.mixedWrites(image, new Random(7), 8);
     image.flush();
   }
 }
