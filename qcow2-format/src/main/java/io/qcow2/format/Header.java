@@ -25,6 +25,7 @@ final class Header {
   static final long INCOMPAT_EXTL2 = 1L << 4;
   static final long COMPAT_LAZY_REFCOUNTS = 1L;
   static final long AUTOCLEAR_BITMAPS = 1L;
+  static final long AUTOCLEAR_DATA_FILE_RAW = 1L << 1;
 
   /** QEMU's limits (block/qcow2.h). */
   static final long MAX_L1_BYTES = 32L << 20;
@@ -71,20 +72,57 @@ final class Header {
   final long bitmapDirectorySize;
   final long bitmapDirectoryOffset;
 
+  /**
+   * The fixed header fields as stored (spec "Header"), before any validation: the one place their
+   * offsets live. {@link Header} validates them for the engine; check validates them as {@code
+   * qemu-img check} opens an image, which tolerates what the engine refuses (a refcount table past
+   * the end of the file, a header length that is not a multiple of 8). Only version 3 has the
+   * fields from offset 72 on: other versions get version 2's values (no feature bits, 16-bit
+   * refcounts, a 72-byte header, zlib).
+   *
+   * @param headerLength unsigned, as stored
+   */
+  record Fields(int magic, int version, long backingFileOffset, int backingFileSize,
+      int clusterBits, long size, int cryptMethod, int l1Size, long l1Offset,
+      long refcountTableOffset, int refcountTableClusters, int snapshotCount, long snapshotsOffset,
+      long incompatible, long compatible, long autoclear, int refcountOrder, long headerLength,
+      int compressionType) {
+
+    /**
+     * Decodes the fields of the header at the start of {@code raw}, at least {@link
+     * #V3_MIN_LENGTH} bytes; the compression type (offset 104) reads as zlib if {@code raw} ends
+     * before it.
+     */
+    static Fields decode(byte[] raw) {
+      if (raw.length < V3_MIN_LENGTH) {
+        throw new IllegalArgumentException("header of " + raw.length + " bytes, at least "
+            + V3_MIN_LENGTH + " needed");
+      }
+      ByteBuffer b = ByteBuffer.wrap(raw);
+      int version = b.getInt(4);
+      boolean v3 = version == 3;
+      long headerLength = v3 ? Integer.toUnsignedLong(b.getInt(100)) : V2_LENGTH;
+      return new Fields(b.getInt(0), version, b.getLong(8), b.getInt(16), b.getInt(20),
+          b.getLong(24), b.getInt(32), b.getInt(36), b.getLong(40), b.getLong(48), b.getInt(56),
+          b.getInt(60), b.getLong(64), v3 ? b.getLong(72) : 0, v3 ? b.getLong(80) : 0,
+          v3 ? b.getLong(88) : 0, v3 ? b.getInt(96) : 4, headerLength,
+          headerLength > V3_MIN_LENGTH && raw.length > V3_MIN_LENGTH ? raw[104] & 0xff : 0);
+    }
+  }
+
   private Header(byte[] raw, long fileSize) throws Qcow2Exception {
     this.raw = raw;
-    ByteBuffer b = ByteBuffer.wrap(raw);
-    int magic = b.getInt(0);
-    if (magic != MAGIC) {
-      throw CorruptImageException.field("magic", magic & 0xffffffffL, "not a qcow2 image (expected 0x514649fb)", 0);
+    Fields f = Fields.decode(raw);
+    if (f.magic() != MAGIC) {
+      throw CorruptImageException.field("magic", f.magic() & 0xffffffffL, "not a qcow2 image (expected 0x514649fb)", 0);
     }
-    version = b.getInt(4);
+    version = f.version();
     if (version != 2 && version != 3) {
       throw version > 3 || version < 0
           ? UnsupportedFeatureException.features("QCOW version " + Integer.toUnsignedString(version))
           : CorruptImageException.field("version", version, "must be 2 or 3", 4);
     }
-    clusterBits = b.getInt(20);
+    clusterBits = f.clusterBits();
     if (clusterBits < 9 || clusterBits > 21) {
       throw CorruptImageException.field("cluster_bits", clusterBits, "must be in [9, 21] (512 B to 2 MiB)", 20);
     }
@@ -92,37 +130,28 @@ final class Header {
     if (raw.length < clusterSize) {
       throw new IllegalStateException("header buffer shorter than a cluster");
     }
-    if (version == 2) {
-      headerLength = V2_LENGTH;
-      incompatible = 0;
-      compatible = 0;
-      autoclear = 0;
-      refcountOrder = 4;
-      compressionType = 0;
-    } else {
-      incompatible = b.getLong(72);
-      compatible = b.getLong(80);
-      autoclear = b.getLong(88);
-      refcountOrder = b.getInt(96);
-      if (refcountOrder < 0 || refcountOrder > 6) {
-        throw CorruptImageException.field("refcount_order", refcountOrder, "must be in [0, 6] (1 to 64 bits)", 96);
-      }
-      long length = b.getInt(100) & 0xffffffffL;
-      if (length < V3_MIN_LENGTH || length > clusterSize || (length & 7) != 0) {
-        throw CorruptImageException.field("header_length", length,
-            "must be a multiple of 8 in [104, cluster size " + clusterSize + "]", 100);
-      }
-      headerLength = (int) length;
-      compressionType = headerLength > 104 ? raw[104] & 0xff : 0;
+    incompatible = f.incompatible();
+    compatible = f.compatible();
+    autoclear = f.autoclear();
+    refcountOrder = f.refcountOrder();
+    if (refcountOrder < 0 || refcountOrder > 6) {
+      throw CorruptImageException.field("refcount_order", refcountOrder, "must be in [0, 6] (1 to 64 bits)", 96);
     }
-    size = b.getLong(24);
+    long length = f.headerLength();
+    if (version == 3 && (length < V3_MIN_LENGTH || length > clusterSize || (length & 7) != 0)) {
+      throw CorruptImageException.field("header_length", length,
+          "must be a multiple of 8 in [104, cluster size " + clusterSize + "]", 100);
+    }
+    headerLength = (int) length;
+    compressionType = f.compressionType();
+    size = f.size();
     if (size < 0) {
       throw CorruptImageException.field("size", size, "must be below 2^63", 24);
     }
-    cryptMethod = b.getInt(32);
+    cryptMethod = f.cryptMethod();
 
-    backingFileOffset = b.getLong(8);
-    backingFileSize = b.getInt(16);
+    backingFileOffset = f.backingFileOffset();
+    backingFileSize = f.backingFileSize();
     if (backingFileOffset != 0) {
       if (backingFileOffset < 0 || backingFileOffset > clusterSize) {
         throw CorruptImageException.field("backing_file_offset", backingFileOffset,
@@ -138,12 +167,12 @@ final class Header {
       backingFile = null;
     }
 
-    l1Size = b.getInt(36);
-    l1Offset = b.getLong(40);
-    refcountTableOffset = b.getLong(48);
-    refcountTableClusters = b.getInt(56);
-    snapshotCount = b.getInt(60);
-    snapshotsOffset = b.getLong(64);
+    l1Size = f.l1Size();
+    l1Offset = f.l1Offset();
+    refcountTableOffset = f.refcountTableOffset();
+    refcountTableClusters = f.refcountTableClusters();
+    snapshotCount = f.snapshotCount();
+    snapshotsOffset = f.snapshotsOffset();
 
     long maxReftableClusters = MAX_REFTABLE_BYTES >>> clusterBits;
     if (refcountTableClusters <= 0 || refcountTableClusters > maxReftableClusters) {
@@ -186,15 +215,16 @@ final class Header {
     int nbBitmaps = 0;
     long bitmapSize = 0;
     long bitmapOffset = 0;
-    long offset = headerLength;
-    while (offset + 8 <= end) {
-      int type = b.getInt((int) offset);
-      long len = b.getInt((int) offset + 4) & 0xffffffffL;
-      if (type == 0) {
+    for (HeaderExtension.Location location : HeaderExtension.locate(raw, headerLength, end)) {
+      // Bytes too few for another extension before the end are ignored.
+      if (location.type() == 0 || location.dataOffset() > end) {
         break;
       }
-      long dataOffset = offset + 8;
-      if (len > end - dataOffset) {
+      int type = location.type();
+      long len = location.length();
+      long dataOffset = location.dataOffset();
+      long offset = dataOffset - 8;
+      if (location.exceeds(end)) {
         throw CorruptImageException.field("header extension 0x" + Integer.toHexString(type) + " length", len,
             "exceeds the " + (end - dataOffset) + " bytes left before offset " + end, offset + 4);
       }
@@ -245,7 +275,6 @@ final class Header {
         default:
           break;
       }
-      offset = dataOffset + ((len + 7) & ~7L);
     }
     extensions = List.copyOf(exts);
     featureNames = Map.copyOf(names);

@@ -1,6 +1,9 @@
 package io.qcow2.format;
 
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 
 /**
  * One header extension as stored after the header: its type (magic) and its data, unknown types
@@ -20,6 +23,46 @@ public record HeaderExtension(int type, byte[] data) {
   @Override
   public byte[] data() {
     return data.clone();
+  }
+
+  /**
+   * Where one extension lies in cluster 0, as stored: its type, the offset of its data and its
+   * length, not yet checked against anything.
+   */
+  record Location(int type, long dataOffset, long length) {
+    /** Whether the extension ends after {@code end} (QEMU: "Header extension too large"). */
+    boolean exceeds(long end) {
+      return dataOffset > end || length > end - dataOffset;
+    }
+  }
+
+  /**
+   * The extensions stored in {@code cluster0} from {@code start} (the header length) to {@code
+   * end} (the backing file name or the end of the cluster), walked as QEMU's {@code
+   * qcow2_read_extensions} walks them: each 8-byte type and length, then the data padded to 8
+   * bytes. The walk stops after the end marker (type 0) or the first extension that {@link
+   * Location#exceeds} {@code end}, which is the last element then; the caller decides whether
+   * that is an error. Bytes past the array read as zero.
+   */
+  static List<Location> locate(byte[] cluster0, long start, long end) {
+    List<Location> found = new ArrayList<>();
+    ByteBuffer field = ByteBuffer.allocate(8);
+    for (long offset = start; offset < end; ) {
+      field.clear();
+      int available = (int) Math.max(0, Math.min(8, cluster0.length - offset));
+      field.put(cluster0, (int) Math.min(offset, cluster0.length), available);
+      while (field.hasRemaining()) {
+        field.put((byte) 0);
+      }
+      Location location = new Location(field.getInt(0), offset + 8,
+          Integer.toUnsignedLong(field.getInt(4)));
+      found.add(location);
+      if (location.type() == 0 || location.exceeds(end)) {
+        break;
+      }
+      offset = location.dataOffset() + ((location.length() + 7) & ~7L);
+    }
+    return found;
   }
 
   /** A readable name for the type, "unknown" for types this engine does not know. */

@@ -27,6 +27,31 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
   static final long MAX_TABLE_BYTES = 64L << 20;
 
   /**
+   * The fixed part of a table entry (its first {@link #HEADER_SIZE} bytes) as stored, before any
+   * validation: the one place its field offsets live. The engine validates it in {@link
+   * #readTable}; check tolerates what {@code qemu-img check} tolerates.
+   *
+   * @param l1Size unsigned, as stored
+   * @param extraSize unsigned, as stored
+   */
+  record Head(long l1Offset, long l1Size, int idSize, int nameSize, long dateSeconds,
+      long dateNanos, long vmClockNanos, long vmStateSize, long extraSize) {
+    static Head decode(byte[] head) {
+      ByteBuffer b = ByteBuffer.wrap(head, 0, HEADER_SIZE);
+      return new Head(b.getLong(0), Integer.toUnsignedLong(b.getInt(8)),
+          Short.toUnsignedInt(b.getShort(12)), Short.toUnsignedInt(b.getShort(14)),
+          Integer.toUnsignedLong(b.getInt(16)), Integer.toUnsignedLong(b.getInt(20)),
+          b.getLong(24), Integer.toUnsignedLong(b.getInt(32)),
+          Integer.toUnsignedLong(b.getInt(36)));
+    }
+
+    /** Bytes after the fixed part: extra data, id and name. */
+    long variableSize() {
+      return extraSize + idSize + nameSize;
+    }
+  }
+
+  /**
    * Reads and validates {@code count} entries at {@code offset}; every size is bounded before
    * anything is allocated, so a hostile table costs at most 64 MiB of reads.
    */
@@ -43,14 +68,14 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
                 ? "the end of the file (" + fileSize + " bytes)" : "the 64 MiB limit"), pos);
       }
       Header.readFully(io, head, pos);
-      ByteBuffer b = ByteBuffer.wrap(head);
-      long l1Offset = b.getLong(0);
-      long l1Size = b.getInt(8) & 0xffffffffL;
-      int idSize = b.getShort(12) & 0xffff;
-      int nameSize = b.getShort(14) & 0xffff;
-      long date = b.getInt(16) & 0xffffffffL;
-      long vmState = b.getInt(32) & 0xffffffffL;
-      long extraSize = b.getInt(36) & 0xffffffffL;
+      Head h = Head.decode(head);
+      long l1Offset = h.l1Offset();
+      long l1Size = h.l1Size();
+      int idSize = h.idSize();
+      int nameSize = h.nameSize();
+      long date = h.dateSeconds();
+      long vmState = h.vmStateSize();
+      long extraSize = h.extraSize();
       if (extraSize > MAX_EXTRA_DATA) {
         throw CorruptImageException.field("snapshot " + i + " extra_data_size", extraSize,
             "must be at most " + MAX_EXTRA_DATA, pos + 36);
@@ -101,8 +126,7 @@ record Snapshot(long tableOffset, long l1Offset, int l1Size, String id, String n
     Snapshot last = snapshots.get(snapshots.size() - 1);
     byte[] head = new byte[HEADER_SIZE];
     Header.readFully(io, head, last.tableOffset);
-    ByteBuffer b = ByteBuffer.wrap(head);
-    long variable = (b.getInt(36) & 0xffffffffL) + (b.getShort(12) & 0xffff) + (b.getShort(14) & 0xffff);
+    long variable = Head.decode(head).variableSize();
     return ((last.tableOffset + HEADER_SIZE + variable + 7) & ~7L) - tableOffset;
   }
 }

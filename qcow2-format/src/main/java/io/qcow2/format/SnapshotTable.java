@@ -48,14 +48,14 @@ final class SnapshotTable {
     byte[] head = new byte[Snapshot.HEADER_SIZE];
     for (Snapshot s : validated) {
       file.read(s.tableOffset(), head, 0, head.length);
-      ByteBuffer h = ByteBuffer.wrap(head);
-      int idSize = h.getShort(12) & 0xffff;
-      int nameSize = h.getShort(14) & 0xffff;
-      long dateSeconds = h.getInt(16) & 0xffffffffL;
-      long dateNanos = h.getInt(20) & 0xffffffffL;
-      long vmClock = h.getLong(24);
-      long vmState = h.getInt(32) & 0xffffffffL;
-      int extraSize = h.getInt(36);
+      Snapshot.Head h = Snapshot.Head.decode(head);
+      int idSize = h.idSize();
+      int nameSize = h.nameSize();
+      long dateSeconds = h.dateSeconds();
+      long dateNanos = h.dateNanos();
+      long vmClock = h.vmClockNanos();
+      long vmState = h.vmStateSize();
+      int extraSize = (int) h.extraSize(); // at most MAX_EXTRA_DATA: validated by readTable
       byte[] extra = new byte[extraSize];
       file.read(s.tableOffset() + Snapshot.HEADER_SIZE, extra, 0, extraSize);
       ByteBuffer x = ByteBuffer.wrap(extra);
