@@ -294,8 +294,9 @@ final class Header {
     long fileSize = io.size();
     byte[] first = new byte[V3_MIN_LENGTH];
     readFully(io, first, 0);
-    int clusterBits = ByteBuffer.wrap(first).getInt(20);
-    if (ByteBuffer.wrap(first).getInt(0) == MAGIC && (clusterBits < 9 || clusterBits > 21)) {
+    Fields fields = Fields.decode(first);
+    int clusterBits = fields.clusterBits();
+    if (fields.magic() == MAGIC && (clusterBits < 9 || clusterBits > 21)) {
       throw CorruptImageException.field("cluster_bits", clusterBits, "must be in [9, 21] (512 B to 2 MiB)", 20);
     }
     byte[] raw = new byte[clusterBits >= 9 && clusterBits <= 21 ? 1 << clusterBits : V3_MIN_LENGTH];

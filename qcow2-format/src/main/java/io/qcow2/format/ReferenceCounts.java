@@ -1,5 +1,7 @@
 package io.qcow2.format;
 
+import static com.google.common.base.Preconditions.checkArgument;
+
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.Map;
@@ -22,27 +24,22 @@ final class ReferenceCounts {
   }
 
   private static int checkedLength(long clusters) {
-    if (clusters < 0 || clusters > Integer.MAX_VALUE - 8) {
-      throw new IllegalArgumentException("cluster count " + clusters + " out of range");
-    }
+    checkArgument(clusters >= 0 && clusters <= Integer.MAX_VALUE - 8,
+        "cluster count %s out of range", clusters);
     return (int) clusters;
   }
 
   /** Covers clusters {@code [0, clusters)}, the new ones at zero (a repair grew the file). */
   void grow(long clusters) {
     int length = checkedLength(clusters);
-    if (length < counts.length) {
-      throw new IllegalArgumentException(
-          "cannot shrink from " + counts.length + " to " + clusters + " clusters");
-    }
+    checkArgument(length >= counts.length,
+        "cannot shrink from %s to %s clusters", counts.length, clusters);
     counts = Arrays.copyOf(counts, length);
   }
 
   /** Adds {@code n >= 0} references to {@code cluster}. */
   void add(long cluster, long n) {
-    if (n < 0) {
-      throw new IllegalArgumentException("negative reference count " + n);
-    }
+    checkArgument(n >= 0, "negative reference count %s", n);
     for (long k = 0; k < n; k++) {
       increment(cluster);
     }

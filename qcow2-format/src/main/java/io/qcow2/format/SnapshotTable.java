@@ -17,9 +17,9 @@ import java.util.List;
  */
 final class SnapshotTable {
   /** QEMU's {@code QCOW_MAX_SNAPSHOTS}. */
-  static final int MAX_SNAPSHOTS = 65536;
+  static final int MAX_SNAPSHOTS = Header.MAX_SNAPSHOTS;
   /** QEMU's {@code QCOW_MAX_SNAPSHOTS_SIZE}. */
-  static final long MAX_TABLE_BYTES = 64L << 20;
+  static final long MAX_TABLE_BYTES = Snapshot.MAX_TABLE_BYTES;
   /** QEMU's {@code QCowSnapshotExtraData}: vm_state_size_large, disk_size, icount. */
   static final int EXTRA_DATA_SIZE = 24;
   /** Longest id, as QEMU's {@code QEMUSnapshotInfo.id_str[128]} holds it. */
