@@ -86,7 +86,9 @@ final class BitmapCheck {
           || tableSize > MAX_TABLE_BYTES / 8 || granularityBits > 31 || granularityBits < 9
           || (flags & ~3) != 0 || nameSize > MAX_NAME_BYTES || type != 1
           || physicalBytes > MAX_PHYSICAL_BYTES
-          || (!inUse && header.diskLength() > ((physicalBytes * 8) << granularityBits))) {
+          // QEMU shifts an unsigned 64-bit value: 512 MiB at granularity 2^31 is 2^63, not < 0.
+          || (!inUse && header.diskLength()
+              > LongMath.saturatedMultiply(physicalBytes * 8, 1L << granularityBits))) {
         throw new CorruptImageException("Bitmap '" + name + "' doesn't satisfy the constraints");
       }
       if (!inUse) {
