@@ -129,7 +129,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.l2Buffer = new byte[clusterSize];
     this.l2BufferLongs = ByteBuffer.wrap(l2Buffer).asLongBuffer();
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
-    this.file.handler = new Corruption();
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
     this.options = Map.copyOf(options);
@@ -212,7 +211,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
       if (writable && header.autoclear != 0) {
         // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
         image.header.autoclear = 0;
-        image.writeHeader();
+        try {
+          image.writeHeader();
+        } catch (CorruptionEvent e) {
+          throw image.signalled(e);
+        }
       }
       return image;
     } catch (IOException | RuntimeException e) {
@@ -506,9 +509,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    */
   @Override
   public void read(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    try (InFlightCalls call = calls.enter("read")) {
-      readUnguarded(guestOffset, buf, off, len);
-    }
+    call("read", () -> readUnguarded(guestOffset, buf, off, len));
   }
 
   private void readUnguarded(long guestOffset, byte[] buf, int off, int len) throws IOException {
@@ -692,9 +693,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * contiguous host offsets merged, as {@code qemu-img map} does.
    */
   public List<Extent> map() throws IOException {
-    try (InFlightCalls call = calls.enter("map")) {
-      return mapUnguarded();
-    }
+    return query("map", () -> mapUnguarded());
   }
 
   private List<Extent> mapUnguarded() throws IOException {
@@ -719,9 +718,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   @Override
   public Extent extentAt(long guestOffset, long maxLength) throws IOException {
-    try (InFlightCalls call = calls.enter("extentAt")) {
-      return extentAtUnguarded(guestOffset, maxLength);
-    }
+    return query("extentAt", () -> extentAtUnguarded(guestOffset, maxLength));
   }
 
   private Extent extentAtUnguarded(long guestOffset, long maxLength) throws IOException {
@@ -800,9 +797,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if the range ends beyond the virtual size
    */
   public void write(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    try (InFlightCalls call = calls.enter("write")) {
-      writeUnguarded(guestOffset, buf, off, len);
-    }
+    call("write", () -> writeUnguarded(guestOffset, buf, off, len));
   }
 
   private void writeUnguarded(long guestOffset, byte[] buf, int off, int len) throws IOException {
@@ -846,7 +841,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws MetadataOverlapException, ReadOnlyImageException as {@link #write}
    */
   public void writeCompressed(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    try (InFlightCalls call = calls.enter("writeCompressed")) {
+    call("writeCompressed", () -> {
       checkWritable();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
@@ -885,7 +880,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedDescriptor.encode(host, size, clusterBits));
         }
       });
-    }
+    });
   }
 
   /** The in-memory part of a guest request: changes tables and caches, writes nothing. */
@@ -908,7 +903,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       if (markedDirty) {
         deferredLost = true; // the reload below forgets refcount updates the file does not have
       }
-      if (!corruptEvent) {
+      if (!(e instanceof CorruptionEvent)) { // signalled above, which reloads
         try {
           reloadFromDisk();
         } catch (IOException | RuntimeException reload) {
@@ -1152,9 +1147,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * version 2 images with a backing file get zero data written.
    */
   public void writeZeroes(long offset, long length) throws IOException {
-    try (InFlightCalls call = calls.enter("writeZeroes")) {
-      writeZeroesUnguarded(offset, length);
-    }
+    call("writeZeroes", () -> writeZeroesUnguarded(offset, length));
   }
 
   private void writeZeroesUnguarded(long offset, long length) throws IOException {
@@ -1185,9 +1178,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * they read from the backing file.
    */
   public void discard(long offset, long length) throws IOException {
-    try (InFlightCalls call = calls.enter("discard")) {
-      discardUnguarded(offset, length);
-    }
+    call("discard", () -> discardUnguarded(offset, length));
   }
 
   private void discardUnguarded(long offset, long length) throws IOException {
@@ -1234,9 +1225,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if {@code newSize} is smaller than the current size
    */
   public void resize(long newSize) throws IOException {
-    try (InFlightCalls call = calls.enter("resize")) {
-      resizeUnguarded(newSize);
-    }
+    call("resize", () -> resizeUnguarded(newSize));
   }
 
   private void resizeUnguarded(long newSize) throws IOException {
@@ -1272,7 +1261,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    *     multiple of 512
    */
   public void shrink(long newSize) throws IOException {
-    try (InFlightCalls call = calls.enter("shrink")) {
+    call("shrink", () -> {
       checkWritable();
       if (newSize < 0 || newSize > header.size) {
         throw new IllegalArgumentException(String.format(
@@ -1299,7 +1288,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       if (end < file.size()) {
         file.setLength(end);
       }
-    }
+    });
   }
 
   /**
@@ -1353,6 +1342,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * preallocation); with {@code zeroFill} writes zeros into them. Used by create.
    */
   void preallocate(boolean zeroFill) throws IOException {
+    call("preallocate", () -> preallocateUnguarded(zeroFill));
+  }
+
+  private void preallocateUnguarded(boolean zeroFill) throws IOException {
     checkWritable();
     long clusters = (header.size + clusterSize - 1) >>> clusterBits;
     for (long c = 0; c < clusters; c++) {
@@ -1509,17 +1502,43 @@ public final class Qcow2Image implements Closeable, GuestImage {
     file.write(0, h, 0, h.length, MAIN_HEADER.mask());
   }
 
-  /** The image's corruption signal, called where a check fires; returns what to throw. */
-  private final class Corruption implements HostFile.CorruptionHandler {
-    @Override
-    public MetadataOverlapException overlap(int mask, long offset, long length) throws IOException {
-      return new MetadataOverlapException(mask, offset, signalCorruption());
-    }
+  /** The body of a public call. */
+  private interface Action {
+    void run() throws IOException;
+  }
 
-    @Override
-    public MetadataCorruptionException corruption(String event) throws IOException {
-      return new MetadataCorruptionException(event, signalCorruption(), writable);
+  /** The body of a public call that returns a value. */
+  private interface Query<T> {
+    T run() throws IOException;
+  }
+
+  /**
+   * Runs a public call: one at a time, and a corruption event found anywhere below is signalled
+   * before the call returns (the public exception thrown instead of the event).
+   */
+  private void call(String name, Action body) throws IOException {
+    try (InFlightCalls call = calls.enter(name)) {
+      try {
+        body.run();
+      } catch (CorruptionEvent e) {
+        throw signalled(e);
+      }
     }
+  }
+
+  private <T> T query(String name, Query<T> body) throws IOException {
+    try (InFlightCalls call = calls.enter(name)) {
+      try {
+        return body.run();
+      } catch (CorruptionEvent e) {
+        throw signalled(e);
+      }
+    }
+  }
+
+  /** Signals {@code event} (QEMU's qcow2_signal_corruption) and returns what the caller throws. */
+  private Qcow2Exception signalled(CorruptionEvent event) throws IOException {
+    return event.toPublic(signalCorruption(), writable);
   }
 
   /**
@@ -1573,9 +1592,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Writes everything to the file and forces it to the device. */
   public void flush() throws IOException {
-    try (InFlightCalls call = calls.enter("flush")) {
-      flushUnguarded();
-    }
+    call("flush", () -> flushUnguarded());
   }
 
   private void flushUnguarded() throws IOException {
@@ -1591,9 +1608,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   @Override
   public void close() throws IOException {
-    try (InFlightCalls call = calls.enter("close")) {
-      closeUnguarded();
-    }
+    call("close", () -> closeUnguarded());
   }
 
   private void closeUnguarded() throws IOException {
@@ -1602,9 +1617,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     try {
       if (writable && !corruptEvent) {
-        commit();
-        markClean();
-        file.force(true);
+        try {
+          commit();
+          markClean();
+          file.force(true);
+        } catch (CorruptionEvent e) {
+          throw signalled(e); // while the file is still open
+        }
       }
     } finally {
       closed = true;
@@ -1732,9 +1751,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    *     table would exceed 64 MiB
    */
   public SnapshotInfo createSnapshot(String name) throws IOException {
-    try (InFlightCalls call = calls.enter("createSnapshot")) {
-      return createSnapshotUnguarded(name);
-    }
+    return query("createSnapshot", () -> createSnapshotUnguarded(name));
   }
 
   private SnapshotInfo createSnapshotUnguarded(String name) throws IOException {
@@ -1744,9 +1761,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** The internal snapshots, in table order, as {@code qemu-img snapshot -l}. */
   public List<SnapshotInfo> listSnapshots() throws IOException {
-    try (InFlightCalls call = calls.enter("listSnapshots")) {
-      return listSnapshotsUnguarded();
-    }
+    return query("listSnapshots", () -> listSnapshotsUnguarded());
   }
 
   private List<SnapshotInfo> listSnapshotsUnguarded() throws IOException {
@@ -1761,9 +1776,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void applySnapshot(String idOrName) throws IOException {
-    try (InFlightCalls call = calls.enter("applySnapshot")) {
-      applySnapshotUnguarded(idOrName);
-    }
+    call("applySnapshot", () -> applySnapshotUnguarded(idOrName));
   }
 
   private void applySnapshotUnguarded(String idOrName) throws IOException {
@@ -1777,9 +1790,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void deleteSnapshot(String idOrName) throws IOException {
-    try (InFlightCalls call = calls.enter("deleteSnapshot")) {
-      deleteSnapshotUnguarded(idOrName);
-    }
+    call("deleteSnapshot", () -> deleteSnapshotUnguarded(idOrName));
   }
 
   private void deleteSnapshotUnguarded(String idOrName) throws IOException {
