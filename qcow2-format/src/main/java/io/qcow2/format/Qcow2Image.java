@@ -78,6 +78,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private List<Snapshot> snapshots;
   private long snapshotTableLength;
   private final Refcounts refcounts;
+  /** The active L1 table and the cached L2 tables. */
+  private final ActiveTables tables;
   private final GuestImage backing;
   /** Opened without its backing chain ({@link #openWithoutBacking}): reads that need it fail. */
   private final boolean backingSkipped;
@@ -87,22 +89,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final Map<String, String> options;
   /** Guest data of the request being planned, written once the whole request is validated. */
   private final List<PendingWrite> pendingData = new ArrayList<>();
-  private long[] l1;
-  /** The bytes of the L1 range being written (reused). */
-  private byte[] l1WriteBuffer = new byte[0];
-  private LongBuffer l1WriteLongs = LongBuffer.allocate(0);
-  private int l1DirtyFrom = Integer.MAX_VALUE;
-  private int l1DirtyTo = -1;
-  /** L2 tables by host offset; sized by {@code l2-cache-size} / {@code cache-size}. */
-  private final TableCache<long[]> l2Cache;
-  /** The bytes of the L2 table being read into the cache (one buffer, reused), and its view. */
-  private final byte[] l2Buffer;
-  private final LongBuffer l2BufferLongs;
-  /** The bytes of the L2 tables being written back (reused, grows to {@link #L2_WRITE_BYTES}). */
-  private byte[] l2WriteBuffer = new byte[0];
-  private LongBuffer l2WriteLongs = LongBuffer.allocate(0);
-  /** Contiguous dirty L2 tables are written together up to this many bytes. */
-  private static final int L2_WRITE_BYTES = 128 << 10;
   private boolean corruptEvent;
   private boolean closed;
   /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
@@ -123,11 +109,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.snapshots = header.snapshotCount == 0 ? List.of()
         : List.copyOf(Snapshot.readTable(file.io(), header.snapshotsOffset, header.snapshotCount, clusterBits));
     this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.io());
-    this.l1 = readL1();
     CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, clusterBits);
-    this.l2Cache = new TableCache<>(cacheSizes.l2Tables(), () -> new long[1 << l2Bits]);
-    this.l2Buffer = new byte[clusterSize];
-    this.l2BufferLongs = ByteBuffer.wrap(l2Buffer).asLongBuffer();
+    this.tables = new ActiveTables(file, header, cacheSizes.l2Tables());
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
@@ -379,14 +362,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
-  private long[] readL1() throws IOException {
-    byte[] raw = new byte[header.l1Size * 8];
-    file.read(header.l1Offset, raw, 0, raw.length);
-    long[] table = new long[header.l1Size];
-    ByteBuffer.wrap(raw).asLongBuffer().get(table);
-    return table;
-  }
-
   /** A new checker holding every metadata structure its mode covers (QEMU's open-time setup). */
   private void buildChecker() throws IOException {
     file.tracker = MetadataTracker.of(OverlapCheckers.create(options, clusterBits, new View()));
@@ -400,10 +375,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       return;
     }
     checker.enter(0, 1, MAIN_HEADER.mask());
-    if (l1.length > 0) {
-      checker.enter(header.l1Offset, clustersFor(l1.length * 8L), ACTIVE_L1.mask());
+    if (tables.l1().length > 0) {
+      checker.enter(header.l1Offset, tables.clustersFor(tables.l1().length * 8L), ACTIVE_L1.mask());
     }
-    for (long e : l1) {
+    for (long e : tables.l1()) {
       enterTable(e & L1_OFFSET_MASK, ACTIVE_L2);
     }
     checker.enter(header.refcountTableOffset, header.refcountTableClusters, REFCOUNT_TABLE.mask());
@@ -411,12 +386,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
       enterTable(e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK, REFCOUNT_BLOCK);
     }
     if (!snapshots.isEmpty()) {
-      checker.enter(header.snapshotsOffset, clustersFor(snapshotTableLength), SNAPSHOT_TABLE.mask());
+      checker.enter(header.snapshotsOffset, tables.clustersFor(snapshotTableLength), SNAPSHOT_TABLE.mask());
     }
     for (int i = 0; i < snapshots.size(); i++) {
       Snapshot s = snapshots.get(i);
       if (s.l1Size() > 0) {
-        checker.enter(s.l1Offset(), clustersFor(s.l1Size() * 8L), INACTIVE_L1.mask());
+        checker.enter(s.l1Offset(), tables.clustersFor(s.l1Size() * 8L), INACTIVE_L1.mask());
         // Snapshot L1 tables are read at open only when inactive L2 tables are checked.
         if ((mask & INACTIVE_L2.mask()) != 0) {
           for (long e : readSnapshotL1(i)) {
@@ -426,7 +401,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
     }
     if (header.bitmapDirectorySize > 0 && (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0) {
-      checker.enter(header.bitmapDirectoryOffset, clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
+      checker.enter(header.bitmapDirectoryOffset, tables.clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
     }
   }
 
@@ -440,7 +415,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       return;
     }
     long first = offset & -(long) clusterSize;
-    long clusters = Math.min(aligned(offset) ? 1 : 2, (Header.MAX_HOST_OFFSET - first) >>> clusterBits);
+    long clusters = Math.min(tables.aligned(offset) ? 1 : 2, (Header.MAX_HOST_OFFSET - first) >>> clusterBits);
     file.tracker.enter(first, clusters, type.mask());
   }
 
@@ -520,15 +495,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
       long cluster = guestOffset >>> clusterBits;
       int inCluster = (int) (guestOffset & (clusterSize - 1));
       int n = (int) Math.min(len, clusterSize - inCluster);
-      long entry = l2Entry(cluster);
-      switch (kind(entry)) {
+      long entry = tables.l2Entry(cluster);
+      switch (ActiveTables.kind(entry)) {
         case DATA: {
-          long host = allocatedOffset(entry, cluster);
+          long host = tables.allocatedOffset(entry, cluster);
           // Extend over following clusters that are contiguous on the host: one read.
           long next = cluster + 1;
           while (n < len) {
-            long e = l2Entry(next);
-            if (kind(e) != Extent.Kind.DATA || allocatedOffset(e, next) != host + ((next - cluster) << clusterBits)) {
+            long e = tables.l2Entry(next);
+            if (ActiveTables.kind(e) != Extent.Kind.DATA || tables.allocatedOffset(e, next) != host + ((next - cluster) << clusterBits)) {
               break;
             }
             n = (int) Math.min(len, n + (long) clusterSize);
@@ -538,7 +513,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           break;
         }
         case ZERO:
-          zeroEntryOffset(entry, cluster);
+          tables.zeroEntryOffset(entry, cluster);
           Arrays.fill(buf, off, off + n, (byte) 0);
           break;
         case UNALLOCATED:
@@ -565,96 +540,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
       backing.read(guestOffset, buf, off, (int) inBacking);
     }
     Arrays.fill(buf, off + (int) inBacking, off + len, (byte) 0);
-  }
-
-  /** The kind of an L2 entry (QEMU's qcow2_get_cluster_type). */
-  static Extent.Kind kind(long entry) {
-    if ((entry & COMPRESSED) != 0) {
-      return Extent.Kind.COMPRESSED;
-    }
-    if ((entry & ZERO_FLAG) != 0) {
-      return Extent.Kind.ZERO;
-    }
-    return (entry & L2_OFFSET_MASK) == 0 ? Extent.Kind.UNALLOCATED : Extent.Kind.DATA;
-  }
-
-  /**
-   * The host offset of a data or zero entry of guest cluster {@code cluster} (0 for a zero entry
-   * without one), after the check QEMU makes on every read of it (qcow2_get_host_offset).
-   *
-   * @throws MetadataCorruptionException if the offset is not cluster-aligned
-   */
-  private long allocatedOffset(long entry, long cluster) throws IOException {
-    long host = entry & L2_OFFSET_MASK;
-    if (!aligned(host)) {
-      throw file.corruption(String.format(
-          "Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)", hex(host),
-          hex(l1[(int) (cluster >>> l2Bits)] & L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
-    }
-    return host;
-  }
-
-  /**
-   * The checks QEMU makes when it reads a zero entry: version 2 has no zero flag, and a
-   * preallocated zero cluster's offset must be aligned.
-   */
-  private void zeroEntryOffset(long entry, long cluster) throws IOException {
-    if (header.version < 3) {
-      throw file.corruption(String.format("Zero cluster entry found in pre-v3 image (L2 offset: %s, L2 index: %s)",
-          hex(l1[(int) (cluster >>> l2Bits)] & L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
-    }
-    allocatedOffset(entry, cluster);
-  }
-
-  private static String hex(long value) {
-    return MetadataCorruptionException.hex(value);
-  }
-
-  /** The L2 entry of guest cluster {@code cluster}; 0 where no L2 table exists. */
-  private long l2Entry(long cluster) throws IOException {
-    int l1Index = (int) (cluster >>> l2Bits);
-    if (l1Index >= l1.length) {
-      return 0;
-    }
-    long l2Offset = l2Offset(l1Index);
-    if (l2Offset == 0) {
-      return 0;
-    }
-    return l2Table(l2Offset)[(int) (cluster & ((1 << l2Bits) - 1))];
-  }
-
-  /**
-   * The L2 table offset of L1 entry {@code l1Index} (0: none).
-   *
-   * @throws MetadataCorruptionException if it is not cluster-aligned (QEMU's check)
-   */
-  private long l2Offset(int l1Index) throws IOException {
-    long offset = l1[l1Index] & L1_OFFSET_MASK;
-    if (!aligned(offset)) {
-      throw file.corruption(String.format("L2 table offset %s unaligned (L1 index: %s)", hex(offset), hex(l1Index)));
-    }
-    return offset;
-  }
-
-  private long[] l2Table(long offset) throws IOException {
-    long[] table = l2Cache.get(offset);
-    if (table == null) {
-      // Only clean tables are evicted, so every table an operation changes stays cached; an
-      // evicted table's array takes the new one, so a scan of a large image (map, a long read)
-      // allocates nothing per table.
-      table = l2Cache.put(offset);
-      file.read(offset, l2Buffer, 0, clusterSize);
-      l2BufferLongs.get(0, table);
-    }
-    return table;
-  }
-
-  private long[] readTable(long offset, int entries) throws IOException {
-    byte[] raw = new byte[entries * 8];
-    file.read(offset, raw, 0, raw.length);
-    long[] table = new long[entries];
-    ByteBuffer.wrap(raw).asLongBuffer().get(table);
-    return table;
   }
 
   /** Decompresses a compressed cluster with the image's compression type (CompressedClusters). */
@@ -726,23 +611,23 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int inCluster = (int) (guestOffset & (clusterSize - 1));
     long length = Math.min(maxLength, clusterSize - inCluster);
     int l1Index = (int) (cluster >>> l2Bits);
-    if (l1Index >= l1.length || l2Offset(l1Index) == 0) {
+    if (l1Index >= tables.l1().length || tables.l2Offset(l1Index) == 0) {
       // No L2 table: the whole range it would map is unallocated here.
       long rangeEnd = (long) (l1Index + 1) << (l2Bits + clusterBits);
       length = Math.min(maxLength, rangeEnd - guestOffset);
     }
-    long entry = l2Entry(cluster);
-    Extent.Kind kind = kind(entry);
-    if (kind != Extent.Kind.COMPRESSED && length < maxLength && l1Index < l1.length && l2Offset(l1Index) != 0) {
+    long entry = tables.l2Entry(cluster);
+    Extent.Kind kind = ActiveTables.kind(entry);
+    if (kind != Extent.Kind.COMPRESSED && length < maxLength && l1Index < tables.l1().length && tables.l2Offset(l1Index) != 0) {
       length = runLength(cluster, entry, inCluster, maxLength);
     }
     switch (kind) {
       case DATA:
-        return new Extent(guestOffset, length, kind, allocatedOffset(entry, cluster) + inCluster, false);
+        return new Extent(guestOffset, length, kind, tables.allocatedOffset(entry, cluster) + inCluster, false);
       case COMPRESSED:
         return new Extent(guestOffset, length, kind, CompressedDescriptor.hostOffset(entry, clusterBits), false);
       case ZERO:
-        zeroEntryOffset(entry, cluster);
+        tables.zeroEntryOffset(entry, cluster);
         return new Extent(guestOffset, length, kind, -1, false);
       default:
         checkBackingOpened();
@@ -763,13 +648,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * (with its corruption event) only when asked for itself.
    */
   private long runLength(long cluster, long entry, int inCluster, long maxLength) throws IOException {
-    long[] l2 = l2Table(l2Offset((int) (cluster >>> l2Bits)));
-    Extent.Kind kind = kind(entry);
+    long[] l2 = tables.l2Table(tables.l2Offset((int) (cluster >>> l2Bits)));
+    Extent.Kind kind = ActiveTables.kind(entry);
     long host = entry & L2_OFFSET_MASK;
     long length = clusterSize - inCluster;
     for (int i = (int) (cluster & ((1 << l2Bits) - 1)) + 1; i < l2.length && length < maxLength; i++) {
       long e = l2[i];
-      if (kind(e) != kind) {
+      if (ActiveTables.kind(e) != kind) {
         break;
       }
       if (kind == Extent.Kind.DATA) {
@@ -777,7 +662,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         if ((e & L2_OFFSET_MASK) != host) {
           break;
         }
-      } else if (kind == Extent.Kind.ZERO && (header.version < 3 || !aligned(e & L2_OFFSET_MASK))) {
+      } else if (kind == Extent.Kind.ZERO && (header.version < 3 || !tables.aligned(e & L2_OFFSET_MASK))) {
         break;
       }
       length += clusterSize;
@@ -861,11 +746,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
           int l1Index = (int) (guestCluster >>> l2Bits);
           int l2Index = (int) (guestCluster & ((1 << l2Bits) - 1));
           long l2Offset = l2ForWrite(l1Index);
-          long[] l2 = l2Table(l2Offset);
+          long[] l2 = tables.l2Table(l2Offset);
           if ((l2[l2Index] & L2_OFFSET_MASK) != 0) {
             throw new Qcow2Exception(String.format("Compressed write to guest offset %s refused: "
                 + "the cluster is allocated (compressed writes go to unallocated clusters only, "
-                + "as in QEMU)", hex(guestOffset + done)));
+                + "as in QEMU)", ActiveTables.hex(guestOffset + done)));
           }
           System.arraycopy(buf, off + done, cluster, 0, n);
           Arrays.fill(cluster, n, clusterSize, (byte) 0);
@@ -877,7 +762,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           }
           long host = space.allocate(size);
           queueData(host, Arrays.copyOf(packed, size), 0, size);
-          setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedDescriptor.encode(host, size, clusterBits));
+          tables.setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedDescriptor.encode(host, size, clusterBits));
         }
       });
     });
@@ -940,15 +825,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * replaces is left alone, as QEMU does (see {@link #freeEntry}).
    */
   private long inPlaceOffset(long entry, long cluster, long guestOffset, boolean partial) throws IOException {
-    Extent.Kind kind = kind(entry);
+    Extent.Kind kind = ActiveTables.kind(entry);
     long host = entry & L2_OFFSET_MASK;
-    if ((kind == Extent.Kind.DATA || kind == Extent.Kind.ZERO) && !aligned(host)) {
+    if ((kind == Extent.Kind.DATA || kind == Extent.Kind.ZERO) && !tables.aligned(host)) {
       if ((entry & COPIED) != 0) {
         throw file.corruption(String.format("%s cluster offset %s unaligned (guest offset: %s)",
-            kind == Extent.Kind.ZERO ? "Preallocated zero" : "Data", hex(host), hex(guestOffset)));
+            kind == Extent.Kind.ZERO ? "Preallocated zero" : "Data", ActiveTables.hex(host), ActiveTables.hex(guestOffset)));
       }
       if (partial) {
-        allocatedOffset(entry, cluster);
+        tables.allocatedOffset(entry, cluster);
       }
       return -1;
     }
@@ -964,7 +849,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int l1Index = (int) (cluster >>> l2Bits);
     int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
     long l2Offset = l2ForWrite(l1Index);
-    long[] l2 = l2Table(l2Offset);
+    long[] l2 = tables.l2Table(l2Offset);
     int limit = Math.min(maxClusters, l2.length - l2Index);
     long guest = cluster << clusterBits;
     long host = inPlaceOffset(l2[l2Index], cluster, guest, false);
@@ -980,7 +865,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       for (int i = 0; i < k; i++) {
         long e = l2[l2Index + i];
         if ((e & COPIED) == 0) {
-          setL2(l2Offset, l2, l2Index + i, e | COPIED);
+          tables.setL2(l2Offset, l2, l2Index + i, e | COPIED);
         }
       }
       return k;
@@ -995,7 +880,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     queueData(allocated, buf, off, k << clusterBits);
     for (int i = 0; i < k; i++) {
       long old = l2[l2Index + i];
-      setL2(l2Offset, l2, l2Index + i, (allocated + ((long) i << clusterBits)) | COPIED);
+      tables.setL2(l2Offset, l2, l2Index + i, (allocated + ((long) i << clusterBits)) | COPIED);
       freeEntry(old);
     }
     return k;
@@ -1005,14 +890,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
     int l1Index = (int) (cluster >>> l2Bits);
     int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
     long l2Offset = l2ForWrite(l1Index);
-    long[] l2 = l2Table(l2Offset);
+    long[] l2 = tables.l2Table(l2Offset);
     long entry = l2[l2Index];
     long host = inPlaceOffset(entry, cluster, (cluster << clusterBits) + inCluster, n < clusterSize);
     if (host >= 0) {
       file.checkInside(host, inCluster + n, "L2 entry of guest cluster", cluster);
       queueData(host + inCluster, buf, off, n);
       if ((entry & COPIED) == 0) {
-        setL2(l2Offset, l2, l2Index, entry | COPIED);
+        tables.setL2(l2Offset, l2, l2Index, entry | COPIED);
       }
       return;
     }
@@ -1029,7 +914,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     long allocated = refcounts.allocate(1);
     queueData(allocated, data, dataOff, clusterSize);
-    setL2(l2Offset, l2, l2Index, allocated | COPIED);
+    tables.setL2(l2Offset, l2, l2Index, allocated | COPIED);
     freeEntry(entry);
   }
 
@@ -1037,15 +922,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void readOldCluster(long cluster, long entry, byte[] data) throws IOException {
     long guest = cluster << clusterBits;
     int valid = (int) Math.min(clusterSize, header.size - guest);
-    switch (kind(entry)) {
+    switch (ActiveTables.kind(entry)) {
       case DATA:
-        file.read(allocatedOffset(entry, cluster), data, 0, valid);
+        file.read(tables.allocatedOffset(entry, cluster), data, 0, valid);
         break;
       case COMPRESSED:
         System.arraycopy(decompress(entry, cluster), 0, data, 0, valid);
         break;
       case ZERO:
-        zeroEntryOffset(entry, cluster);
+        tables.zeroEntryOffset(entry, cluster);
         break;
       default:
         readBacking(guest, data, 0, valid);
@@ -1054,7 +939,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Queues the release of whatever host clusters an L2 entry points at. */
   private void freeEntry(long entry) {
-    switch (kind(entry)) {
+    switch (ActiveTables.kind(entry)) {
       case COMPRESSED: {
         long[] range = compressedRange(entry);
         refcounts.deferFree(range[0], range[1]);
@@ -1068,7 +953,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         // QEMU leaves an unaligned cluster alone ("Cannot free unaligned cluster", a non-fatal
         // corruption event): which cluster it meant is unknown, so it leaks rather than freeing
         // the wrong one.
-        if (host != 0 && aligned(host)) {
+        if (host != 0 && tables.aligned(host)) {
           refcounts.deferFree(host, clusterSize);
         }
       }
@@ -1084,24 +969,19 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return Long.compareUnsigned(refcounts.get(offset >>> clusterBits), 1) <= 0;
   }
 
-  private void setL2(long l2Offset, long[] l2, int index, long entry) {
-    l2[index] = entry;
-    l2Cache.markDirty(l2Offset);
-  }
-
   /**
    * The offset of an L2 table this image alone owns for {@code l1Index}: allocated when absent,
    * copied when shared with a snapshot (refcount above 1).
    */
   private long l2ForWrite(int l1Index) throws IOException {
-    long l2Offset = l2Offset(l1Index);
+    long l2Offset = tables.l2Offset(l1Index);
     if (l2Offset != 0) {
       if (owned(l2Offset)) {
-        if (!l2Cache.contains(l2Offset)) {  // a cached table may be new and not written yet
+        if (!tables.isCached(l2Offset)) {  // a cached table may be new and not written yet
           file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
         }
-        if ((l1[l1Index] & COPIED) == 0) {
-          setL1(l1Index, l2Offset | COPIED);
+        if ((tables.l1()[l1Index] & COPIED) == 0) {
+          tables.setL1(l1Index, l2Offset | COPIED);
         }
         return l2Offset;
       }
@@ -1110,7 +990,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (l2Offset != 0) {
       // Copy on write of a shared L2 table: its data clusters keep their refcounts (each is now
       // referenced by one more table), so no entry keeps COPIED.
-      copied = l2Table(l2Offset).clone();
+      copied = tables.l2Table(l2Offset).clone();
       for (int i = 0; i < copied.length; i++) {
         copied[i] &= ~COPIED;
       }
@@ -1120,25 +1000,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw file.corruption("Preventing invalid allocation of L2 table at offset 0");
     }
     file.tracker.enter(newOffset, 1, ACTIVE_L2.mask());
-    if (copied == null) {
-      // A new, empty table; an evicted table's array is reused (no garbage per table).
-      Arrays.fill(l2Cache.put(newOffset), 0);
-    } else {
-      l2Cache.putTable(newOffset, copied);
-    }
-    l2Cache.markDirty(newOffset);
-    setL1(l1Index, newOffset | COPIED);
+    tables.addL2Table(newOffset, copied);
+    tables.setL1(l1Index, newOffset | COPIED);
     if (l2Offset != 0) {
       file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
       refcounts.deferFree(l2Offset, clusterSize);
     }
     return newOffset;
-  }
-
-  private void setL1(int index, long entry) {
-    l1[index] = entry;
-    l1DirtyFrom = Math.min(l1DirtyFrom, index);
-    l1DirtyTo = Math.max(l1DirtyTo, index);
   }
 
   /**
@@ -1191,8 +1059,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
       for (long c = first; c < last; c++) {
         // As QEMU's discard_in_l2_slice: v3 keeps the cluster reading as zeros with the zero flag
         // where it was allocated or a backing file would show through; otherwise unallocated.
-        long old = l2Entry(c);
-        boolean allocated = kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
+        long old = tables.l2Entry(c);
+        boolean allocated = ActiveTables.kind(old) == Extent.Kind.COMPRESSED || (old & L2_OFFSET_MASK) != 0;
         replaceEntry(c, header.version >= 3 && (backing != null || allocated) ? ZERO_FLAG : 0);
       }
     });
@@ -1202,20 +1070,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void replaceEntry(long cluster, long entry) throws IOException {
     int l1Index = (int) (cluster >>> l2Bits);
     int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
-    long old = l2Entry(cluster);
+    long old = tables.l2Entry(cluster);
     if (old == entry) {
       return;
     }
     if (entry == ZERO_FLAG && old == 0 && backing == null) {
       return;
     }
-    if (entry == 0 && l2Offset(l1Index) == 0) {
+    if (entry == 0 && tables.l2Offset(l1Index) == 0) {
       return;
     }
     long l2Offset = l2ForWrite(l1Index);
-    long[] l2 = l2Table(l2Offset);
+    long[] l2 = tables.l2Table(l2Offset);
     old = l2[l2Index];
-    setL2(l2Offset, l2, l2Index, entry);
+    tables.setL2(l2Offset, l2, l2Index, entry);
     freeEntry(old);
   }
 
@@ -1239,7 +1107,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw new IllegalArgumentException(String.format(
           "Size %d needs %d L1 entries, more than the maximum %d", newSize, needed, Header.MAX_L1_BYTES / 8));
     }
-    if (needed > l1.length) {
+    if (needed > tables.l1().length) {
       growL1((int) needed);
     }
     header.size = newSize;
@@ -1277,7 +1145,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         for (long c = firstDropped; c < oldClusters && (c >>> l2Bits) < keptL1; c++) {
           replaceEntry(c, 0);
         }
-        for (int i = keptL1; i < l1.length; i++) {
+        for (int i = keptL1; i < tables.l1().length; i++) {
           dropL2Table(i);
         }
       });
@@ -1297,36 +1165,36 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * tables (and is freed unless a snapshot still has it).
    */
   private void dropL2Table(int l1Index) throws IOException {
-    long l2Offset = l2Offset(l1Index);
+    long l2Offset = tables.l2Offset(l1Index);
     if (l2Offset == 0) {
       return;
     }
     file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
     boolean owned = owned(l2Offset);
-    for (long entry : l2Table(l2Offset)) {
+    for (long entry : tables.l2Table(l2Offset)) {
       freeEntry(entry);
     }
     file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
     refcounts.deferFree(l2Offset, clusterSize);
-    setL1(l1Index, 0);
+    tables.setL1(l1Index, 0);
     if (owned) {
-      l2Cache.remove(l2Offset);
+      tables.forgetL2Table(l2Offset);
     }
   }
 
   private void growL1(int entries) throws IOException {
     commit();
     long oldOffset = header.l1Offset;
-    long oldClusters = clustersFor(l1.length * 8L);
-    long clusters = clustersFor(entries * 8L);
+    long oldClusters = tables.clustersFor(tables.l1().length * 8L);
+    long clusters = tables.clustersFor(entries * 8L);
     long offset = refcounts.allocate(clusters);
     refcounts.flush();
     file.tracker.enter(offset, clusters, ACTIVE_L1.mask());
-    long[] table = Arrays.copyOf(l1, entries);
+    long[] table = Arrays.copyOf(tables.l1(), entries);
     byte[] raw = new byte[(int) (clusters << clusterBits)];
     ByteBuffer.wrap(raw).asLongBuffer().put(table);
     file.write(offset, raw, 0, raw.length, ACTIVE_L1.mask());
-    l1 = table;
+    tables.replaceL1(table);
     header.l1Offset = offset;
     header.l1Size = entries;
     writeHeader();
@@ -1349,15 +1217,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkWritable();
     long clusters = (header.size + clusterSize - 1) >>> clusterBits;
     for (long c = 0; c < clusters; c++) {
-      if (l2Cache.isFullOfDirty() || refcounts.isCacheFullOfDirty()) {
+      if (tables.isCacheFullOfDirty() || refcounts.isCacheFullOfDirty()) {
         writeBack();
       }
       int l1Index = (int) (c >>> l2Bits);
       int l2Index = (int) (c & ((1 << l2Bits) - 1));
       long l2Offset = l2ForWrite(l1Index);
-      long[] l2 = l2Table(l2Offset);
-      if (kind(l2[l2Index]) == Extent.Kind.UNALLOCATED) {
-        setL2(l2Offset, l2, l2Index, refcounts.allocate(1) | COPIED);
+      long[] l2 = tables.l2Table(l2Offset);
+      if (ActiveTables.kind(l2[l2Index]) == Extent.Kind.UNALLOCATED) {
+        tables.setL2(l2Offset, l2, l2Index, refcounts.allocate(1) | COPIED);
       }
     }
     if (zeroFill) {
@@ -1397,7 +1265,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       refcounts.flush();
       return;
     }
-    if (!markedDirty && (l2Cache.dirtyCount() > 0 || l1DirtyTo >= 0)) {
+    if (!markedDirty && tables.hasDirty()) {
       file.force(false);
       header.incompatible |= Header.INCOMPAT_DIRTY;
       writeHeader();
@@ -1431,9 +1299,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void writeBack() throws IOException {
     writePendingData();
     refcounts.flush();
-    flushL2();
-    flushL1();
-    l2Cache.trim();
+    tables.flushL2();
+    tables.flushL1();
+    tables.trim();
     refcounts.trim();
   }
 
@@ -1442,59 +1310,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     refcounts.checkPendingFrees();
     writePendingData();
     flushRefcountsUnlessLazy();
-    flushL2();
-    flushL1();
+    tables.flushL2();
+    tables.flushL1();
     refcounts.applyFrees();
     flushRefcountsUnlessLazy();
-    l2Cache.trim();
+    tables.trim();
     refcounts.trim();
-  }
-
-  /**
-   * Writes the dirty L2 tables in offset order, tables at contiguous offsets with one host write
-   * (and one overlap check) of at most {@link #L2_WRITE_BYTES}, through one reused buffer.
-   */
-  private void flushL2() throws IOException {
-    if (l2Cache.dirtyCount() == 0) {
-      return;
-    }
-    long[] dirty = l2Cache.dirtyKeys();
-    int maxRun = Math.max(1, L2_WRITE_BYTES >>> clusterBits);
-    for (int i = 0; i < dirty.length; ) {
-      int count = 1;
-      while (i + count < dirty.length && count < maxRun
-          && dirty[i + count] == dirty[i] + ((long) count << clusterBits)) {
-        count++;
-      }
-      int bytes = count << clusterBits;
-      if (l2WriteBuffer.length < bytes) {
-        l2WriteBuffer = new byte[bytes];
-        l2WriteLongs = ByteBuffer.wrap(l2WriteBuffer).asLongBuffer();
-      }
-      for (int k = 0; k < count; k++) {
-        l2WriteLongs.put(k << l2Bits, l2Cache.get(dirty[i + k]));
-      }
-      file.write(dirty[i], l2WriteBuffer, 0, bytes, ACTIVE_L2.mask());
-      i += count;
-    }
-    l2Cache.markAllClean();
-  }
-
-  private void flushL1() throws IOException {
-    if (l1DirtyTo < 0) {
-      return;
-    }
-    int from = l1DirtyFrom;
-    int to = l1DirtyTo;
-    int bytes = (to - from + 1) * 8;
-    if (l1WriteBuffer.length < bytes) {
-      l1WriteBuffer = new byte[Math.max(bytes, Math.min(l1.length * 8, 4096))];
-      l1WriteLongs = ByteBuffer.wrap(l1WriteBuffer).asLongBuffer();
-    }
-    l1WriteLongs.put(0, l1, from, to - from + 1);
-    file.write(header.l1Offset + from * 8L, l1WriteBuffer, 0, bytes, ACTIVE_L1.mask());
-    l1DirtyFrom = Integer.MAX_VALUE;
-    l1DirtyTo = -1;
   }
 
   private void writeHeader() throws IOException {
@@ -1580,12 +1401,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
       header.refcountTableOffset = h.getLong(48);
       header.refcountTableClusters = reftableClusters;
     }
-    l2Cache.clear();
-    l1DirtyFrom = Integer.MAX_VALUE;
-    l1DirtyTo = -1;
+    tables.reload();
     pendingData.clear();
     cachedCompressed = null;
-    l1 = readL1();
     refcounts.reload();
     buildChecker();
   }
@@ -1647,7 +1465,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** A copy of the active L1 table, raw entries. */
   long[] activeL1() {
-    return l1.clone();
+    return tables.l1().clone();
   }
 
   /** A copy of the refcount table, raw entries. */
@@ -1667,12 +1485,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Reads an L2 table straight from the file (raw entries), bypassing the cache. */
   long[] readL2Table(long offset) throws IOException {
-    return readTable(offset, 1 << l2Bits);
+    return tables.readTable(offset, 1 << l2Bits);
   }
 
   /** Reads an L1-style table of {@code entries} entries straight from the file. */
   long[] readTableFromFile(long offset, int entries) throws IOException {
-    return readTable(offset, entries);
+    return tables.readTable(offset, entries);
   }
 
   /** The snapshot table, validated at open. */
@@ -1695,14 +1513,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   // ---------------------------------------------------------------------------------------------
-
-  private long clustersFor(long bytes) {
-    return (bytes + clusterSize - 1) >>> clusterBits;
-  }
-
-  private boolean aligned(long offset) {
-    return (offset & (clusterSize - 1)) == 0;
-  }
 
   private void checkRange(long offset, long length) {
     checkArgument(offset >= 0 && length >= 0 && offset <= header.size && length <= header.size - offset,
@@ -1802,7 +1612,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   void syncForSnapshots() throws IOException {
     commit();
     refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
-    l2Cache.clear();
+    tables.clearCache();
     cachedCompressed = null;
   }
 
@@ -1816,17 +1626,17 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** The live active L1 table (not a copy). */
   long[] activeL1Live() {
-    return l1;
+    return tables.l1();
   }
 
   /** Replaces the in-memory active L1 table; the caller has written it to the file. */
   void replaceActiveL1(long[] table) {
-    l1 = table;
+    tables.replaceL1(table);
   }
 
   /** Grows the active L1 table to at least {@code entries} entries (moving it if needed). */
   void ensureL1Entries(int entries) throws IOException {
-    if (entries > l1.length) {
+    if (entries > tables.l1().length) {
       growL1(entries);
     }
   }
@@ -1849,8 +1659,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** The engine's live metadata, for strategies that scan. */
   private final class View implements MetadataView {
     @Override public long activeL1Offset() { return header.l1Offset; }
-    @Override public int activeL1Size() { return l1.length; }
-    @Override public long activeL1Entry(int index) { return l1[index]; }
+    @Override public int activeL1Size() { return tables.l1().length; }
+    @Override public long activeL1Entry(int index) { return tables.l1()[index]; }
     @Override public long refcountTableOffset() { return header.refcountTableOffset; }
     // From the header, not the array: while the table grows the array is already larger, but the
     // on-disk table (and what the header says) is still the old one.
