@@ -75,9 +75,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final int clusterBits;
   private final int clusterSize;
   private final int l2Bits;
-  private List<Snapshot> snapshots;
-  private long snapshotTableLength;
   private final Refcounts refcounts;
+  /** The snapshot table and the view of the metadata the overlap checker is built from. */
+  private final LiveMetadata metadata;
   /** The active L1 table and the cached L2 tables. */
   private final ActiveTables tables;
   private final GuestImage backing;
@@ -106,16 +106,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
     this.l2Bits = clusterBits - 3;
-    this.snapshots = header.snapshotCount == 0 ? List.of()
-        : List.copyOf(Snapshot.readTable(file.io(), header.snapshotsOffset, header.snapshotCount, clusterBits));
-    this.snapshotTableLength = Snapshot.tableLength(snapshots, header.snapshotsOffset, file.io());
     CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, clusterBits);
     this.tables = new ActiveTables(file, header, cacheSizes.l2Tables());
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
     this.options = Map.copyOf(options);
-    buildChecker();
+    this.metadata = new LiveMetadata(file, header, tables, refcounts);
+    metadata.track(this.options);
     this.backingSkipped = header.backingFile != null && !withBacking;
     this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
   }
@@ -360,72 +358,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "r")) {
       return f.length() >= 4 && f.readInt() == Header.MAGIC ? "qcow2" : "raw";
     }
-  }
-
-  /** A new checker holding every metadata structure its mode covers (QEMU's open-time setup). */
-  private void buildChecker() throws IOException {
-    file.tracker = MetadataTracker.of(OverlapCheckers.create(options, clusterBits, new View()));
-    enterMetadata();
-  }
-
-  private void enterMetadata() throws IOException {
-    MetadataTracker checker = file.tracker;
-    int mask = checker.enabledMask();
-    if (mask == 0) {
-      return;
-    }
-    checker.enter(0, 1, MAIN_HEADER.mask());
-    if (tables.l1().length > 0) {
-      checker.enter(header.l1Offset, tables.clustersFor(tables.l1().length * 8L), ACTIVE_L1.mask());
-    }
-    for (long e : tables.l1()) {
-      enterTable(e & L1_OFFSET_MASK, ACTIVE_L2);
-    }
-    checker.enter(header.refcountTableOffset, header.refcountTableClusters, REFCOUNT_TABLE.mask());
-    for (long e : refcounts.table) {
-      enterTable(e & MetadataView.REFCOUNT_TABLE_OFFSET_MASK, REFCOUNT_BLOCK);
-    }
-    if (!snapshots.isEmpty()) {
-      checker.enter(header.snapshotsOffset, tables.clustersFor(snapshotTableLength), SNAPSHOT_TABLE.mask());
-    }
-    for (int i = 0; i < snapshots.size(); i++) {
-      Snapshot s = snapshots.get(i);
-      if (s.l1Size() > 0) {
-        checker.enter(s.l1Offset(), tables.clustersFor(s.l1Size() * 8L), INACTIVE_L1.mask());
-        // Snapshot L1 tables are read at open only when inactive L2 tables are checked.
-        if ((mask & INACTIVE_L2.mask()) != 0) {
-          for (long e : readSnapshotL1(i)) {
-            enterTable(e & L1_OFFSET_MASK, INACTIVE_L2);
-          }
-        }
-      }
-    }
-    if (header.bitmapDirectorySize > 0 && (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0) {
-      checker.enter(header.bitmapDirectoryOffset, tables.clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
-    }
-  }
-
-  /**
-   * Enters the one-cluster table a table entry points at (nothing for 0). An unaligned table is
-   * entered on both clusters it touches, as a scanning strategy (legacy) sees it, so that every
-   * strategy gives the same answer on a corrupt image; the part at or beyond 2^56 is left out.
-   */
-  private void enterTable(long offset, MetadataType type) {
-    if (offset == 0 || Long.compareUnsigned(offset, Header.MAX_HOST_OFFSET) >= 0) {
-      return;
-    }
-    long first = offset & -(long) clusterSize;
-    long clusters = Math.min(tables.aligned(offset) ? 1 : 2, (Header.MAX_HOST_OFFSET - first) >>> clusterBits);
-    file.tracker.enter(first, clusters, type.mask());
-  }
-
-  private long[] readSnapshotL1(int index) throws IOException {
-    Snapshot s = snapshots.get(index);
-    byte[] raw = new byte[s.l1Size() * 8];
-    file.read(s.l1Offset(), raw, 0, raw.length);
-    long[] table = new long[s.l1Size()];
-    ByteBuffer.wrap(raw).asLongBuffer().get(table);
-    return table;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1405,7 +1337,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     pendingData.clear();
     cachedCompressed = null;
     refcounts.reload();
-    buildChecker();
+    metadata.track(options);
   }
 
   /** Writes everything to the file and forces it to the device. */
@@ -1495,7 +1427,17 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** The snapshot table, validated at open. */
   List<Snapshot> snapshots() {
-    return snapshots;
+    return metadata.snapshots();
+  }
+
+  /** Installs a new snapshot table (already on disk) as the one the view and the checker see. */
+  void replaceSnapshots(List<Snapshot> table, long length) {
+    metadata.replaceSnapshots(table, length);
+  }
+
+  /** A live view of this image's metadata (for tests that build a second checker). */
+  MetadataView metadataView() {
+    return metadata;
   }
 
   /** The backing image, or null. */
@@ -1641,56 +1583,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
   }
 
-  /** Installs a new snapshot table (already on disk) as the one the view and the checker see. */
-  void replaceSnapshots(List<Snapshot> table, long length) {
-    snapshots = List.copyOf(table);
-    snapshotTableLength = length;
-  }
-
   void writeHeaderNow() throws IOException {
     writeHeader();
   }
 
-  /** A live view of this image's metadata (for tests that build a second checker). */
-  MetadataView metadataView() {
-    return new View();
-  }
-
-  /** The engine's live metadata, for strategies that scan. */
-  private final class View implements MetadataView {
-    @Override public long activeL1Offset() { return header.l1Offset; }
-    @Override public int activeL1Size() { return tables.l1().length; }
-    @Override public long activeL1Entry(int index) { return tables.l1()[index]; }
-    @Override public long refcountTableOffset() { return header.refcountTableOffset; }
-    // From the header, not the array: while the table grows the array is already larger, but the
-    // on-disk table (and what the header says) is still the old one.
-    @Override public int refcountTableSize() { return (header.refcountTableClusters << clusterBits) / 8; }
-    @Override public long refcountTableEntry(int index) { return refcounts.table[index]; }
-    @Override public long snapshotTableOffset() { return snapshots.isEmpty() ? 0 : header.snapshotsOffset; }
-    @Override public long snapshotTableLength() { return snapshotTableLength; }
-    @Override public int snapshotCount() { return snapshots.size(); }
-    @Override public long snapshotL1Offset(int snapshot) { return snapshots.get(snapshot).l1Offset(); }
-    @Override public int snapshotL1Size(int snapshot) { return snapshots.get(snapshot).l1Size(); }
-
-    @Override
-    public String snapshotName(int snapshot) {
-      Snapshot s = snapshots.get(snapshot);
-      return s.id() + " (" + s.name() + ")";
-    }
-
-    @Override
-    public long[] readSnapshotL1Table(int snapshot) throws IOException {
-      return readSnapshotL1(snapshot);
-    }
-
-    @Override
-    public long bitmapDirectoryOffset() {
-      return (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0 ? header.bitmapDirectoryOffset : 0;
-    }
-
-    @Override
-    public long bitmapDirectoryLength() {
-      return (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0 ? header.bitmapDirectorySize : 0;
-    }
-  }
 }
