@@ -55,12 +55,6 @@ import java.util.Optional;
  * share an image between threads serialise their calls, for example with a lock.
  */
 public final class Qcow2Image implements Closeable, GuestImage {
-  /*
-   * Crash consistency: within one public operation, guest data is written first, then (commit())
-   * refcount blocks, refcount table entries, L2 tables, the L1 table and the header, then the
-   * queued refcount decrements. So a new cluster's refcount reaches the disk before any pointer to
-   * it, and a pointer is gone before its target's refcount drops. A crash leaks at worst.
-   */
   static final long L1_OFFSET_MASK = MetadataView.L1_OFFSET_MASK;
   static final long L2_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
   static final long COPIED = 1L << 63;
@@ -80,6 +74,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final LiveMetadata metadata;
   /** The active L1 table and the cached L2 tables. */
   private final ActiveTables tables;
+  /** Planned guest data and dirty metadata, written in crash-safe order; lazy refcounts. */
+  private final MetadataCommit commits;
   private final GuestImage backing;
   /** Opened without its backing chain ({@link #openWithoutBacking}): reads that need it fail. */
   private final boolean backingSkipped;
@@ -87,8 +83,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final int enabledMask;
   /** The open options, to rebuild the checker from the file after a refused request. */
   private final Map<String, String> options;
-  /** Guest data of the request being planned, written once the whole request is validated. */
-  private final List<PendingWrite> pendingData = new ArrayList<>();
   private boolean corruptEvent;
   private boolean closed;
   /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
@@ -113,6 +107,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
     this.options = Map.copyOf(options);
     this.metadata = new LiveMetadata(file, header, tables, refcounts);
+    this.commits = new MetadataCommit(file, header, tables, refcounts, writable);
     metadata.track(this.options);
     this.backingSkipped = header.backingFile != null && !withBacking;
     this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
@@ -193,7 +188,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
         image.header.autoclear = 0;
         try {
-          image.writeHeader();
+          image.commits.writeHeader();
         } catch (CorruptionEvent e) {
           throw image.signalled(e);
         }
@@ -693,7 +688,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
             continue;
           }
           long host = space.allocate(size);
-          queueData(host, Arrays.copyOf(packed, size), 0, size);
+          commits.queueData(host, Arrays.copyOf(packed, size), 0, size);
           tables.setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedDescriptor.encode(host, size, clusterBits));
         }
       });
@@ -715,11 +710,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void request(RequestPlan plan) throws IOException {
     try {
       plan.run();
-      commit();
+      commits.commit();
     } catch (IOException | RuntimeException e) {
-      if (markedDirty) {
-        deferredLost = true; // the reload below forgets refcount updates the file does not have
-      }
+      commits.requestFailed();
       if (!(e instanceof CorruptionEvent)) { // signalled above, which reloads
         try {
           reloadFromDisk();
@@ -729,24 +722,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       throw e;
     }
-  }
-
-  /** A guest data write of the request being planned. */
-  private record PendingWrite(long offset, byte[] buf, int off, int len) {}
-
-  private void queueData(long host, byte[] buf, int off, int len) {
-    pendingData.add(new PendingWrite(host, buf, off, len));
-  }
-
-  /** Checks every planned data write, then writes them all (before any metadata: crash order). */
-  private void writePendingData() throws IOException {
-    for (PendingWrite w : pendingData) {
-      file.checkWrite(w.offset(), w.len(), 0);
-    }
-    for (PendingWrite w : pendingData) {
-      file.writeUnchecked(w.offset(), w.buf(), w.off(), w.len());
-    }
-    pendingData.clear();
   }
 
   /**
@@ -793,7 +768,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
         k++;
       }
       file.checkInside(host, (long) k << clusterBits, "L2 entry of guest cluster", cluster);
-      queueData(host, buf, off, k << clusterBits);
+      commits.queueData(host, buf, off, k << clusterBits);
       for (int i = 0; i < k; i++) {
         long e = l2[l2Index + i];
         if ((e & COPIED) == 0) {
@@ -809,7 +784,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       return 0;
     }
     long allocated = refcounts.allocate(k);
-    queueData(allocated, buf, off, k << clusterBits);
+    commits.queueData(allocated, buf, off, k << clusterBits);
     for (int i = 0; i < k; i++) {
       long old = l2[l2Index + i];
       tables.setL2(l2Offset, l2, l2Index + i, (allocated + ((long) i << clusterBits)) | COPIED);
@@ -827,7 +802,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long host = inPlaceOffset(entry, cluster, (cluster << clusterBits) + inCluster, n < clusterSize);
     if (host >= 0) {
       file.checkInside(host, inCluster + n, "L2 entry of guest cluster", cluster);
-      queueData(host + inCluster, buf, off, n);
+      commits.queueData(host + inCluster, buf, off, n);
       if ((entry & COPIED) == 0) {
         tables.setL2(l2Offset, l2, l2Index, entry | COPIED);
       }
@@ -845,7 +820,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       System.arraycopy(buf, off, data, inCluster, n);
     }
     long allocated = refcounts.allocate(1);
-    queueData(allocated, data, dataOff, clusterSize);
+    commits.queueData(allocated, data, dataOff, clusterSize);
     tables.setL2(l2Offset, l2, l2Index, allocated | COPIED);
     freeEntry(entry);
   }
@@ -1043,8 +1018,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
       growL1((int) needed);
     }
     header.size = newSize;
-    writeHeader();
-    commit();
+    commits.writeHeader();
+    commits.commit();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1082,8 +1057,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
         }
       });
       header.size = newSize;
-      writeHeader();
-      commit();
+      commits.writeHeader();
+      commits.commit();
       long end = refcounts.end() << clusterBits;
       if (end < file.size()) {
         file.setLength(end);
@@ -1115,7 +1090,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   private void growL1(int entries) throws IOException {
-    commit();
+    commits.commit();
     long oldOffset = header.l1Offset;
     long oldClusters = tables.clustersFor(tables.l1().length * 8L);
     long clusters = tables.clustersFor(entries * 8L);
@@ -1129,12 +1104,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     tables.replaceL1(table);
     header.l1Offset = offset;
     header.l1Size = entries;
-    writeHeader();
+    commits.writeHeader();
     if (oldClusters > 0) {
       file.tracker.remove(oldOffset, oldClusters, ACTIVE_L1.mask());
       refcounts.deferFree(oldOffset, oldClusters << clusterBits);
     }
-    commit();
+    commits.commit();
   }
 
   /**
@@ -1150,7 +1125,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     long clusters = (header.size + clusterSize - 1) >>> clusterBits;
     for (long c = 0; c < clusters; c++) {
       if (tables.isCacheFullOfDirty() || refcounts.isCacheFullOfDirty()) {
-        writeBack();
+        commits.writeBack();
       }
       int l1Index = (int) (c >>> l2Bits);
       int l2Index = (int) (c & ((1 << l2Bits) - 1));
@@ -1170,89 +1145,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
         }
       }
     }
-    commit();
+    commits.commit();
     long end = refcounts.end() << clusterBits;
     if (file.size() < end) {
       file.setLength(end);
     }
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Lazy refcounts (issue 16; qcow2 spec: compatible bit 0, incompatible bit 0)
-
-  /** Set once this session set the dirty bit: refcount blocks then reach the file at flush/close. */
-  private boolean markedDirty;
-  /** A request failed after refcount updates were deferred: no more writes (see checkWritable). */
-  private boolean deferredLost;
-
-  /**
-   * Writes the dirty refcount blocks, unless the image has lazy refcounts (compat 1.1,
-   * lazy_refcounts=on): then the dirty bit is set before the first table that depends on them is
-   * written (QEMU's qcow2_mark_dirty in qcow2_alloc_cluster_link_l2), and they wait for {@link
-   * #flush} or {@link #close}. A crash meanwhile leaves a dirty image, which opening it read/write
-   * repairs (here and in QEMU).
-   */
-  private void flushRefcountsUnlessLazy() throws IOException {
-    if (!writable || header.version < 3 || !header.lazyRefcounts()) {
-      refcounts.flush();
-      return;
-    }
-    if (!markedDirty && tables.hasDirty()) {
-      file.force(false);
-      header.incompatible |= Header.INCOMPAT_DIRTY;
-      writeHeader();
-      file.force(false);
-      markedDirty = true;
-    }
-    if (refcounts.isCacheFullOfDirty()) {
-      refcounts.flush(); // deferral never holds more than the refcount cache's size
-    }
-  }
-
-  /** At close: the deferred refcount blocks, then the dirty bit cleared (QEMU's qcow2_mark_clean). */
-  private void markClean() throws IOException {
-    if (!markedDirty || deferredLost) {
-      return;
-    }
-    refcounts.flush();
-    file.force(false);
-    header.incompatible &= ~Header.INCOMPAT_DIRTY;
-    writeHeader();
-    markedDirty = false;
-  }
-
-  /**
-   * Writes what is dirty in commit's crash-safe order (refcount blocks, then L2 tables, then L1)
-   * and trims the caches, but keeps the queued refcount decrements: a long operation (metadata
-   * preallocation) calls it when its caches are full of dirty tables, so memory stays bounded,
-   * and no cluster it freed (an outgrown refcount table) is handed out again as a data cluster
-   * whose stale bytes the guest would read.
-   */
-  private void writeBack() throws IOException {
-    writePendingData();
-    refcounts.flush();
-    tables.flushL2();
-    tables.flushL1();
-    tables.trim();
-    refcounts.trim();
-  }
-
-  /** Writes everything dirty, in crash-safe order, then applies queued refcount decrements. */
-  private void commit() throws IOException {
-    refcounts.checkPendingFrees();
-    writePendingData();
-    flushRefcountsUnlessLazy();
-    tables.flushL2();
-    tables.flushL1();
-    refcounts.applyFrees();
-    flushRefcountsUnlessLazy();
-    tables.trim();
-    refcounts.trim();
-  }
-
-  private void writeHeader() throws IOException {
-    byte[] h = header.encode();
-    file.write(0, h, 0, h.length, MAIN_HEADER.mask());
   }
 
   /** The body of a public call. */
@@ -1334,7 +1231,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       header.refcountTableClusters = reftableClusters;
     }
     tables.reload();
-    pendingData.clear();
+    commits.forgetPending();
     cachedCompressed = null;
     refcounts.reload();
     metadata.track(options);
@@ -1348,10 +1245,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void flushUnguarded() throws IOException {
     checkOpen();
     if (writable && !corruptEvent) {
-      commit();
-      if (markedDirty && !deferredLost) {
-        refcounts.flush(); // QEMU's flush writes its caches and keeps the dirty bit until close
-      }
+      commits.commit();
+      commits.flushDeferredRefcounts();
       file.force(true);
     }
   }
@@ -1368,8 +1263,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
     try {
       if (writable && !corruptEvent) {
         try {
-          commit();
-          markClean();
+          commits.commit();
+          commits.markClean();
           file.force(true);
         } catch (CorruptionEvent e) {
           throw signalled(e); // while the file is still open
@@ -1483,7 +1378,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
           + "; repair it with 'qcow2 check -r all' or 'qemu-img check -r all'");
     }
-    if (deferredLost) {
+    if (commits.deferredLost()) {
       throw new ReadOnlyImageException("Image is read-only after a failed request with lazy "
           + "refcounts (its deferred refcount updates are gone): " + path + "; reopen it "
           + "read/write, which repairs it as QEMU does, or run 'qemu-img check -r all'");
@@ -1552,7 +1447,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Writes everything dirty and drops cached tables, so Snapshots works on the file alone. */
   void syncForSnapshots() throws IOException {
-    commit();
+    commits.commit();
     refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
     tables.clearCache();
     cachedCompressed = null;
@@ -1584,7 +1479,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   void writeHeaderNow() throws IOException {
-    writeHeader();
+    commits.writeHeader();
   }
 
 }
