@@ -74,6 +74,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final LiveMetadata metadata;
   /** The active L1 table and the cached L2 tables. */
   private final ActiveTables tables;
+  /** Reads and map (backing fall-through, inflating compressed clusters). */
+  private final ReadPath reads;
   /** Planned guest data and dirty metadata, written in crash-safe order; lazy refcounts. */
   private final MetadataCommit commits;
   private final GuestImage backing;
@@ -87,10 +89,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private boolean closed;
   /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
   private final InFlightCalls calls = new InFlightCalls("Qcow2Image");
-  /** The last inflated cluster and its L2 entry; {@code cachedCompressed == null} means none. */
-  private long cachedCompressedEntry;
-  private byte[] cachedCompressed;
-
   private Qcow2Image(Path path, HostIo io, Header header, boolean writable,
       Map<String, String> options, int depth, boolean withBacking) throws IOException {
     this.path = path;
@@ -111,6 +109,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     metadata.track(this.options);
     this.backingSkipped = header.backingFile != null && !withBacking;
     this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
+    this.reads = new ReadPath(path, file, header, tables, backing, backingSkipped);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -411,84 +410,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    */
   @Override
   public void read(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    call("read", () -> readUnguarded(guestOffset, buf, off, len));
-  }
-
-  private void readUnguarded(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    checkOpen();
-    checkRange(guestOffset, len);
-    Objects.checkFromIndexSize(off, len, buf.length);
-    while (len > 0) {
-      long cluster = guestOffset >>> clusterBits;
-      int inCluster = (int) (guestOffset & (clusterSize - 1));
-      int n = (int) Math.min(len, clusterSize - inCluster);
-      long entry = tables.l2Entry(cluster);
-      switch (ActiveTables.kind(entry)) {
-        case DATA: {
-          long host = tables.allocatedOffset(entry, cluster);
-          // Extend over following clusters that are contiguous on the host: one read.
-          long next = cluster + 1;
-          while (n < len) {
-            long e = tables.l2Entry(next);
-            if (ActiveTables.kind(e) != Extent.Kind.DATA || tables.allocatedOffset(e, next) != host + ((next - cluster) << clusterBits)) {
-              break;
-            }
-            n = (int) Math.min(len, n + (long) clusterSize);
-            next++;
-          }
-          file.read(host + inCluster, buf, off, n);
-          break;
-        }
-        case ZERO:
-          tables.zeroEntryOffset(entry, cluster);
-          Arrays.fill(buf, off, off + n, (byte) 0);
-          break;
-        case UNALLOCATED:
-          readBacking(guestOffset, buf, off, n);
-          break;
-        case COMPRESSED: {
-          byte[] data = decompress(entry, cluster);
-          System.arraycopy(data, inCluster, buf, off, n);
-          break;
-        }
-        default:
-          throw new AssertionError();
-      }
-      guestOffset += n;
-      off += n;
-      len -= n;
-    }
-  }
-
-  private void readBacking(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    checkBackingOpened();
-    long inBacking = backing == null ? 0 : Math.max(0, Math.min(len, backing.virtualSize() - guestOffset));
-    if (inBacking > 0) {
-      backing.read(guestOffset, buf, off, (int) inBacking);
-    }
-    Arrays.fill(buf, off + (int) inBacking, off + len, (byte) 0);
-  }
-
-  /** Decompresses a compressed cluster with the image's compression type (CompressedClusters). */
-  private byte[] decompress(long entry, long cluster) throws IOException {
-    if (cachedCompressed != null && entry == cachedCompressedEntry) {
-      return cachedCompressed;
-    }
-    long hostOffset = CompressedDescriptor.hostOffset(entry, clusterBits);
-    int compressedSize = (int) CompressedDescriptor.compressedBytes(entry, clusterBits);
-    byte[] in = new byte[compressedSize];
-    file.read(hostOffset, in, 0, compressedSize);
-    byte[] out = new byte[clusterSize];
-    try {
-      CompressedClusters.decompress(header.compressionType, in, compressedSize, out);
-    } catch (CompressedClusters.BadDataException e) {
-      throw new CorruptImageException(String.format(
-          "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes, %s): %s",
-          cluster, hostOffset, compressedSize, CompressedClusters.name(header.compressionType), e.getMessage()));
-    }
-    cachedCompressedEntry = entry;
-    cachedCompressed = out;
-    return out;
+    call("read", () -> {
+      checkOpen();
+      checkRange(guestOffset, len);
+      Objects.checkFromIndexSize(off, len, buf.length);
+      reads.read(guestOffset, buf, off, len);
+    });
   }
 
   /** Host clusters a compressed entry occupies: {offset of first byte, length in bytes}. */
@@ -498,103 +425,20 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Map
-
   /**
    * The guest-to-host map of the whole image, adjacent runs of the same kind and source with
    * contiguous host offsets merged, as {@code qemu-img map} does.
    */
   public List<Extent> map() throws IOException {
-    return query("map", () -> mapUnguarded());
-  }
-
-  private List<Extent> mapUnguarded() throws IOException {
-    checkOpen();
-    List<Extent> extents = new ArrayList<>();
-    long offset = 0;
-    while (offset < header.size) {
-      Extent next = extentAt(offset, header.size - offset);
-      Extent last = extents.isEmpty() ? null : extents.get(extents.size() - 1);
-      if (last != null && last.kind() == next.kind() && last.fromBacking() == next.fromBacking()
-          && next.kind() != Extent.Kind.COMPRESSED
-          && (last.hostOffset() < 0 ? next.hostOffset() < 0 : last.hostOffset() + last.length() == next.hostOffset())) {
-        extents.set(extents.size() - 1,
-            new Extent(last.guestOffset(), last.length() + next.length(), last.kind(), last.hostOffset(), last.fromBacking()));
-      } else {
-        extents.add(next);
-      }
-      offset = next.end();
-    }
-    return extents;
+    return query("map", () -> {
+      checkOpen();
+      return reads.map();
+    });
   }
 
   @Override
   public Extent extentAt(long guestOffset, long maxLength) throws IOException {
-    return query("extentAt", () -> extentAtUnguarded(guestOffset, maxLength));
-  }
-
-  private Extent extentAtUnguarded(long guestOffset, long maxLength) throws IOException {
-    long cluster = guestOffset >>> clusterBits;
-    int inCluster = (int) (guestOffset & (clusterSize - 1));
-    long length = Math.min(maxLength, clusterSize - inCluster);
-    int l1Index = (int) (cluster >>> l2Bits);
-    if (l1Index >= tables.l1().length || tables.l2Offset(l1Index) == 0) {
-      // No L2 table: the whole range it would map is unallocated here.
-      long rangeEnd = (long) (l1Index + 1) << (l2Bits + clusterBits);
-      length = Math.min(maxLength, rangeEnd - guestOffset);
-    }
-    long entry = tables.l2Entry(cluster);
-    Extent.Kind kind = ActiveTables.kind(entry);
-    if (kind != Extent.Kind.COMPRESSED && length < maxLength && l1Index < tables.l1().length && tables.l2Offset(l1Index) != 0) {
-      length = runLength(cluster, entry, inCluster, maxLength);
-    }
-    switch (kind) {
-      case DATA:
-        return new Extent(guestOffset, length, kind, tables.allocatedOffset(entry, cluster) + inCluster, false);
-      case COMPRESSED:
-        return new Extent(guestOffset, length, kind, CompressedDescriptor.hostOffset(entry, clusterBits), false);
-      case ZERO:
-        tables.zeroEntryOffset(entry, cluster);
-        return new Extent(guestOffset, length, kind, -1, false);
-      default:
-        checkBackingOpened();
-        if (backing != null && guestOffset < backing.virtualSize()) {
-          Extent b = backing.extentAt(guestOffset, Math.min(length, backing.virtualSize() - guestOffset));
-          return new Extent(guestOffset, b.length(), b.kind(), b.hostOffset(), true);
-        }
-        return new Extent(guestOffset, length, Extent.Kind.UNALLOCATED, -1, false);
-    }
-  }
-
-  /**
-   * Bytes from {@code inCluster} of guest cluster {@code cluster} (whose entry is {@code entry},
-   * not compressed) to the end of the run of entries in the same L2 table that read alike: data
-   * at contiguous host offsets, zero, or unallocated; at most {@code maxLength}. One extent per run
-   * keeps {@code map} of a large image to a few objects per run instead of per cluster. Entries
-   * after the first are compared, not followed, so a corrupt one ends the run and is reported
-   * (with its corruption event) only when asked for itself.
-   */
-  private long runLength(long cluster, long entry, int inCluster, long maxLength) throws IOException {
-    long[] l2 = tables.l2Table(tables.l2Offset((int) (cluster >>> l2Bits)));
-    Extent.Kind kind = ActiveTables.kind(entry);
-    long host = entry & L2_OFFSET_MASK;
-    long length = clusterSize - inCluster;
-    for (int i = (int) (cluster & ((1 << l2Bits) - 1)) + 1; i < l2.length && length < maxLength; i++) {
-      long e = l2[i];
-      if (ActiveTables.kind(e) != kind) {
-        break;
-      }
-      if (kind == Extent.Kind.DATA) {
-        host += clusterSize;
-        if ((e & L2_OFFSET_MASK) != host) {
-          break;
-        }
-      } else if (kind == Extent.Kind.ZERO && (header.version < 3 || !tables.aligned(e & L2_OFFSET_MASK))) {
-        break;
-      }
-      length += clusterSize;
-    }
-    return Math.min(length, maxLength);
+    return query("extentAt", () -> reads.extentAt(guestOffset, maxLength));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -816,7 +660,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     } else {
       data = new byte[clusterSize];
       dataOff = 0;
-      readOldCluster(cluster, entry, data);
+      reads.readOldCluster(cluster, entry, data);
       System.arraycopy(buf, off, data, inCluster, n);
     }
     long allocated = refcounts.allocate(1);
@@ -825,34 +669,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     freeEntry(entry);
   }
 
-  /** The current guest content of a cluster, for completing a partial write. */
-  private void readOldCluster(long cluster, long entry, byte[] data) throws IOException {
-    long guest = cluster << clusterBits;
-    int valid = (int) Math.min(clusterSize, header.size - guest);
-    switch (ActiveTables.kind(entry)) {
-      case DATA:
-        file.read(tables.allocatedOffset(entry, cluster), data, 0, valid);
-        break;
-      case COMPRESSED:
-        System.arraycopy(decompress(entry, cluster), 0, data, 0, valid);
-        break;
-      case ZERO:
-        tables.zeroEntryOffset(entry, cluster);
-        break;
-      default:
-        readBacking(guest, data, 0, valid);
-    }
-  }
-
   /** Queues the release of whatever host clusters an L2 entry points at. */
   private void freeEntry(long entry) {
     switch (ActiveTables.kind(entry)) {
       case COMPRESSED: {
         long[] range = compressedRange(entry);
         refcounts.deferFree(range[0], range[1]);
-        if (entry == cachedCompressedEntry) {
-          cachedCompressed = null;
-        }
+        reads.forgetInflated(entry);
         break;
       }
       default: {
@@ -1232,7 +1055,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     }
     tables.reload();
     commits.forgetPending();
-    cachedCompressed = null;
+    reads.forgetInflated();
     refcounts.reload();
     metadata.track(options);
   }
@@ -1356,13 +1179,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
         "Range [%s, +%s) is outside the image's virtual size %s", offset, length, header.size);
   }
 
-  private void checkBackingOpened() throws Qcow2Exception {
-    if (backingSkipped) {
-      throw new Qcow2Exception(String.format("%s was opened without its backing file '%s': "
-          + "unallocated clusters cannot be read", path, printable(header.backingFile)));
-    }
-  }
-
   private void checkOpen() throws IOException {
     if (closed) {
       throw new IOException("Image is closed: " + path);
@@ -1450,7 +1266,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     commits.commit();
     refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
     tables.clearCache();
-    cachedCompressed = null;
+    reads.forgetInflated();
   }
 
   HostFile hostFile() {
