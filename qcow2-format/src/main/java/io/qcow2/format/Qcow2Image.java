@@ -74,6 +74,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final LiveMetadata metadata;
   /** The active L1 table and the cached L2 tables. */
   private final ActiveTables tables;
+  /** Where clusters come from and go: data clusters, L2 tables (copy on write), L1 growth. */
+  private final ClusterAllocator allocator;
   /** Reads and map (backing fall-through, inflating compressed clusters). */
   private final ReadPath reads;
   /** Planned guest data and dirty metadata, written in crash-safe order; lazy refcounts. */
@@ -106,6 +108,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.options = Map.copyOf(options);
     this.metadata = new LiveMetadata(file, header, tables, refcounts);
     this.commits = new MetadataCommit(file, header, tables, refcounts, writable);
+    this.allocator = new ClusterAllocator(file, header, tables, refcounts, commits);
     metadata.track(this.options);
     this.backingSkipped = header.backingFile != null && !withBacking;
     this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
@@ -418,12 +421,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     });
   }
 
-  /** Host clusters a compressed entry occupies: {offset of first byte, length in bytes}. */
-  private long[] compressedRange(long entry) {
-    return new long[] {CompressedDescriptor.firstSector(entry, clusterBits),
-        CompressedDescriptor.sectors(entry, clusterBits) * 512};
-  }
-
   // ---------------------------------------------------------------------------------------------
   /**
    * The guest-to-host map of the whole image, adjacent runs of the same kind and source with
@@ -516,7 +513,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           int n = Math.min(clusterSize, len - done);
           int l1Index = (int) (guestCluster >>> l2Bits);
           int l2Index = (int) (guestCluster & ((1 << l2Bits) - 1));
-          long l2Offset = l2ForWrite(l1Index);
+          long l2Offset = allocator.l2ForWrite(l1Index);
           long[] l2 = tables.l2Table(l2Offset);
           if ((l2[l2Index] & L2_OFFSET_MASK) != 0) {
             throw new Qcow2Exception(String.format("Compressed write to guest offset %s refused: "
@@ -534,6 +531,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
           long host = space.allocate(size);
           commits.queueData(host, Arrays.copyOf(packed, size), 0, size);
           tables.setL2(l2Offset, l2, l2Index, COMPRESSED | CompressedDescriptor.encode(host, size, clusterBits));
+          // A freed compressed cluster's entry can come back with new bytes: not the inflated one.
+          reads.forgetInflated(l2[l2Index]);
         }
       });
     });
@@ -588,7 +587,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       return -1;
     }
-    return kind == Extent.Kind.DATA && owned(host) ? host : -1;
+    return kind == Extent.Kind.DATA && allocator.owned(host) ? host : -1;
   }
 
   /**
@@ -599,7 +598,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private int writeFullClusters(long cluster, byte[] buf, int off, int maxClusters) throws IOException {
     int l1Index = (int) (cluster >>> l2Bits);
     int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
-    long l2Offset = l2ForWrite(l1Index);
+    long l2Offset = allocator.l2ForWrite(l1Index);
     long[] l2 = tables.l2Table(l2Offset);
     int limit = Math.min(maxClusters, l2.length - l2Index);
     long guest = cluster << clusterBits;
@@ -627,12 +626,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (k < 2) {
       return 0;
     }
-    long allocated = refcounts.allocate(k);
+    long allocated = allocator.allocate(k);
     commits.queueData(allocated, buf, off, k << clusterBits);
     for (int i = 0; i < k; i++) {
       long old = l2[l2Index + i];
       tables.setL2(l2Offset, l2, l2Index + i, (allocated + ((long) i << clusterBits)) | COPIED);
-      freeEntry(old);
+      allocator.freeEntry(old);
     }
     return k;
   }
@@ -640,7 +639,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void writeCluster(long cluster, int inCluster, byte[] buf, int off, int n) throws IOException {
     int l1Index = (int) (cluster >>> l2Bits);
     int l2Index = (int) (cluster & ((1 << l2Bits) - 1));
-    long l2Offset = l2ForWrite(l1Index);
+    long l2Offset = allocator.l2ForWrite(l1Index);
     long[] l2 = tables.l2Table(l2Offset);
     long entry = l2[l2Index];
     long host = inPlaceOffset(entry, cluster, (cluster << clusterBits) + inCluster, n < clusterSize);
@@ -663,80 +662,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       reads.readOldCluster(cluster, entry, data);
       System.arraycopy(buf, off, data, inCluster, n);
     }
-    long allocated = refcounts.allocate(1);
+    long allocated = allocator.allocate(1);
     commits.queueData(allocated, data, dataOff, clusterSize);
     tables.setL2(l2Offset, l2, l2Index, allocated | COPIED);
-    freeEntry(entry);
-  }
-
-  /** Queues the release of whatever host clusters an L2 entry points at. */
-  private void freeEntry(long entry) {
-    switch (ActiveTables.kind(entry)) {
-      case COMPRESSED: {
-        long[] range = compressedRange(entry);
-        refcounts.deferFree(range[0], range[1]);
-        reads.forgetInflated(entry);
-        break;
-      }
-      default: {
-        long host = entry & L2_OFFSET_MASK;
-        // QEMU leaves an unaligned cluster alone ("Cannot free unaligned cluster", a non-fatal
-        // corruption event): which cluster it meant is unknown, so it leaks rather than freeing
-        // the wrong one.
-        if (host != 0 && tables.aligned(host)) {
-          refcounts.deferFree(host, clusterSize);
-        }
-      }
-    }
-  }
-
-  /**
-   * Whether this image alone references the cluster at {@code offset}, so it may be written in
-   * place: refcount 1, or 0 on a corrupt image (as QEMU, which trusts COPIED there, writes in place
-   * and lets the overlap check catch an allocation that lands on the cluster).
-   */
-  private boolean owned(long offset) throws IOException {
-    return Long.compareUnsigned(refcounts.get(offset >>> clusterBits), 1) <= 0;
-  }
-
-  /**
-   * The offset of an L2 table this image alone owns for {@code l1Index}: allocated when absent,
-   * copied when shared with a snapshot (refcount above 1).
-   */
-  private long l2ForWrite(int l1Index) throws IOException {
-    long l2Offset = tables.l2Offset(l1Index);
-    if (l2Offset != 0) {
-      if (owned(l2Offset)) {
-        if (!tables.isCached(l2Offset)) {  // a cached table may be new and not written yet
-          file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
-        }
-        if ((tables.l1()[l1Index] & COPIED) == 0) {
-          tables.setL1(l1Index, l2Offset | COPIED);
-        }
-        return l2Offset;
-      }
-    }
-    long[] copied = null;
-    if (l2Offset != 0) {
-      // Copy on write of a shared L2 table: its data clusters keep their refcounts (each is now
-      // referenced by one more table), so no entry keeps COPIED.
-      copied = tables.l2Table(l2Offset).clone();
-      for (int i = 0; i < copied.length; i++) {
-        copied[i] &= ~COPIED;
-      }
-    }
-    long newOffset = refcounts.allocate(1);
-    if (newOffset == 0) {
-      throw file.corruption("Preventing invalid allocation of L2 table at offset 0");
-    }
-    file.tracker.enter(newOffset, 1, ACTIVE_L2.mask());
-    tables.addL2Table(newOffset, copied);
-    tables.setL1(l1Index, newOffset | COPIED);
-    if (l2Offset != 0) {
-      file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
-      refcounts.deferFree(l2Offset, clusterSize);
-    }
-    return newOffset;
+    allocator.freeEntry(entry);
   }
 
   /**
@@ -810,11 +739,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (entry == 0 && tables.l2Offset(l1Index) == 0) {
       return;
     }
-    long l2Offset = l2ForWrite(l1Index);
+    long l2Offset = allocator.l2ForWrite(l1Index);
     long[] l2 = tables.l2Table(l2Offset);
     old = l2[l2Index];
     tables.setL2(l2Offset, l2, l2Index, entry);
-    freeEntry(old);
+    allocator.freeEntry(old);
   }
 
   /**
@@ -838,7 +767,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           "Size %d needs %d L1 entries, more than the maximum %d", newSize, needed, Header.MAX_L1_BYTES / 8));
     }
     if (needed > tables.l1().length) {
-      growL1((int) needed);
+      allocator.growL1((int) needed);
     }
     header.size = newSize;
     commits.writeHeader();
@@ -876,7 +805,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
           replaceEntry(c, 0);
         }
         for (int i = keptL1; i < tables.l1().length; i++) {
-          dropL2Table(i);
+          allocator.dropL2Table(i);
         }
       });
       header.size = newSize;
@@ -887,52 +816,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
         file.setLength(end);
       }
     });
-  }
-
-  /**
-   * Takes the L2 table of L1 entry {@code l1Index} out of the active state: one reference less for
-   * each cluster it points at and for the table itself, which leaves the checker's active L2
-   * tables (and is freed unless a snapshot still has it).
-   */
-  private void dropL2Table(int l1Index) throws IOException {
-    long l2Offset = tables.l2Offset(l1Index);
-    if (l2Offset == 0) {
-      return;
-    }
-    file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
-    boolean owned = owned(l2Offset);
-    for (long entry : tables.l2Table(l2Offset)) {
-      freeEntry(entry);
-    }
-    file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
-    refcounts.deferFree(l2Offset, clusterSize);
-    tables.setL1(l1Index, 0);
-    if (owned) {
-      tables.forgetL2Table(l2Offset);
-    }
-  }
-
-  private void growL1(int entries) throws IOException {
-    commits.commit();
-    long oldOffset = header.l1Offset;
-    long oldClusters = tables.clustersFor(tables.l1().length * 8L);
-    long clusters = tables.clustersFor(entries * 8L);
-    long offset = refcounts.allocate(clusters);
-    refcounts.flush();
-    file.tracker.enter(offset, clusters, ACTIVE_L1.mask());
-    long[] table = Arrays.copyOf(tables.l1(), entries);
-    byte[] raw = new byte[(int) (clusters << clusterBits)];
-    ByteBuffer.wrap(raw).asLongBuffer().put(table);
-    file.write(offset, raw, 0, raw.length, ACTIVE_L1.mask());
-    tables.replaceL1(table);
-    header.l1Offset = offset;
-    header.l1Size = entries;
-    commits.writeHeader();
-    if (oldClusters > 0) {
-      file.tracker.remove(oldOffset, oldClusters, ACTIVE_L1.mask());
-      refcounts.deferFree(oldOffset, oldClusters << clusterBits);
-    }
-    commits.commit();
   }
 
   /**
@@ -952,10 +835,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       }
       int l1Index = (int) (c >>> l2Bits);
       int l2Index = (int) (c & ((1 << l2Bits) - 1));
-      long l2Offset = l2ForWrite(l1Index);
+      long l2Offset = allocator.l2ForWrite(l1Index);
       long[] l2 = tables.l2Table(l2Offset);
       if (ActiveTables.kind(l2[l2Index]) == Extent.Kind.UNALLOCATED) {
-        tables.setL2(l2Offset, l2, l2Index, refcounts.allocate(1) | COPIED);
+        tables.setL2(l2Offset, l2, l2Index, allocator.allocate(1) | COPIED);
       }
     }
     if (zeroFill) {
@@ -1290,7 +1173,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** Grows the active L1 table to at least {@code entries} entries (moving it if needed). */
   void ensureL1Entries(int entries) throws IOException {
     if (entries > tables.l1().length) {
-      growL1(entries);
+      allocator.growL1(entries);
     }
   }
 
