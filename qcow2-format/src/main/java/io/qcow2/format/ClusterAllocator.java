@@ -41,6 +41,11 @@ final class ClusterAllocator {
     return refcounts.allocate(count);
   }
 
+  /** Space for compressed clusters packed byte after byte into host clusters (one request's). */
+  CompressedSpace compressedSpace() {
+    return new CompressedSpace(refcounts, clusterBits);
+  }
+
   /**
    * Whether this image alone references the cluster at {@code offset}, so it may be written in
    * place: refcount 1, or 0 on a corrupt image (as QEMU, which trusts COPIED there, writes in place
