@@ -78,6 +78,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final ClusterAllocator allocator;
   /** Guest writes, compressed writes, zero writes and discards, planned in memory. */
   private final WritePath writes;
+  /** Growing, shrinking and preallocating the virtual disk. */
+  private final ImageResizer resizer;
   /** Reads and map (backing fall-through, inflating compressed clusters). */
   private final ReadPath reads;
   /** Planned guest data and dirty metadata, written in crash-safe order; lazy refcounts. */
@@ -116,6 +118,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
     this.reads = new ReadPath(path, file, header, tables, backing, backingSkipped);
     this.writes = new WritePath(file, header, tables, allocator, commits, reads, backing != null);
+    this.resizer = new ImageResizer(file, header, tables, refcounts, allocator, commits, reads, writes);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -543,30 +546,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if {@code newSize} is smaller than the current size
    */
   public void resize(long newSize) throws IOException {
-    call("resize", () -> resizeUnguarded(newSize));
+    call("resize", () -> {
+      checkWritable();
+      resizer.grow(newSize);
+    });
   }
-
-  private void resizeUnguarded(long newSize) throws IOException {
-    checkWritable();
-    if (newSize < header.size) {
-      throw new IllegalArgumentException(String.format(
-          "Shrinking is not supported: new size %d is below the current size %d", newSize, header.size));
-    }
-    long needed = Header.l1EntriesFor(newSize, clusterBits);
-    if (needed > Header.MAX_L1_BYTES / 8) {
-      throw new IllegalArgumentException(String.format(
-          "Size %d needs %d L1 entries, more than the maximum %d", newSize, needed, Header.MAX_L1_BYTES / 8));
-    }
-    if (needed > tables.l1().length) {
-      allocator.growL1((int) needed);
-    }
-    header.size = newSize;
-    commits.writeHeader();
-    commits.commit();
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Shrinking (issue 16)
 
   /**
    * Shrinks the virtual size to {@code newSize}, as {@code qemu-img resize --shrink} does
@@ -581,31 +565,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   public void shrink(long newSize) throws IOException {
     call("shrink", () -> {
       checkWritable();
-      if (newSize < 0 || newSize > header.size) {
-        throw new IllegalArgumentException(String.format(
-            "Cannot shrink to %d: the virtual size is %d", newSize, header.size));
-      }
-      if (newSize % 512 != 0) {
-        throw new IllegalArgumentException("The new size must be a multiple of 512");
-      }
-      long firstDropped = (newSize + clusterSize - 1) >>> clusterBits;
-      long oldClusters = (header.size + clusterSize - 1) >>> clusterBits;
-      int keptL1 = (int) Header.l1EntriesFor(newSize, clusterBits);
-      request(() -> {
-        for (long c = firstDropped; c < oldClusters && (c >>> l2Bits) < keptL1; c++) {
-          writes.replaceEntry(c, 0);
-        }
-        for (int i = keptL1; i < tables.l1().length; i++) {
-          allocator.dropL2Table(i);
-        }
-      });
-      header.size = newSize;
-      commits.writeHeader();
-      commits.commit();
-      long end = refcounts.end() << clusterBits;
-      if (end < file.size()) {
-        file.setLength(end);
-      }
+      resizer.checkShrink(newSize);
+      request(() -> resizer.planShrink(newSize));
+      resizer.finishShrink(newSize);
     });
   }
 
@@ -614,39 +576,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * preallocation); with {@code zeroFill} writes zeros into them. Used by create.
    */
   void preallocate(boolean zeroFill) throws IOException {
-    call("preallocate", () -> preallocateUnguarded(zeroFill));
-  }
-
-  private void preallocateUnguarded(boolean zeroFill) throws IOException {
-    checkWritable();
-    long clusters = (header.size + clusterSize - 1) >>> clusterBits;
-    for (long c = 0; c < clusters; c++) {
-      if (tables.isCacheFullOfDirty() || refcounts.isCacheFullOfDirty()) {
-        commits.writeBack();
-      }
-      int l1Index = (int) (c >>> l2Bits);
-      int l2Index = (int) (c & ((1 << l2Bits) - 1));
-      long l2Offset = allocator.l2ForWrite(l1Index);
-      long[] l2 = tables.l2Table(l2Offset);
-      if (ActiveTables.kind(l2[l2Index]) == Extent.Kind.UNALLOCATED) {
-        tables.setL2(l2Offset, l2, l2Index, allocator.allocate(1) | COPIED);
-      }
-    }
-    if (zeroFill) {
-      byte[] zeros = new byte[Math.max(clusterSize, 1 << 20)];
-      for (Extent e : map()) {
-        for (long done = 0; e.kind() == Extent.Kind.DATA && done < e.length(); ) {
-          int n = (int) Math.min(zeros.length, e.length() - done);
-          file.write(e.hostOffset() + done, zeros, 0, n, 0);
-          done += n;
-        }
-      }
-    }
-    commits.commit();
-    long end = refcounts.end() << clusterBits;
-    if (file.size() < end) {
-      file.setLength(end);
-    }
+    call("preallocate", () -> {
+      checkWritable();
+      resizer.preallocate(zeroFill);
+    });
   }
 
   /** The body of a public call. */
