@@ -183,6 +183,11 @@ final class ActiveTables {
     return table;
   }
 
+  /** Reads an L2 table straight from the file (raw entries), bypassing the cache. */
+  long[] readL2TableFromFile(long offset) throws IOException {
+    return readTable(offset, 1 << l2Bits);
+  }
+
   // ---------------------------------------------------------------------------------------------
   // Changes
 

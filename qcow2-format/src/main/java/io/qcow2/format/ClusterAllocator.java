@@ -138,6 +138,13 @@ final class ClusterAllocator {
     }
   }
 
+  /** Grows the active L1 table to at least {@code entries} entries (moving it if needed). */
+  void ensureL1Entries(int entries) throws IOException {
+    if (entries > tables.l1().length) {
+      growL1(entries);
+    }
+  }
+
   /** Moves the active L1 table to new clusters holding {@code entries} entries (resize). */
   void growL1(int entries) throws IOException {
     commits.commit();

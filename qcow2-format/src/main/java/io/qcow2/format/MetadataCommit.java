@@ -71,6 +71,13 @@ final class MetadataCommit {
     refcounts.trim();
   }
 
+  /** Writes everything dirty and drops the cached L2 tables, so snapshot operations work on the file alone. */
+  void syncToFile() throws IOException {
+    commit();
+    refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
+    tables.clearCache();
+  }
+
   /**
    * Writes what is dirty in commit's crash-safe order (refcount blocks, then L2 tables, then L1)
    * and trims the caches, but keeps the queued refcount decrements: a long operation (metadata

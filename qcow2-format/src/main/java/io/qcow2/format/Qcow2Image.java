@@ -1,15 +1,6 @@
 package io.qcow2.format;
 
 import static com.google.common.base.Preconditions.checkArgument;
-import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
-import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
-import static io.qcow2.overlap.MetadataType.BITMAP_DIRECTORY;
-import static io.qcow2.overlap.MetadataType.INACTIVE_L1;
-import static io.qcow2.overlap.MetadataType.INACTIVE_L2;
-import static io.qcow2.overlap.MetadataType.MAIN_HEADER;
-import static io.qcow2.overlap.MetadataType.REFCOUNT_BLOCK;
-import static io.qcow2.overlap.MetadataType.REFCOUNT_TABLE;
-import static io.qcow2.overlap.MetadataType.SNAPSHOT_TABLE;
 
 import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.MetadataView;
@@ -18,14 +9,8 @@ import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckers;
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
-import java.nio.LongBuffer;
-import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -60,15 +45,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
   static final long COPIED = 1L << 63;
   static final long COMPRESSED = 1L << 62;
   static final long ZERO_FLAG = 1L;
-  private static final int MAX_BACKING_DEPTH = 16;
-
   private final Path path;
   private final HostFile file;
   private final Header header;
   private final boolean writable;
   private final int clusterBits;
   private final int clusterSize;
-  private final int l2Bits;
   private final Refcounts refcounts;
   /** The snapshot table and the view of the metadata the overlap checker is built from. */
   private final LiveMetadata metadata;
@@ -95,7 +77,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private boolean closed;
   /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
   private final InFlightCalls calls = new InFlightCalls("Qcow2Image");
-  private Qcow2Image(Path path, HostIo io, Header header, boolean writable,
+  /** An image over {@code io}, whose header was read and checked ({@link ImageOpener#open}). */
+  Qcow2Image(Path path, HostIo io, Header header, boolean writable,
       Map<String, String> options, int depth, boolean withBacking) throws IOException {
     this.path = path;
     this.file = new HostFile(io, header.clusterSize);
@@ -103,7 +86,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.writable = writable;
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
-    this.l2Bits = clusterBits - 3;
     CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, clusterBits);
     this.tables = new ActiveTables(file, header, cacheSizes.l2Tables());
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
@@ -115,7 +97,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.allocator = new ClusterAllocator(file, header, tables, refcounts, commits);
     metadata.track(this.options);
     this.backingSkipped = header.backingFile != null && !withBacking;
-    this.backing = header.backingFile == null || !withBacking ? null : openBacking(options, depth);
+    this.backing = header.backingFile == null || !withBacking ? null
+        : ImageOpener.openBacking(path, header, strategyName, depth);
     this.reads = new ReadPath(path, file, header, tables, backing, backingSkipped);
     this.writes = new WritePath(file, header, tables, allocator, commits, reads, backing != null);
     this.resizer = new ImageResizer(file, header, tables, refcounts, allocator, commits, reads, writes);
@@ -142,7 +125,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** As {@link #open(Path, Map, boolean)}, the image file opened by {@code opener}. */
   static Qcow2Image open(Path path, Map<String, String> options, boolean writable, HostIo.Opener opener)
       throws IOException {
-    return open(path, options, writable, 0, true, opener);
+    return ImageOpener.open(path, options, writable, 0, true, opener);
   }
 
   /**
@@ -155,96 +138,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException for an unknown or invalid option
    */
   public static Qcow2Image openWithoutBacking(Path path, Map<String, String> options) throws IOException {
-    return open(path, options, false, 0, false, HostIo.FILES);
-  }
-
-  private static Qcow2Image open(Path path, Map<String, String> options, boolean writable, int depth,
-      boolean withBacking, HostIo.Opener opener) throws IOException {
-    Objects.requireNonNull(path, "path");
-    checkOpenOptions(options);
-    checkRegularFile(path);
-    HostIo io = opener.open(path, writable);
-    try {
-      Header header = Header.read(io);
-      header.checkFeatures();
-      if (writable && header.corrupt()) {
-        throw new CorruptImageException(path + ": image is marked corrupt (corrupt bit set); it cannot be "
-            + "opened read/write. Repair it with 'qcow2 check -r all' or 'qemu-img check -r all', "
-            + "or open it read-only");
-      }
-      if (writable && header.dirty()) {
-        io.close();
-        repairDirty(path);
-        return open(path, options, writable, depth, withBacking, opener);
-      }
-      if (writable && header.bitmapCount > 0) {
-        // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
-        // their clusters (qemu-img check then reports leaks): refuse instead.
-        throw UnsupportedFeatureException.features("persistent dirty bitmaps (" + header.bitmapCount
-            + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
-      }
-      Qcow2Image image = new Qcow2Image(path, io, header, writable, options, depth, withBacking);
-      if (writable) {
-        try {
-          image.refcounts.checkDistinctBlocks();
-        } catch (CorruptImageException e) {
-          image.close();
-          throw e;
-        }
-      }
-      if (writable && header.autoclear != 0) {
-        // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
-        image.header.autoclear = 0;
-        try {
-          image.commits.writeHeader();
-        } catch (CorruptionEvent e) {
-          throw image.signalled(e);
-        }
-      }
-      return image;
-    } catch (IOException | RuntimeException e) {
-      io.close();
-      throw e;
-    }
-  }
-
-  /**
-   * QEMU's qcow2_do_open: a dirty image (refcounts left stale by lazy refcounts and a crash) opened
-   * read/write is first checked and repaired ({@code check -r all}), which clears the dirty bit.
-   *
-   * @throws CorruptImageException if the repair fails or leaves errors, naming what remains
-   */
-  private static void repairDirty(Path path) throws IOException {
-    RepairResult repaired = ImageCheck.repair(path, RepairMode.ALL, 0);
-    if (repaired.failure() != null || repaired.result().exitCode() != 0) {
-      throw new CorruptImageException(path + ": Could not repair dirty image (" + (repaired.failure() != null
-          ? repaired.failure() : "'check -r all' left exit status " + repaired.result().exitCode())
-          + "); open it read-only, or repair it with 'qemu-img check -r all'");
-    }
-    try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "r")) {
-      f.seek(72);
-      if ((f.readLong() & Header.INCOMPAT_DIRTY) != 0) {
-        throw new CorruptImageException(path + ": Could not repair dirty image (the dirty bit stayed set)");
-      }
-    }
-  }
-
-  /**
-   * A qcow2 image is a regular file: anything else fails here with what it is (RandomAccessFile
-   * "rw" would create a missing file, and reads a device as an endless or empty stream).
-   */
-  static void checkRegularFile(Path path) throws IOException {
-    if (java.nio.file.Files.isRegularFile(path)) {
-      return;
-    }
-    if (java.nio.file.Files.isDirectory(path)) {
-      throw new java.nio.file.FileSystemException(path.toString(), null, "Is a directory");
-    }
-    if (java.nio.file.Files.exists(path)) {
-      throw new java.nio.file.FileSystemException(path.toString(), null,
-          "Not a regular file (a device or special file); a qcow2 image is a regular file");
-    }
-    throw new java.nio.file.NoSuchFileException(path.toString(), null, "No such file or directory");
+    return ImageOpener.open(path, options, false, 0, false, HostIo.FILES);
   }
 
   /**
@@ -256,23 +150,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException naming the bad option
    */
   public static void validateOpenOptions(Map<String, String> options) {
-    checkOpenOptions(options);
-    for (String name : CacheSizes.OPTION_NAMES) {
-      if (options.containsKey(name)) {
-        CacheSizes.parse(name, options.get(name));
-      }
-    }
+    ImageOpener.validateOpenOptions(options);
   }
 
-  private static void checkOpenOptions(Map<String, String> options) {
-    Objects.requireNonNull(options, "options");
-    // The engine's own options are the cache sizes (checked when the header is known).
-    try {
-      OverlapCheckers.checkOptionNames(CacheSizes.withoutCacheOptions(options));
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(e.getMessage() + "; the engine also accepts "
-          + String.join(", ", CacheSizes.OPTION_NAMES), e);
-    }
+  /** See {@link ImageOpener#checkRegularFile}. */
+  static void checkRegularFile(Path path) throws IOException {
+    ImageOpener.checkRegularFile(path);
   }
 
   /**
@@ -291,78 +174,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return ImageCreator.create(path, virtualSize, createOptions, openOptions);
   }
 
-  private GuestImage openBacking(Map<String, String> options, int depth) throws IOException {
-    if (depth >= MAX_BACKING_DEPTH) {
-      throw new UnsupportedFeatureException("Backing chain deeper than " + MAX_BACKING_DEPTH + " images: " + path);
-    }
-    Path backingPath = resolveBacking(path, header.backingFile);
-    String format = header.backingFormat;
-    try {
-      if (format == null) {
-        format = probeFormat(backingPath);
-      }
-      switch (format) {
-        case "qcow2":
-          Map<String, String> backingOptions = new HashMap<>();
-          backingOptions.put(OverlapCheckers.STRATEGY_OPTION, strategyName);
-          backingOptions.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
-          return open(backingPath, backingOptions, false, depth + 1, true, HostIo.FILES);
-        case "raw":
-          return new RawImage(backingPath);
-        default:
-          throw UnsupportedFeatureException.features("backing file format '" + format + "' (only qcow2 and raw)");
-      }
-    } catch (Qcow2Exception e) {
-      throw e;
-    } catch (IOException e) {
-      // QEMU: "Could not open backing file: ..."; a missing or unreadable file is the image's fault.
-      throw new Qcow2Exception(String.format("Could not open backing file '%s' of %s: %s",
-          printable(header.backingFile), path, e), e);
-    }
-  }
-
-  /** Resolves a backing file name as QEMU does: relative names against the image's directory. */
-  static Path resolveBacking(Path image, String name) throws Qcow2Exception {
-    if (name.startsWith("json:") || name.contains("://")) {
-      throw UnsupportedFeatureException.features("backing file name '" + printable(name)
-          + "' (protocols and json: are not supported)");
-    }
-    Path p;
-    try {
-      p = Path.of(name);
-    } catch (InvalidPathException e) {
-      throw new CorruptImageException("Invalid backing file name '" + printable(name) + "': " + e.getReason());
-    }
-    if (p.isAbsolute()) {
-      return p;
-    }
-    Path dir = image.toAbsolutePath().getParent();
-    return dir == null ? p : dir.resolve(p);
-  }
-
-  /**
-   * {@code text} with control characters (NUL included) escaped as {@code \xNN}, for names read
-   * from an image that end up in a message.
-   */
-  static String printable(String text) {
-    StringBuilder out = new StringBuilder(text.length());
-    for (int i = 0; i < text.length(); i++) {
-      char c = text.charAt(i);
-      if (Character.isISOControl(c)) {
-        out.append(String.format("\\x%02x", (int) c));
-      } else {
-        out.append(c);
-      }
-    }
-    return out.toString();
-  }
-
-  static String probeFormat(Path path) throws IOException {
-    try (RandomAccessFile f = new RandomAccessFile(path.toFile(), "r")) {
-      return f.length() >= 4 && f.readInt() == Header.MAGIC ? "qcow2" : "raw";
-    }
-  }
-
   // ---------------------------------------------------------------------------------------------
   // Public accessors
 
@@ -378,12 +189,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** What the header says now. */
   public ImageInfo info() {
     try (InFlightCalls call = calls.enter("info")) {
-      return infoUnguarded();
+      return header.info();
     }
-  }
-
-  private ImageInfo infoUnguarded() {
-    return header.info();
   }
 
   public Path path() {
@@ -485,11 +292,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     });
   }
 
-  /** The in-memory part of a guest request: changes tables and caches, writes nothing. */
-  private interface RequestPlan {
-    void run() throws IOException;
-  }
-
   /**
    * Runs a guest request in two steps: {@code plan} decides everything in memory (tables,
    * refcounts, allocations, the guest data to write) and makes every check QEMU makes when it
@@ -497,7 +299,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * writes. So a refused request writes nothing (QEMU checks a request before its first write
    * too). On any failure the in-memory state is reloaded from the file.
    */
-  private void request(RequestPlan plan) throws IOException {
+  private void request(Action plan) throws IOException {
     try {
       plan.run();
       commits.commit();
@@ -579,6 +381,19 @@ public final class Qcow2Image implements Closeable, GuestImage {
     call("preallocate", () -> {
       checkWritable();
       resizer.preallocate(zeroFill);
+    });
+  }
+
+  /** At a read/write open: refuses two refcount table entries naming one block. */
+  void checkDistinctRefcountBlocks() throws CorruptImageException {
+    refcounts.checkDistinctBlocks();
+  }
+
+  /** At a read/write open: clears the autoclear features we do not maintain (spec), signalled. */
+  void clearAutoclear() throws IOException {
+    call("open", () -> {
+      header.autoclear = 0;
+      commits.writeHeader();
     });
   }
 
@@ -669,47 +484,43 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** Writes everything to the file and forces it to the device. */
   public void flush() throws IOException {
-    call("flush", () -> flushUnguarded());
-  }
-
-  private void flushUnguarded() throws IOException {
-    checkOpen();
-    if (writable && !corruptEvent) {
-      commits.commit();
-      commits.flushDeferredRefcounts();
-      file.force(true);
-    }
+    call("flush", () -> {
+      checkOpen();
+      if (writable && !corruptEvent) {
+        commits.commit();
+        commits.flushDeferredRefcounts();
+        file.force(true);
+      }
+    });
   }
 
   @Override
   public void close() throws IOException {
-    call("close", () -> closeUnguarded());
-  }
-
-  private void closeUnguarded() throws IOException {
-    if (closed) {
-      return;
-    }
-    try {
-      if (writable && !corruptEvent) {
-        try {
-          commits.commit();
-          commits.markClean();
-          file.force(true);
-        } catch (CorruptionEvent e) {
-          throw signalled(e); // while the file is still open
-        }
+    call("close", () -> {
+      if (closed) {
+        return;
       }
-    } finally {
-      closed = true;
       try {
-        file.close();
+        if (writable && !corruptEvent) {
+          try {
+            commits.commit();
+            commits.markClean();
+            file.force(true);
+          } catch (CorruptionEvent e) {
+            throw signalled(e); // while the file is still open
+          }
+        }
       } finally {
-        if (backing != null) {
-          backing.close();
+        closed = true;
+        try {
+          file.close();
+        } finally {
+          if (backing != null) {
+            backing.close();
+          }
         }
       }
-    }
+    });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -730,19 +541,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return refcounts.table.clone();
   }
 
-  /** The refcount of the host cluster with index {@code cluster} (through the cache). */
-  long refcount(long cluster) throws IOException {
-    return refcounts.get(cluster);
-  }
-
-  /** Reads a refcount block straight from the file. */
-  byte[] readRefcountBlock(long offset) throws IOException {
-    return refcounts.readBlock(offset);
-  }
-
   /** Reads an L2 table straight from the file (raw entries), bypassing the cache. */
   long[] readL2Table(long offset) throws IOException {
-    return tables.readTable(offset, 1 << l2Bits);
+    return tables.readL2TableFromFile(offset);
   }
 
   /** Reads an L1-style table of {@code entries} entries straight from the file. */
@@ -753,11 +554,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** The snapshot table, validated at open. */
   List<Snapshot> snapshots() {
     return metadata.snapshots();
-  }
-
-  /** Installs a new snapshot table (already on disk) as the one the view and the checker see. */
-  void replaceSnapshots(List<Snapshot> table, long length) {
-    metadata.replaceSnapshots(table, length);
   }
 
   /** A live view of this image's metadata (for tests that build a second checker). */
@@ -821,22 +617,18 @@ public final class Qcow2Image implements Closeable, GuestImage {
    *     table would exceed 64 MiB
    */
   public SnapshotInfo createSnapshot(String name) throws IOException {
-    return query("createSnapshot", () -> createSnapshotUnguarded(name));
-  }
-
-  private SnapshotInfo createSnapshotUnguarded(String name) throws IOException {
-    checkWritable();
-    return new Snapshots(this).create(name);
+    return query("createSnapshot", () -> {
+      checkWritable();
+      return snapshotOperations().create(name);
+    });
   }
 
   /** The internal snapshots, in table order, as {@code qemu-img snapshot -l}. */
   public List<SnapshotInfo> listSnapshots() throws IOException {
-    return query("listSnapshots", () -> listSnapshotsUnguarded());
-  }
-
-  private List<SnapshotInfo> listSnapshotsUnguarded() throws IOException {
-    checkOpen();
-    return new Snapshots(this).list();
+    return query("listSnapshots", () -> {
+      checkOpen();
+      return snapshotOperations().list();
+    });
   }
 
   /**
@@ -846,12 +638,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void applySnapshot(String idOrName) throws IOException {
-    call("applySnapshot", () -> applySnapshotUnguarded(idOrName));
-  }
-
-  private void applySnapshotUnguarded(String idOrName) throws IOException {
-    checkWritable();
-    new Snapshots(this).apply(idOrName);
+    call("applySnapshot", () -> {
+      checkWritable();
+      snapshotOperations().apply(idOrName);
+    });
   }
 
   /**
@@ -860,49 +650,19 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void deleteSnapshot(String idOrName) throws IOException {
-    call("deleteSnapshot", () -> deleteSnapshotUnguarded(idOrName));
+    call("deleteSnapshot", () -> {
+      checkWritable();
+      snapshotOperations().delete(idOrName);
+    });
   }
 
-  private void deleteSnapshotUnguarded(String idOrName) throws IOException {
-    checkWritable();
-    new Snapshots(this).delete(idOrName);
-  }
-
-  /** Writes everything dirty and drops cached tables, so Snapshots works on the file alone. */
-  void syncForSnapshots() throws IOException {
-    commits.commit();
-    refcounts.flush(); // snapshot operations read refcounts from the file, deferred or not
-    tables.clearCache();
+  /** The snapshot operations over this image's parts; each starts from the file (no inflated cluster kept). */
+  private Snapshots snapshotOperations() {
     reads.forgetInflated();
+    return new Snapshots(header, file, refcounts, tables, metadata, allocator, commits);
   }
 
   HostFile hostFile() {
     return file;
   }
-
-  Refcounts refcounts() {
-    return refcounts;
-  }
-
-  /** The live active L1 table (not a copy). */
-  long[] activeL1Live() {
-    return tables.l1();
-  }
-
-  /** Replaces the in-memory active L1 table; the caller has written it to the file. */
-  void replaceActiveL1(long[] table) {
-    tables.replaceL1(table);
-  }
-
-  /** Grows the active L1 table to at least {@code entries} entries (moving it if needed). */
-  void ensureL1Entries(int entries) throws IOException {
-    if (entries > tables.l1().length) {
-      allocator.growL1(entries);
-    }
-  }
-
-  void writeHeaderNow() throws IOException {
-    commits.writeHeader();
-  }
-
 }

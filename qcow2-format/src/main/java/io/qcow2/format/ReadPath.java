@@ -244,7 +244,7 @@ final class ReadPath {
   private void checkBackingOpened() throws Qcow2Exception {
     if (backingSkipped) {
       throw new Qcow2Exception(String.format("%s was opened without its backing file '%s': "
-          + "unallocated clusters cannot be read", path, Qcow2Image.printable(header.backingFile)));
+          + "unallocated clusters cannot be read", path, ImageOpener.printable(header.backingFile)));
     }
   }
 }

@@ -46,19 +46,26 @@ final class Snapshots {
    * inactive tables is what overlap-check=all forbids), except that apply clears COPIED flags a
    * QEMU delete left in the snapshot's L2 tables while they are still inactive.
    */
-  private final Qcow2Image image;
   private final Header header;
   private final HostFile file;
   private final Refcounts refcounts;
+  private final ActiveTables tables;
+  private final LiveMetadata metadata;
+  private final ClusterAllocator allocator;
+  private final MetadataCommit commits;
   private final MetadataTracker tracker;
   private final int clusterBits;
   private final long clusterSize;
 
-  Snapshots(Qcow2Image image) {
-    this.image = image;
-    this.header = image.header();
-    this.file = image.hostFile();
-    this.refcounts = image.refcounts();
+  Snapshots(Header header, HostFile file, Refcounts refcounts, ActiveTables tables, LiveMetadata metadata,
+      ClusterAllocator allocator, MetadataCommit commits) {
+    this.header = header;
+    this.file = file;
+    this.refcounts = refcounts;
+    this.tables = tables;
+    this.metadata = metadata;
+    this.allocator = allocator;
+    this.commits = commits;
     this.tracker = file.tracker;
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
@@ -73,7 +80,7 @@ final class Snapshots {
   }
 
   private List<SnapshotTable.Entry> entries() throws IOException {
-    return new ArrayList<>(SnapshotTable.read(file, image.snapshots(), header.size));
+    return new ArrayList<>(SnapshotTable.read(file, metadata.snapshots(), header.size));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -96,8 +103,8 @@ final class Snapshots {
     // Refuse a table over QEMU's limits before anything is allocated.
     SnapshotTable.encode(grown);
 
-    image.syncForSnapshots();
-    long[] l1 = image.activeL1Live().clone();
+    commits.syncToFile();
+    long[] l1 = tables.l1().clone();
     checkIncrement(l1, "create snapshot '" + name + "'");
     RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
     // The active L1 table and its L2 tables become the snapshot's as they are; the active state
@@ -110,7 +117,7 @@ final class Snapshots {
       if (l2Offset == 0) {
         continue;
       }
-      long[] l2 = image.readL2Table(l2Offset);
+      long[] l2 = tables.readL2TableFromFile(l2Offset);
       addL2(shadow, l2Offset, l2, +1, true);
       if (refcounts.get(l2Offset >>> clusterBits) == 1) {
         copies[i] = l2.clone();
@@ -155,10 +162,10 @@ final class Snapshots {
     shadow.switchTo(() -> {
       if (l1.length > 0) {
         header.l1Offset = activeL1Offset;
-        image.replaceActiveL1(newL1);
+        tables.replaceL1(newL1);
       }
       install(table);
-    }, image::writeHeaderNow);
+    }, commits::writeHeader);
     if (l1.length > 0) {
       // Patch 10: the old active L1 is the snapshot's now; patch 11: so are its L2 tables.
       enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
@@ -179,7 +186,7 @@ final class Snapshots {
     shadow.finish();
     retire(oldTable);
     refcounts.flush();
-    image.syncForSnapshots();
+    commits.syncToFile();
     file.force(false);
     return entry.info();
   }
@@ -229,17 +236,17 @@ final class Snapshots {
     SnapshotTable.Entry sn = entries.get(find(entries, idOrName));
     long newSize = sn.diskSize();
     if (newSize < 0 || Header.l1EntriesFor(newSize, clusterBits) > Math.max(sn.l1Size(),
-        image.activeL1Live().length)) {
+        tables.l1().length)) {
       throw new CorruptImageException(String.format(
           "Snapshot %s ('%s') has disk size %d, which its %d-entry L1 table cannot map",
           sn.id(), sn.name(), newSize, sn.l1Size()));
     }
-    image.syncForSnapshots();
+    commits.syncToFile();
     // Patch 7: growing moves the active L1 table (the engine removes and enters ACTIVE_L1).
-    image.ensureL1Entries(sn.l1Size());
-    image.syncForSnapshots();
+    allocator.ensureL1Entries(sn.l1Size());
+    commits.syncToFile();
 
-    long[] current = image.activeL1Live().clone();
+    long[] current = tables.l1().clone();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
     String what = "apply snapshot '" + sn.name() + "'";
     checkIncrement(snapshotL1, what);
@@ -251,7 +258,7 @@ final class Snapshots {
     for (int i = 0; i < snapshotL1.length; i++) {
       long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
       if (l2Offset != 0) {
-        snapshotL2[i] = image.readL2Table(l2Offset);
+        snapshotL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.add(l2Offset >>> clusterBits, 1, +1);
         shadow.markActive(l2Offset >>> clusterBits, 1);
         addL2(shadow, l2Offset, snapshotL2[i], +1, true);
@@ -262,7 +269,7 @@ final class Snapshots {
       if (l2Offset != 0) {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask());
-        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
+        addL2(shadow, l2Offset, tables.readL2TableFromFile(l2Offset), -1, false);
       }
     }
     shadow.checkFrees();
@@ -298,8 +305,8 @@ final class Snapshots {
     shadow.switchTo(() -> {
       header.l1Offset = activeL1Offset;
       header.size = newSize;
-      image.replaceActiveL1(next);
-    }, image::writeHeaderNow);
+      tables.replaceL1(next);
+    }, commits::writeHeader);
     if (current.length > 0) {
       enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
       remove(oldL1Offset, l1Clusters, ACTIVE_L1.mask());
@@ -322,7 +329,7 @@ final class Snapshots {
       refcounts.update(oldL1Offset >>> clusterBits, l1Clusters, -1);
     }
     refcounts.flush();
-    image.syncForSnapshots();
+    commits.syncToFile();
     file.force(false);
   }
 
@@ -332,10 +339,10 @@ final class Snapshots {
   void delete(String idOrName) throws IOException {
     List<SnapshotTable.Entry> entries = entries();
     SnapshotTable.Entry sn = entries.remove(find(entries, idOrName));
-    image.syncForSnapshots();
+    commits.syncToFile();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
     checkL2Offsets(snapshotL1, "delete snapshot '" + sn.name() + "'");
-    long[] active = image.activeL1Live().clone();
+    long[] active = tables.l1().clone();
     RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
     // The snapshot's paths go. Active tables whose COPIED flags change with that are copied with
     // the new flags (the active path moves to the copy), and a new active L1 table carries the
@@ -346,14 +353,14 @@ final class Snapshots {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         // Patch 11 below: it stops being inactive if no snapshot has it any more.
         shadow.retiring(l2Offset >>> clusterBits, 1, INACTIVE_L2.mask());
-        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
+        addL2(shadow, l2Offset, tables.readL2TableFromFile(l2Offset), -1, false);
       }
     }
     long[][] activeL2 = new long[active.length][];
     for (int i = 0; i < active.length; i++) {
       long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
       if (l2Offset != 0) {
-        activeL2[i] = image.readL2Table(l2Offset);
+        activeL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.markActive(l2Offset >>> clusterBits, 1);
         addL2(shadow, l2Offset, activeL2[i], 0, true);
       }
@@ -409,10 +416,10 @@ final class Snapshots {
     shadow.switchTo(() -> {
       if (switchL1) {
         header.l1Offset = activeL1Offset;
-        image.replaceActiveL1(newL1);
+        tables.replaceL1(newL1);
       }
       install(table);
-    }, image::writeHeaderNow);
+    }, commits::writeHeader);
     long snapshotL1Clusters = clustersFor(sn.l1Size() * 8L);
     if (sn.l1Size() > 0) {
       remove(sn.l1Offset(), snapshotL1Clusters, INACTIVE_L1.mask()); // patch 10
@@ -453,7 +460,7 @@ final class Snapshots {
     }
     retire(oldTable);
     refcounts.flush();
-    image.syncForSnapshots();
+    commits.syncToFile();
     file.force(false);
   }
 
@@ -543,7 +550,7 @@ final class Snapshots {
         continue;
       }
       checkBelowMax(l2Offset >>> clusterBits, max, what);
-      for (long entry : image.readL2Table(l2Offset)) {
+      for (long entry : tables.readL2TableFromFile(l2Offset)) {
         if ((entry & Qcow2Image.COMPRESSED) != 0) {
           long[] range = compressedClusters(entry);
           for (long c = range[0]; c < range[0] + range[1]; c++) {
@@ -593,7 +600,7 @@ final class Snapshots {
 
   private Set<Long> activeL2Offsets() {
     Set<Long> offsets = new HashSet<>();
-    for (long e : image.activeL1Live()) {
+    for (long e : tables.l1()) {
       long l2 = e & Qcow2Image.L1_OFFSET_MASK;
       if (l2 != 0) {
         offsets.add(l2);
@@ -612,7 +619,7 @@ final class Snapshots {
   private OldTable currentTable() throws IOException {
     long offset = header.snapshotsOffset;
     long clusters = header.snapshotCount == 0 ? 0
-        : clustersFor(Snapshot.tableLength(image.snapshots(), offset, file.io()));
+        : clustersFor(Snapshot.tableLength(metadata.snapshots(), offset, file.io()));
     return new OldTable(offset, clusters);
   }
 
@@ -639,7 +646,7 @@ final class Snapshots {
   private void install(NewTable table) {
     header.snapshotCount = table.count();
     header.snapshotsOffset = table.offset();
-    image.replaceSnapshots(table.parsed(), table.length());
+    metadata.replaceSnapshots(table.parsed(), table.length());
   }
 
   /** Patch 9: the old table's range leaves the checker, the new one's enters. */
@@ -660,7 +667,7 @@ final class Snapshots {
   }
 
   private long[] readL1(long offset, int entries) throws IOException {
-    return entries == 0 ? new long[0] : image.readTableFromFile(offset, entries);
+    return entries == 0 ? new long[0] : tables.readTable(offset, entries);
   }
 
   /** Clusters {first, count} a compressed entry's data touches. */
