@@ -387,4 +387,23 @@ final class Header {
         refcountTableOffset, refcountTableClusters, snapshotCount, incompatible, compatible,
         autoclear, dirty(), corrupt(), lazyRefcounts(), backingFile, backingFormat, extensions);
   }
+
+  /**
+   * After a refused request: the fields the engine changes in memory (virtual size, L1 table and
+   * refcount table location) back to those of {@code onDisk}, the file's first {@link
+   * #V3_MIN_LENGTH} bytes, unless they are out of QEMU's bounds there.
+   */
+  void resetTableFields(byte[] onDisk) {
+    ByteBuffer h = ByteBuffer.wrap(onDisk);
+    int l1Entries = h.getInt(36);
+    int reftableClusters = h.getInt(56);
+    if (l1Entries >= 0 && l1Entries <= MAX_L1_BYTES / 8
+        && reftableClusters > 0 && reftableClusters <= MAX_REFTABLE_BYTES >>> clusterBits) {
+      size = h.getLong(24);
+      l1Size = l1Entries;
+      l1Offset = h.getLong(40);
+      refcountTableOffset = h.getLong(48);
+      refcountTableClusters = reftableClusters;
+    }
+  }
 }

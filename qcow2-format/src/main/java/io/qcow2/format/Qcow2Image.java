@@ -9,7 +9,6 @@ import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckers;
 import java.io.Closeable;
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -49,8 +48,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final HostFile file;
   private final Header header;
   private final boolean writable;
-  private final int clusterBits;
-  private final int clusterSize;
   private final Refcounts refcounts;
   /** The snapshot table and the view of the metadata the overlap checker is built from. */
   private final LiveMetadata metadata;
@@ -71,12 +68,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final boolean backingSkipped;
   private final String strategyName;
   private final int enabledMask;
-  /** The open options, to rebuild the checker from the file after a refused request. */
-  private final Map<String, String> options;
-  private boolean corruptEvent;
+  /** QEMU's corruption signal, and the in-memory state rebuilt from the file after a failure. */
+  private final CorruptionSignal corruption;
   private boolean closed;
   /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
   private final InFlightCalls calls = new InFlightCalls("Qcow2Image");
+
   /** An image over {@code io}, whose header was read and checked ({@link ImageOpener#open}). */
   Qcow2Image(Path path, HostIo io, Header header, boolean writable,
       Map<String, String> options, int depth, boolean withBacking) throws IOException {
@@ -84,24 +81,23 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.file = new HostFile(io, header.clusterSize);
     this.header = header;
     this.writable = writable;
-    this.clusterBits = header.clusterBits;
-    this.clusterSize = header.clusterSize;
-    CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, clusterBits);
+    CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, header.clusterBits);
     this.tables = new ActiveTables(file, header, cacheSizes.l2Tables());
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
-    this.options = Map.copyOf(options);
     this.metadata = new LiveMetadata(file, header, tables, refcounts);
     this.commits = new MetadataCommit(file, header, tables, refcounts, writable);
     this.allocator = new ClusterAllocator(file, header, tables, refcounts, commits);
-    metadata.track(this.options);
+    metadata.track(options);
     this.backingSkipped = header.backingFile != null && !withBacking;
     this.backing = header.backingFile == null || !withBacking ? null
         : ImageOpener.openBacking(path, header, strategyName, depth);
     this.reads = new ReadPath(path, file, header, tables, backing, backingSkipped);
     this.writes = new WritePath(file, header, tables, allocator, commits, reads, backing != null);
     this.resizer = new ImageResizer(file, header, tables, refcounts, allocator, commits, reads, writes);
+    this.corruption = new CorruptionSignal(file, header, tables, refcounts, commits, reads, metadata,
+        Map.copyOf(options), writable);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -174,16 +170,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return ImageCreator.create(path, virtualSize, createOptions, openOptions);
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Public accessors
-
   @Override
   public long virtualSize() {
     return header.size;
   }
 
   public int clusterSize() {
-    return clusterSize;
+    return header.clusterSize;
   }
 
   /** What the header says now. */
@@ -198,7 +191,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   public boolean isWritable() {
-    return writable && !corruptEvent;
+    return writable && !corruption.happened();
   }
 
   /** The overlap checker, empty when the options select mode {@code none}. */
@@ -216,9 +209,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return enabledMask;
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Reading
-
   /**
    * Reads guest bytes.
    *
@@ -234,7 +224,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
     });
   }
 
-  // ---------------------------------------------------------------------------------------------
   /**
    * The guest-to-host map of the whole image, adjacent runs of the same kind and source with
    * contiguous host offsets merged, as {@code qemu-img map} does.
@@ -250,9 +239,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
   public Extent extentAt(long guestOffset, long maxLength) throws IOException {
     return query("extentAt", () -> reads.extentAt(guestOffset, maxLength));
   }
-
-  // ---------------------------------------------------------------------------------------------
-  // Writing
 
   /**
    * Writes guest bytes.
@@ -295,7 +281,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /**
    * Runs a guest request in two steps: {@code plan} decides everything in memory (tables,
    * refcounts, allocations, the guest data to write) and makes every check QEMU makes when it
-   * follows a pointer; then {@link #commit} checks the frees and the data writes, and only then
+   * follows a pointer; then {@link MetadataCommit#commit} checks the frees and the data writes, and only then
    * writes. So a refused request writes nothing (QEMU checks a request before its first write
    * too). On any failure the in-memory state is reloaded from the file.
    */
@@ -307,7 +293,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       commits.requestFailed();
       if (!(e instanceof CorruptionEvent)) { // signalled above, which reloads
         try {
-          reloadFromDisk();
+          corruption.reloadFromDisk();
         } catch (IOException | RuntimeException reload) {
           e.addSuppressed(reload);
         }
@@ -412,13 +398,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * before the call returns (the public exception thrown instead of the event).
    */
   private void call(String name, Action body) throws IOException {
-    try (InFlightCalls call = calls.enter(name)) {
-      try {
-        body.run();
-      } catch (CorruptionEvent e) {
-        throw signalled(e);
-      }
-    }
+    query(name, () -> {
+      body.run();
+      return null;
+    });
   }
 
   private <T> T query(String name, Query<T> body) throws IOException {
@@ -426,67 +409,16 @@ public final class Qcow2Image implements Closeable, GuestImage {
       try {
         return body.run();
       } catch (CorruptionEvent e) {
-        throw signalled(e);
+        throw corruption.signal(e);
       }
     }
-  }
-
-  /** Signals {@code event} (QEMU's qcow2_signal_corruption) and returns what the caller throws. */
-  private Qcow2Exception signalled(CorruptionEvent event) throws IOException {
-    return event.toPublic(signalCorruption(), writable);
-  }
-
-  /**
-   * QEMU's qcow2_signal_corruption: set the corrupt bit (version 3, opened read/write) and flush
-   * the header, make the image read-only, and forget in-memory state that never reached the disk.
-   *
-   * @return whether the corrupt bit was set
-   */
-  private boolean signalCorruption() throws IOException {
-    corruptEvent = true;
-    boolean marked = writable && header.version >= 3;
-    if (marked) {
-      header.incompatible |= Header.INCOMPAT_CORRUPT;
-      byte[] bits = new byte[8];
-      ByteBuffer.wrap(bits).putLong(header.incompatible);
-      file.writeUnchecked(72, bits, 0, 8);
-      file.force(false);
-    }
-    reloadFromDisk();
-    return marked;
-  }
-
-  /**
-   * Forgets what never reached the disk: back to the header's table fields, the L1 table and the
-   * refcount table as the file holds them, empty caches, no planned writes, and a checker built
-   * afresh from that state (a refused request may have entered or removed structures).
-   */
-  private void reloadFromDisk() throws IOException {
-    byte[] onDisk = new byte[Header.V3_MIN_LENGTH];
-    file.read(0, onDisk, 0, onDisk.length);
-    ByteBuffer h = ByteBuffer.wrap(onDisk);
-    int l1Size = h.getInt(36);
-    int reftableClusters = h.getInt(56);
-    if (l1Size >= 0 && l1Size <= Header.MAX_L1_BYTES / 8
-        && reftableClusters > 0 && reftableClusters <= Header.MAX_REFTABLE_BYTES >>> clusterBits) {
-      header.size = h.getLong(24);
-      header.l1Size = l1Size;
-      header.l1Offset = h.getLong(40);
-      header.refcountTableOffset = h.getLong(48);
-      header.refcountTableClusters = reftableClusters;
-    }
-    tables.reload();
-    commits.forgetPending();
-    reads.forgetInflated();
-    refcounts.reload();
-    metadata.track(options);
   }
 
   /** Writes everything to the file and forces it to the device. */
   public void flush() throws IOException {
     call("flush", () -> {
       checkOpen();
-      if (writable && !corruptEvent) {
+      if (writable && !corruption.happened()) {
         commits.commit();
         commits.flushDeferredRefcounts();
         file.force(true);
@@ -501,13 +433,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
         return;
       }
       try {
-        if (writable && !corruptEvent) {
+        if (writable && !corruption.happened()) {
           try {
             commits.commit();
             commits.markClean();
             file.force(true);
           } catch (CorruptionEvent e) {
-            throw signalled(e); // while the file is still open
+            throw corruption.signal(e); // while the file is still open
           }
         }
       } finally {
@@ -524,7 +456,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Package-private access for the checker and the CLI (io.qcow2.format.cli goes through these).
+  // Package-private access for ImageDetails and the tests
 
   /** The parsed header (live: the engine updates it). */
   Header header() {
@@ -593,7 +525,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (!writable) {
       throw new ReadOnlyImageException("Image is open read-only: " + path);
     }
-    if (corruptEvent) {
+    if (corruption.happened()) {
       throw new ReadOnlyImageException("Image is read-only after a corruption event: " + path
           + "; repair it with 'qcow2 check -r all' or 'qemu-img check -r all'");
     }
