@@ -70,7 +70,7 @@ final class ImageResizer {
   void planShrink(long newSize) throws IOException {
     long firstDropped = (newSize + clusterSize - 1) >>> clusterBits;
     long oldClusters = (header.size + clusterSize - 1) >>> clusterBits;
-    int keptL1 = (int) Header.l1EntriesFor(newSize, clusterBits);
+    int keptL1 = Math.toIntExact(Header.l1EntriesFor(newSize, clusterBits));
     for (long c = firstDropped; c < oldClusters && (c >>> l2Bits) < keptL1; c++) {
       writes.replaceEntry(c, 0);
     }
