@@ -417,4 +417,21 @@ final class Header {
         refcountTableOffset, refcountTableClusters, snapshotCount, incompatible, compatible,
         autoclear, dirty(), corrupt(), lazyRefcounts(), backingFile, backingFormat, extensions);
   }
+
+  /**
+   * After a refused request: the fields the engine changes in memory (virtual size, L1 table and
+   * refcount table location) back to those of {@code onDisk}, the file's first {@link
+   * #V3_MIN_LENGTH} bytes, unless they are out of QEMU's bounds there.
+   */
+  void resetTableFields(byte[] onDisk) {
+    Fields f = Fields.decode(onDisk);
+    if (f.l1Size() >= 0 && f.l1Size() <= MAX_L1_BYTES / 8 && f.refcountTableClusters() > 0
+        && f.refcountTableClusters() <= MAX_REFTABLE_BYTES >>> clusterBits) {
+      size = f.size();
+      l1Size = f.l1Size();
+      l1Offset = f.l1Offset();
+      refcountTableOffset = f.refcountTableOffset();
+      refcountTableClusters = f.refcountTableClusters();
+    }
+  }
 }

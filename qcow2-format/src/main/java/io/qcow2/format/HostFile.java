@@ -6,22 +6,13 @@ import java.nio.ByteBuffer;
 /**
  * The image file. Every write but the corrupt bit's goes through {@link #write} (or {@link
  * #checkWrite} then {@link #writeUnchecked}), which asks the overlap checker first and, if it
- * fires, hands over to the image's corruption handler instead of writing.
+ * fires, throws a {@link CorruptionEvent} instead of writing; {@link Qcow2Image} catches it and
+ * signals the corruption.
  */
 final class HostFile {
-  /** The image's corruption signal (QEMU's qcow2_signal_corruption); returns what to throw. */
-  interface CorruptionHandler {
-    /** An overlap check fired for a write of {@code length} bytes at {@code offset}. */
-    MetadataOverlapException overlap(int mask, long offset, long length) throws IOException;
-
-    /** A pointer failed a structural check; {@code event} says which, in QEMU's words. */
-    MetadataCorruptionException corruption(String event) throws IOException;
-  }
-
   private final HostIo io;
   /** The image's metadata tracker (the overlap checker's one owner); NONE in mode none. */
   MetadataTracker tracker = MetadataTracker.NONE;
-  CorruptionHandler handler;
   /** The file's length, kept up to date by our own writes (no other writer changes it). */
   private long end;
 
@@ -76,7 +67,7 @@ final class HostFile {
   /**
    * Writes after one overlap check of the whole range, ignoring {@code ignoredTypes}.
    *
-   * @throws MetadataOverlapException if the check fires; nothing is written then
+   * @throws CorruptionEvent if the check fires; nothing is written then
    */
   void write(long offset, byte[] buf, int off, int len, int ignoredTypes) throws IOException {
     checkWrite(offset, len, ignoredTypes);
@@ -86,18 +77,18 @@ final class HostFile {
   /**
    * The overlap check of a write, without the write.
    *
-   * @throws MetadataOverlapException if the check fires (the image is then marked corrupt)
+   * @throws CorruptionEvent if the check fires
    */
-  void checkWrite(long offset, long len, int ignoredTypes) throws IOException {
+  void checkWrite(long offset, long len, int ignoredTypes) throws CorruptionEvent {
     int mask = tracker.check(offset, len, ignoredTypes);
     if (mask != 0) {
-      throw handler.overlap(mask, offset, len);
+      throw CorruptionEvent.overlap(mask, offset);
     }
   }
 
-  /** Signals a corruption event; returns the exception to throw. */
-  MetadataCorruptionException corruption(String event) throws IOException {
-    return handler.corruption(event);
+  /** A pointer failed a structural check ({@code event}, in QEMU's words): the exception to throw. */
+  CorruptionEvent corruption(String event) {
+    return CorruptionEvent.structural(event);
   }
 
   /** Writes without a check: only for the corrupt bit, which must reach the disk regardless. */

@@ -91,9 +91,9 @@ final class ImageCreator {
       if (name.length > Header.MAX_BACKING_NAME) {
         throw new IllegalArgumentException("Backing file name too long (at most 1023 bytes): " + backingFile);
       }
-      Path resolved = Qcow2Image.resolveBacking(path, backingFile);
+      Path resolved = ImageOpener.resolveBacking(path, backingFile);
       if (backingFmt == null) {
-        backingFmt = Qcow2Image.probeFormat(resolved);
+        backingFmt = ImageOpener.probeFormat(resolved);
       }
       if (virtualSize == -1) {
         virtualSize = backingFmt.equals("qcow2")

@@ -72,7 +72,7 @@ public final class ImageDetails {
       GuestImage backing = current.backing();
       if (!(backing instanceof Qcow2Image next)) {
         return new Layer(depth,
-            Qcow2Image.resolveBacking(current.path(), current.info().backingFile()));
+            ImageOpener.resolveBacking(current.path(), current.info().backingFile()));
       }
       current = next;
     }

@@ -46,19 +46,28 @@ final class Snapshots {
    * inactive tables is what overlap-check=all forbids), except that apply clears COPIED flags a
    * QEMU delete left in the snapshot's L2 tables while they are still inactive.
    */
-  private final Qcow2Image image;
   private final Header header;
   private final HostFile file;
   private final Refcounts refcounts;
+  private final ActiveTables tables;
+  private final LiveMetadata metadata;
+  private final ClusterAllocator allocator;
+  private final MetadataCommit commits;
   private final MetadataTracker tracker;
+  private final SnapshotRefcounts counts;
   private final int clusterBits;
   private final long clusterSize;
 
-  Snapshots(Qcow2Image image) {
-    this.image = image;
-    this.header = image.header();
-    this.file = image.hostFile();
-    this.refcounts = image.refcounts();
+  Snapshots(Header header, HostFile file, Refcounts refcounts, ActiveTables tables, LiveMetadata metadata,
+      ClusterAllocator allocator, MetadataCommit commits) {
+    this.header = header;
+    this.file = file;
+    this.refcounts = refcounts;
+    this.tables = tables;
+    this.metadata = metadata;
+    this.allocator = allocator;
+    this.commits = commits;
+    this.counts = new SnapshotRefcounts(file, header, refcounts, tables);
     this.tracker = file.tracker;
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
@@ -73,7 +82,7 @@ final class Snapshots {
   }
 
   private List<SnapshotTable.Entry> entries() throws IOException {
-    return new ArrayList<>(SnapshotTable.read(file, image.snapshots(), header.size));
+    return new ArrayList<>(SnapshotTable.read(file, metadata.snapshots(), header.size));
   }
 
   // -------------------------------------------------------------------------------------------
@@ -96,9 +105,9 @@ final class Snapshots {
     // Refuse a table over QEMU's limits before anything is allocated.
     SnapshotTable.encode(grown);
 
-    image.syncForSnapshots();
-    long[] l1 = image.activeL1Live().clone();
-    checkIncrement(l1, "create snapshot '" + name + "'");
+    commits.syncToFile();
+    long[] l1 = tables.l1().clone();
+    counts.checkIncrement(l1, "create snapshot '" + name + "'");
     RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
     // The active L1 table and its L2 tables become the snapshot's as they are; the active state
     // gets a new L1 table and its own copy of every L2 table it does not share yet (COPIED
@@ -110,8 +119,8 @@ final class Snapshots {
       if (l2Offset == 0) {
         continue;
       }
-      long[] l2 = image.readL2Table(l2Offset);
-      addL2(shadow, l2Offset, l2, +1, true);
+      long[] l2 = tables.readL2TableFromFile(l2Offset);
+      counts.addL2(shadow, l2Offset, l2, +1, true);
       if (refcounts.get(l2Offset >>> clusterBits) == 1) {
         copies[i] = l2.clone();
         for (int j = 0; j < l2.length; j++) {
@@ -155,10 +164,10 @@ final class Snapshots {
     shadow.switchTo(() -> {
       if (l1.length > 0) {
         header.l1Offset = activeL1Offset;
-        image.replaceActiveL1(newL1);
+        tables.replaceL1(newL1);
       }
       install(table);
-    }, image::writeHeaderNow);
+    }, commits::writeHeader);
     if (l1.length > 0) {
       // Patch 10: the old active L1 is the snapshot's now; patch 11: so are its L2 tables.
       enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
@@ -179,7 +188,7 @@ final class Snapshots {
     shadow.finish();
     retire(oldTable);
     refcounts.flush();
-    image.syncForSnapshots();
+    commits.syncToFile();
     file.force(false);
     return entry.info();
   }
@@ -229,21 +238,21 @@ final class Snapshots {
     SnapshotTable.Entry sn = entries.get(find(entries, idOrName));
     long newSize = sn.diskSize();
     if (newSize < 0 || Header.l1EntriesFor(newSize, clusterBits) > Math.max(sn.l1Size(),
-        image.activeL1Live().length)) {
+        tables.l1().length)) {
       throw new CorruptImageException(String.format(
           "Snapshot %s ('%s') has disk size %d, which its %d-entry L1 table cannot map",
           sn.id(), sn.name(), newSize, sn.l1Size()));
     }
-    image.syncForSnapshots();
+    commits.syncToFile();
     // Patch 7: growing moves the active L1 table (the engine removes and enters ACTIVE_L1).
-    image.ensureL1Entries(sn.l1Size());
-    image.syncForSnapshots();
+    allocator.ensureL1Entries(sn.l1Size());
+    commits.syncToFile();
 
-    long[] current = image.activeL1Live().clone();
+    long[] current = tables.l1().clone();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
     String what = "apply snapshot '" + sn.name() + "'";
-    checkIncrement(snapshotL1, what);
-    checkL2Offsets(current, what);
+    counts.checkIncrement(snapshotL1, what);
+    counts.checkL2Offsets(current, what);
     RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
     // The snapshot's L2 tables become active too (shared with the snapshot); the old active ones
     // lose the active path. A new active L1 table, switched with the refcounts in one header write.
@@ -251,10 +260,10 @@ final class Snapshots {
     for (int i = 0; i < snapshotL1.length; i++) {
       long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
       if (l2Offset != 0) {
-        snapshotL2[i] = image.readL2Table(l2Offset);
+        snapshotL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.add(l2Offset >>> clusterBits, 1, +1);
         shadow.markActive(l2Offset >>> clusterBits, 1);
-        addL2(shadow, l2Offset, snapshotL2[i], +1, true);
+        counts.addL2(shadow, l2Offset, snapshotL2[i], +1, true);
       }
     }
     for (long e : current) {
@@ -262,7 +271,7 @@ final class Snapshots {
       if (l2Offset != 0) {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask());
-        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
+        counts.addL2(shadow, l2Offset, tables.readL2TableFromFile(l2Offset), -1, false);
       }
     }
     shadow.checkFrees();
@@ -277,7 +286,7 @@ final class Snapshots {
       // COPIED left in a snapshot's table (QEMU sets it there on delete) goes while the table is
       // still inactive: once shared with the active state its clusters have refcount 2 or more.
       long[] l2 = snapshotL2[i];
-      long[] flags = withCopiedFlags(shadow, l2);
+      long[] flags = counts.withCopiedFlags(shadow, l2);
       if (!Arrays.equals(flags, l2)) {
         byte[] raw = new byte[flags.length * 8];
         ByteBuffer.wrap(raw).asLongBuffer().put(flags);
@@ -298,8 +307,8 @@ final class Snapshots {
     shadow.switchTo(() -> {
       header.l1Offset = activeL1Offset;
       header.size = newSize;
-      image.replaceActiveL1(next);
-    }, image::writeHeaderNow);
+      tables.replaceL1(next);
+    }, commits::writeHeader);
     if (current.length > 0) {
       enter(newL1Offset, l1Clusters, ACTIVE_L1.mask());
       remove(oldL1Offset, l1Clusters, ACTIVE_L1.mask());
@@ -322,7 +331,7 @@ final class Snapshots {
       refcounts.update(oldL1Offset >>> clusterBits, l1Clusters, -1);
     }
     refcounts.flush();
-    image.syncForSnapshots();
+    commits.syncToFile();
     file.force(false);
   }
 
@@ -332,10 +341,10 @@ final class Snapshots {
   void delete(String idOrName) throws IOException {
     List<SnapshotTable.Entry> entries = entries();
     SnapshotTable.Entry sn = entries.remove(find(entries, idOrName));
-    image.syncForSnapshots();
+    commits.syncToFile();
     long[] snapshotL1 = readL1(sn.l1Offset(), sn.l1Size());
-    checkL2Offsets(snapshotL1, "delete snapshot '" + sn.name() + "'");
-    long[] active = image.activeL1Live().clone();
+    counts.checkL2Offsets(snapshotL1, "delete snapshot '" + sn.name() + "'");
+    long[] active = tables.l1().clone();
     RefcountShadow shadow = new RefcountShadow(file, header, refcounts);
     // The snapshot's paths go. Active tables whose COPIED flags change with that are copied with
     // the new flags (the active path moves to the copy), and a new active L1 table carries the
@@ -346,16 +355,16 @@ final class Snapshots {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         // Patch 11 below: it stops being inactive if no snapshot has it any more.
         shadow.retiring(l2Offset >>> clusterBits, 1, INACTIVE_L2.mask());
-        addL2(shadow, l2Offset, image.readL2Table(l2Offset), -1, false);
+        counts.addL2(shadow, l2Offset, tables.readL2TableFromFile(l2Offset), -1, false);
       }
     }
     long[][] activeL2 = new long[active.length][];
     for (int i = 0; i < active.length; i++) {
       long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
       if (l2Offset != 0) {
-        activeL2[i] = image.readL2Table(l2Offset);
+        activeL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.markActive(l2Offset >>> clusterBits, 1);
-        addL2(shadow, l2Offset, activeL2[i], 0, true);
+        counts.addL2(shadow, l2Offset, activeL2[i], 0, true);
       }
     }
     long[] newL1 = new long[active.length];
@@ -367,7 +376,7 @@ final class Snapshots {
         newL1[i] = active[i];
         continue;
       }
-      long[] flags = withCopiedFlags(shadow, activeL2[i]);
+      long[] flags = counts.withCopiedFlags(shadow, activeL2[i]);
       if (!Arrays.equals(flags, activeL2[i])) {
         // The data clusters keep their count: one active path leaves, one arrives.
         copies[i] = flags;
@@ -409,10 +418,10 @@ final class Snapshots {
     shadow.switchTo(() -> {
       if (switchL1) {
         header.l1Offset = activeL1Offset;
-        image.replaceActiveL1(newL1);
+        tables.replaceL1(newL1);
       }
       install(table);
-    }, image::writeHeaderNow);
+    }, commits::writeHeader);
     long snapshotL1Clusters = clustersFor(sn.l1Size() * 8L);
     if (sn.l1Size() > 0) {
       remove(sn.l1Offset(), snapshotL1Clusters, INACTIVE_L1.mask()); // patch 10
@@ -453,7 +462,7 @@ final class Snapshots {
     }
     retire(oldTable);
     refcounts.flush();
-    image.syncForSnapshots();
+    commits.syncToFile();
     file.force(false);
   }
 
@@ -475,54 +484,6 @@ final class Snapshots {
   // -------------------------------------------------------------------------------------------
   // Shared steps
 
-  /**
-   * Adds {@code delta} to the refcount of every cluster the entries of {@code l2} reference (one
-   * path each, as qemu-img check counts them: a data cluster of an L2 table that two L1 tables
-   * share counts twice) and, if {@code active}, marks them as reached by the new active tables.
-   */
-  private void addL2(RefcountShadow shadow, long l2Offset, long[] l2, int delta, boolean active)
-      throws IOException {
-    for (int j = 0; j < l2.length; j++) {
-      long entry = l2[j];
-      long first;
-      long count;
-      if ((entry & Qcow2Image.COMPRESSED) != 0) {
-        long[] range = compressedClusters(entry);
-        first = range[0];
-        count = range[1];
-      } else {
-        long host = entry & Qcow2Image.L2_OFFSET_MASK;
-        if (host == 0) {
-          continue;
-        }
-        checkClusterAligned(host, l2Offset, j);
-        first = host >>> clusterBits;
-        count = 1;
-      }
-      if (delta != 0) {
-        shadow.add(first, count, delta);
-      }
-      if (active) {
-        shadow.markActive(first, count);
-      }
-    }
-  }
-
-  /** {@code l2} with COPIED set exactly where the final refcount is 1 (never on compressed). */
-  private long[] withCopiedFlags(RefcountShadow shadow, long[] l2) throws IOException {
-    long[] flags = l2.clone();
-    for (int j = 0; j < flags.length; j++) {
-      long entry = flags[j];
-      long host = entry & Qcow2Image.L2_OFFSET_MASK;
-      if ((entry & Qcow2Image.COMPRESSED) != 0 || host == 0) {
-        continue;
-      }
-      boolean copied = shadow.finalRefcount(host >>> clusterBits) == 1;
-      flags[j] = copied ? entry | Qcow2Image.COPIED : entry & ~Qcow2Image.COPIED;
-    }
-    return flags;
-  }
-
   /** Writes a table to clusters just allocated: they must overlap nothing (no type ignored). */
   private void writeFresh(long offset, long[] table) throws IOException {
     byte[] raw = new byte[table.length * 8];
@@ -530,70 +491,9 @@ final class Snapshots {
     file.write(offset, raw, 0, raw.length, 0);
   }
 
-  /**
-   * Fails before anything changes if a +1 over {@code l1} would overflow a refcount (images with
-   * narrow refcounts, e.g. refcount_bits=1, cannot share clusters); QEMU would stop half-way.
-   */
-  private void checkIncrement(long[] l1, String what) throws IOException {
-    checkL2Offsets(l1, what);
-    long max = RefcountEntries.max(refcounts.order());
-    for (long l1Entry : l1) {
-      long l2Offset = l1Entry & Qcow2Image.L1_OFFSET_MASK;
-      if (l2Offset == 0) {
-        continue;
-      }
-      checkBelowMax(l2Offset >>> clusterBits, max, what);
-      for (long entry : image.readL2Table(l2Offset)) {
-        if ((entry & Qcow2Image.COMPRESSED) != 0) {
-          long[] range = compressedClusters(entry);
-          for (long c = range[0]; c < range[0] + range[1]; c++) {
-            checkBelowMax(c, max, what);
-          }
-        } else if ((entry & Qcow2Image.L2_OFFSET_MASK) != 0) {
-          checkBelowMax((entry & Qcow2Image.L2_OFFSET_MASK) >>> clusterBits, max, what);
-        }
-      }
-    }
-  }
-
-  /**
-   * L1 entries come from the file: every L2 table must be cluster-aligned and inside the file
-   * before any refcount changes (a hostile offset would otherwise grow the refcount structures).
-   */
-  private void checkL2Offsets(long[] l1, String what) throws IOException {
-    long fileSize = file.size();
-    for (int i = 0; i < l1.length; i++) {
-      long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
-      checkL2Aligned(l2Offset, i);
-      if (l2Offset != 0 && l2Offset + clusterSize > fileSize) {
-        throw new CorruptImageException(String.format(
-            "Cannot %s: L1 entry %d points at an L2 table at offset 0x%x beyond the end of the"
-                + " file (%d bytes)", what, i, l2Offset, fileSize));
-      }
-    }
-  }
-
-  /** QEMU's check in qcow2_update_snapshot_refcount: a corruption event, as on any other path. */
-  private void checkL2Aligned(long l2Offset, int l1Index) throws IOException {
-    if ((l2Offset & (clusterSize - 1)) != 0) {
-      throw file.corruption(String.format("L2 table offset %s unaligned (L1 index: %s)",
-          MetadataCorruptionException.hex(l2Offset), MetadataCorruptionException.hex(l1Index)));
-    }
-  }
-
-  private void checkBelowMax(long cluster, long max, String what) throws IOException {
-    long refcount = refcounts.get(cluster);
-    if (Long.compareUnsigned(refcount, max) >= 0) {
-      throw new Qcow2Exception(String.format(
-          "Cannot %s: cluster at offset 0x%x already has the maximum refcount %s for %d-bit "
-              + "refcounts", what, cluster << clusterBits, Long.toUnsignedString(refcount),
-          1 << refcounts.order()));
-    }
-  }
-
   private Set<Long> activeL2Offsets() {
     Set<Long> offsets = new HashSet<>();
-    for (long e : image.activeL1Live()) {
+    for (long e : tables.l1()) {
       long l2 = e & Qcow2Image.L1_OFFSET_MASK;
       if (l2 != 0) {
         offsets.add(l2);
@@ -612,7 +512,7 @@ final class Snapshots {
   private OldTable currentTable() throws IOException {
     long offset = header.snapshotsOffset;
     long clusters = header.snapshotCount == 0 ? 0
-        : clustersFor(Snapshot.tableLength(image.snapshots(), offset, file.io()));
+        : clustersFor(Snapshot.tableLength(metadata.snapshots(), offset, file.io()));
     return new OldTable(offset, clusters);
   }
 
@@ -639,7 +539,7 @@ final class Snapshots {
   private void install(NewTable table) {
     header.snapshotCount = table.count();
     header.snapshotsOffset = table.offset();
-    image.replaceSnapshots(table.parsed(), table.length());
+    metadata.replaceSnapshots(table.parsed(), table.length());
   }
 
   /** Patch 9: the old table's range leaves the checker, the new one's enters. */
@@ -660,24 +560,7 @@ final class Snapshots {
   }
 
   private long[] readL1(long offset, int entries) throws IOException {
-    return entries == 0 ? new long[0] : image.readTableFromFile(offset, entries);
-  }
-
-  /** Clusters {first, count} a compressed entry's data touches. */
-  private long[] compressedClusters(long entry) {
-    long start = CompressedDescriptor.firstSector(entry, clusterBits);
-    long end = start + CompressedDescriptor.sectors(entry, clusterBits) * 512;
-    long first = start >>> clusterBits;
-    return new long[] {first, ((end - 1) >>> clusterBits) - first + 1};
-  }
-
-  private void checkClusterAligned(long host, long l2Offset, int l2Index) throws IOException {
-    if ((host & (clusterSize - 1)) != 0) {
-      throw file.corruption(String.format(
-          "Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)",
-          MetadataCorruptionException.hex(host), MetadataCorruptionException.hex(l2Offset),
-          MetadataCorruptionException.hex(l2Index)));
-    }
+    return entries == 0 ? new long[0] : tables.readTable(offset, entries);
   }
 
   private long clustersFor(long bytes) {

@@ -41,7 +41,7 @@ final class MetadataInvariants {
       if (off != 0) {
         put(expected, off >>> bits, 1, MetadataType.ACTIVE_L2);
         for (long d : image.readL2Table(off)) {
-          if (Qcow2Image.kind(d) == Extent.Kind.DATA) {
+          if (ActiveTables.kind(d) == Extent.Kind.DATA) {
             data.put((d & Qcow2Image.L2_OFFSET_MASK) >>> bits, true);
           }
         }
