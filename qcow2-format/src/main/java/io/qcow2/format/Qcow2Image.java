@@ -78,6 +78,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private List<Snapshot> snapshots;
   private long snapshotTableLength;
   private final Refcounts refcounts;
+  /** The persistent dirty bitmaps, live while the image is open (issue 16). */
+  private final PersistentBitmaps bitmaps;
   private final GuestImage backing;
   /** Opened without its backing chain ({@link #openWithoutBacking}): reads that need it fail. */
   private final boolean backingSkipped;
@@ -129,6 +131,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.l2Buffer = new byte[clusterSize];
     this.l2BufferLongs = ByteBuffer.wrap(l2Buffer).asLongBuffer();
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
+    this.bitmaps = PersistentBitmaps.load(file, header, refcounts);
     this.file.handler = new Corruption();
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
@@ -194,12 +197,6 @@ public final class Qcow2Image implements Closeable, GuestImage {
         repairDirty(path);
         return open(path, options, writable, depth, withBacking, opener);
       }
-      if (writable && header.bitmapCount > 0) {
-        // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
-        // their clusters (qemu-img check then reports leaks): refuse instead.
-        throw UnsupportedFeatureException.features("persistent dirty bitmaps (" + header.bitmapCount
-            + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
-      }
       Qcow2Image image = new Qcow2Image(path, io, header, writable, options, depth, withBacking);
       if (writable) {
         try {
@@ -209,10 +206,15 @@ public final class Qcow2Image implements Closeable, GuestImage {
           throw e;
         }
       }
-      if (writable && header.autoclear != 0) {
-        // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
-        image.header.autoclear = 0;
+      long maintained = header.bitmapCount > 0 ? Header.AUTOCLEAR_BITMAPS : 0;
+      if (writable && (header.autoclear & ~maintained) != 0) {
+        // Autoclear features we do not maintain are cleared before any write (spec); the bitmaps
+        // bit stays when there are bitmaps: PersistentBitmaps maintains them.
+        image.header.autoclear &= maintained;
         image.writeHeader();
+      }
+      if (writable) {
+        image.bitmaps.markInUse();
       }
       return image;
     } catch (IOException | RuntimeException e) {
@@ -425,6 +427,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     if (header.bitmapDirectorySize > 0 && (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0) {
       checker.enter(header.bitmapDirectoryOffset, clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
     }
+    bitmaps.enterMetadata(checker);
   }
 
   /**
@@ -809,6 +812,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     checkWritable();
     checkRange(guestOffset, len);
     Objects.checkFromIndexSize(off, len, buf.length);
+    bitmaps.guestWrite(guestOffset, len);
     request(() -> {
       long at = guestOffset;
       int from = off;
@@ -856,6 +860,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
             "Compressed writes cover whole clusters of %d bytes (or end at the image's end %d): "
                 + "offset %d, length %d", clusterSize, header.size, guestOffset, len));
       }
+      bitmaps.guestWrite(guestOffset, len);
       request(() -> {
         CompressedSpace space = new CompressedSpace(refcounts, clusterBits);
         byte[] cluster = new byte[clusterSize];
@@ -1160,6 +1165,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void writeZeroesUnguarded(long offset, long length) throws IOException {
     checkWritable();
     checkRange(offset, length);
+    bitmaps.guestWrite(offset, length);
     long end = offset + length;
     request(() -> {
       for (long at = offset; at < end; ) {
@@ -1193,6 +1199,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private void discardUnguarded(long offset, long length) throws IOException {
     checkWritable();
     checkRange(offset, length);
+    bitmaps.guestWrite(offset, length);
     long end = offset + length;
     long first = (offset + clusterSize - 1) >>> clusterBits;
     long last = end == header.size ? (end + clusterSize - 1) >>> clusterBits : end >>> clusterBits;
@@ -1603,6 +1610,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     try {
       if (writable && !corruptEvent) {
         commit();
+        bitmaps.store();
         markClean();
         file.force(true);
       }
@@ -1654,6 +1662,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** Reads an L1-style table of {@code entries} entries straight from the file. */
   long[] readTableFromFile(long offset, int entries) throws IOException {
     return readTable(offset, entries);
+  }
+
+  /** The persistent dirty bitmaps (tests read their bits). */
+  PersistentBitmaps bitmaps() {
+    return bitmaps;
   }
 
   /** The snapshot table, validated at open. */
@@ -1871,5 +1884,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     public long bitmapDirectoryLength() {
       return (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0 ? header.bitmapDirectorySize : 0;
     }
+
+    @Override public int bitmapCount() { return bitmaps.count(); }
+    @Override public long bitmapTableOffset(int bitmap) { return bitmaps.tableOffset(bitmap); }
+    @Override public int bitmapTableSize(int bitmap) { return bitmaps.tableSize(bitmap); }
+    @Override public long bitmapTableEntry(int bitmap, int index) { return bitmaps.tableEntry(bitmap, index); }
   }
 }
