@@ -801,7 +801,7 @@ public final class ImageCheck {
       increment(bitmapDirectoryOffset, bitmapDirectorySize, MetadataType.BITMAP_DIRECTORY);
       for (int i = 0; i < bitmaps.size() && !walkFailed; i++) {
         Bitmap bitmap = bitmaps.get(i);
-        increment(bitmap.tableOffset, bitmap.tableSize * 8, null);
+        increment(bitmap.tableOffset, bitmap.tableSize * 8, MetadataType.BITMAP_TABLE);
         long[] table = readTable(bitmap.tableOffset, (int) bitmap.tableSize);
         for (long entry : table) {
           if (!validBitmapTableEntry(entry)) {
@@ -811,7 +811,7 @@ public final class ImageCheck {
           }
           long offset = entry & BME_TABLE_ENTRY_OFFSET_MASK;
           if (offset != 0) {
-            increment(offset, clusterSize, null);
+            increment(offset, clusterSize, MetadataType.BITMAP_DATA);
           }
         }
       }
