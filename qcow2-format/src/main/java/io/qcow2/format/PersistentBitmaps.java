@@ -52,6 +52,12 @@ final class PersistentBitmaps {
   static final int MAX_NAME_SIZE = 1023;
   private static final int ENTRY_HEADER_BYTES = 24;
   private static final int TYPE_DIRTY_TRACKING = 1;
+  /**
+   * Most bytes all tables and bits of an image's bitmaps may take in memory: QEMU's limit for one
+   * bitmap's data (BME_MAX_PHYS_SIZE). QEMU has no total (65535 bitmaps of 512 MiB each would
+   * fail its allocations); here a hostile directory cannot make the open allocate without bound.
+   */
+  static final long MAX_MEMORY_BYTES = MAX_PHYS_SIZE;
 
   private final HostFile file;
   private final Header header;
@@ -128,6 +134,7 @@ final class PersistentBitmaps {
     file.read(header.bitmapDirectoryOffset, dir, 0, dir.length);
     ByteBuffer d = ByteBuffer.wrap(dir);
     List<Bitmap> list = new ArrayList<>();
+    long memory = 0;
     int position = 0;
     while (position < dir.length) {
       if (position + ENTRY_HEADER_BYTES > dir.length) {
@@ -164,6 +171,12 @@ final class PersistentBitmaps {
       if (Long.compareUnsigned(tableOffset, Header.MAX_HOST_OFFSET - tableSize * 8) > 0) {
         throw new CorruptImageException(String.format(
             "Bitmap '%s' table at offset 0x%x ends beyond 2^56", Qcow2Image.printable(name), tableOffset));
+      }
+      memory += tableSize * 8 + (inUse ? 0 : wordCount(bitCount(header.size, granularityBits)) * 8L);
+      if (memory > MAX_MEMORY_BYTES) {
+        throw UnsupportedFeatureException.features(String.format("persistent dirty bitmaps needing "
+            + "more than %d bytes of memory in total (bitmap '%s' and the ones before it)",
+            MAX_MEMORY_BYTES, Qcow2Image.printable(name)));
       }
       long[] table = readTable(file, tableOffset, (int) tableSize);
       byte[] entry = Arrays.copyOfRange(dir, position, (int) next);
@@ -410,20 +423,14 @@ final class PersistentBitmaps {
     for (int i = 0; i < bitmaps.size(); i++) {
       Bitmap b = bitmaps.get(i);
       int start = d.position();
-      if (!b.consistent()) {
-        d.put(b.entry);
-        continue;
+      // The entry as read (type, granularity, the name's bytes as they are, padding); a consistent
+      // bitmap gets its new table and its flags without in-use.
+      d.put(b.entry);
+      if (b.consistent()) {
+        d.putLong(start, newTableOffsets[i]);
+        d.putInt(start + 8, newTables[i].length);
+        d.putInt(start + 12, b.flags & FLAG_AUTO);
       }
-      byte[] name = b.name.getBytes(StandardCharsets.UTF_8);
-      d.putLong(newTableOffsets[i]);
-      d.putInt(newTables[i].length);
-      d.putInt(b.flags & FLAG_AUTO);
-      d.put((byte) TYPE_DIRTY_TRACKING);
-      d.put((byte) b.granularityBits);
-      d.putShort((short) name.length);
-      d.putInt(0);
-      d.put(name);
-      d.position(start + entrySize(b));
     }
     return d.array();
   }
