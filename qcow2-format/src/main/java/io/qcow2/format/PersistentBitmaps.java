@@ -298,6 +298,35 @@ final class PersistentBitmaps {
     }
   }
 
+  /**
+   * Before a resize or shrink: QEMU's qcow2_truncate_bitmaps_check refuses while a bitmap is
+   * inconsistent (its on-disk size could not follow).
+   *
+   * @throws Qcow2Exception with QEMU's message
+   */
+  void checkResizable() throws Qcow2Exception {
+    for (Bitmap b : bitmaps) {
+      if (!b.consistent()) {
+        throw new Qcow2Exception("Bitmap '" + Qcow2Image.printable(b.name) + "' is inconsistent and "
+            + "cannot be used\nTry block-dirty-bitmap-remove to delete this bitmap from disk");
+      }
+    }
+  }
+
+  /**
+   * After a resize or shrink to {@code newSize}, as QEMU's bdrv_dirty_bitmap_truncate: granules
+   * past the new end are dropped (a later growth finds them clean); new granules start clean.
+   */
+  void resized(long newSize) {
+    for (Bitmap b : bitmaps) {
+      if (b.consistent()) {
+        long bits = bitCount(newSize, b.granularityBits);
+        b.words = Arrays.copyOf(b.words, wordCount(bits));
+        clearBeyond(b.words, bits);
+      }
+    }
+  }
+
   private static void setRange(long[] words, long first, long last) {
     int firstWord = (int) (first >>> 6);
     int lastWord = (int) (last >>> 6);

@@ -1257,12 +1257,14 @@ public final class Qcow2Image implements Closeable, GuestImage {
       throw new IllegalArgumentException(String.format(
           "Size %d needs %d L1 entries, more than the maximum %d", newSize, needed, Header.MAX_L1_BYTES / 8));
     }
+    bitmaps.checkResizable();
     if (needed > l1.length) {
       growL1((int) needed);
     }
     header.size = newSize;
     writeHeader();
     commit();
+    bitmaps.resized(newSize);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -1288,6 +1290,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       if (newSize % 512 != 0) {
         throw new IllegalArgumentException("The new size must be a multiple of 512");
       }
+      bitmaps.checkResizable();
       long firstDropped = (newSize + clusterSize - 1) >>> clusterBits;
       long oldClusters = (header.size + clusterSize - 1) >>> clusterBits;
       int keptL1 = (int) Header.l1EntriesFor(newSize, clusterBits);
@@ -1302,6 +1305,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       header.size = newSize;
       writeHeader();
       commit();
+      bitmaps.resized(newSize);
       long end = refcounts.end() << clusterBits;
       if (end < file.size()) {
         file.setLength(end);

@@ -195,6 +195,34 @@ class PersistentBitmapsInteropTest {
     QemuTools.Output merge = QemuTools.execMerged("qemu-img", "bitmap", "--merge", "old", img.toString(), "merged");
     assertNotEquals(0, merge.exitCode());
     assertTrue(merge.stdout().contains("Bitmap 'old' is inconsistent"), merge.stdout());
+    // A resize is refused while a bitmap is inconsistent, with qemu-img resize's message.
+    QemuTools.Output resize = QemuTools.execMerged("qemu-img", "resize", img.toString(), "8M");
+    assertNotEquals(0, resize.exitCode());
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      Qcow2Exception e = org.junit.jupiter.api.Assertions.assertThrows(Qcow2Exception.class,
+          () -> image.resize(8 * MB));
+      assertTrue(resize.stdout().contains(e.getMessage()), e.getMessage() + " vs " + resize.stdout());
+      assertEquals(4 * MB, image.virtualSize());
+    }
+  }
+
+  @Test
+  void aShrinkAndGrowDropBitsAsQemuDoes() throws Exception {
+    Path ours = QemuTools.create(dir.resolve("ours.qcow2"), "", "8M");
+    QemuTools.runMerged("qemu-img", "bitmap", "--add", "-g", "65536", ours.toString(), "b");
+    Path theirs = Files.copy(ours, dir.resolve("theirs.qcow2"));
+    QemuTools.io(theirs, "write 6M 1M", "truncate 4M", "truncate 8M", "write 100k 4k");
+    try (Qcow2Image image = Qcow2Image.open(ours, TestOptions.open(), true)) {
+      image.write(6 * MB, new byte[MB], 0, MB);
+      image.shrink(4 * MB);
+      image.resize(8 * MB);
+      image.write(100 << 10, new byte[4096], 0, 4096);
+    }
+    QemuTools.checkClean(ours);
+    BitSet expected = new BitSet();
+    expected.set(1);
+    assertEquals(expected, dirtyGranules(theirs, "b", 65536, 8 * MB), "QEMU's own");
+    assertEquals(expected, dirtyGranules(ours, "b", 65536, 8 * MB));
   }
 
   @Test
