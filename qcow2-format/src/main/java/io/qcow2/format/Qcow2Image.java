@@ -1614,7 +1614,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
     try {
       if (writable && !corruptEvent) {
         commit();
-        bitmaps.store();
+        if (!deferredLost) {
+          // Refcounts lost their deferred updates: allocating could hand out clusters in use. The
+          // bitmaps stay in use on disk, inconsistent, as after a crash.
+          bitmaps.store();
+        }
         markClean();
         file.force(true);
       }

@@ -207,6 +207,18 @@ class PersistentBitmapsInteropTest {
   }
 
   @Test
+  void lazyRefcountsAndBitmapsCloseClean() throws Exception {
+    Path img = QemuTools.create(dir.resolve("lazy.qcow2"), "lazy_refcounts=on", "8M");
+    List<ModelBitmap> model = addBitmaps(img);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
+      workload(image, model, new Random(39));
+      image.flush(); // QEMU's flush stores no bitmap: they stay in use until close
+      assertTrue(infoFlags(img).values().stream().allMatch(f -> f.contains("in-use")));
+    }
+    assertClean(img, model);
+  }
+
+  @Test
   void aShrinkAndGrowDropBitsAsQemuDoes() throws Exception {
     Path ours = QemuTools.create(dir.resolve("ours.qcow2"), "", "8M");
     QemuTools.runMerged("qemu-img", "bitmap", "--add", "-g", "65536", ours.toString(), "b");
