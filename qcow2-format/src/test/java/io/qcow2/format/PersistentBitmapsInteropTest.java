@@ -206,6 +206,27 @@ class PersistentBitmapsInteropTest {
     }
   }
 
+  /** The same requests through qemu-io and through the engine dirty the same granules. */
+  @Test
+  void requestsDirtyWhatQemuDirties() throws Exception {
+    Path ours = QemuTools.create(dir.resolve("ours.qcow2"), "", "4M");
+    QemuTools.io(ours, "write 0 64k");
+    QemuTools.runMerged("qemu-img", "bitmap", "--add", "-g", "512", ours.toString(), "b");
+    Path theirs = Files.copy(ours, dir.resolve("theirs.qcow2"));
+    QemuTools.io(theirs, "discard 1000 3000", "write -z 100000 5", "write 70000 1",
+        "write -c 1M 64k", "write 2M 0");
+    try (Qcow2Image image = Qcow2Image.open(ours, TestOptions.open(), true)) {
+      image.discard(1000, 3000);
+      image.writeZeroes(100000, 5);
+      image.write(70000, new byte[1], 0, 1);
+      image.writeCompressed(MB, new byte[64 << 10], 0, 64 << 10);
+      image.write(2 * MB, new byte[0], 0, 0);
+    }
+    BitSet expected = dirtyGranules(theirs, "b", 512, 4 * MB);
+    assertEquals(expected, dirtyGranules(ours, "b", 512, 4 * MB));
+    assertEquals(7 + 1 + 1 + 128, expected.cardinality(), expected.toString()); // nothing for 0 bytes
+  }
+
   @Test
   void lazyRefcountsAndBitmapsCloseClean() throws Exception {
     Path img = QemuTools.create(dir.resolve("lazy.qcow2"), "lazy_refcounts=on", "8M");
