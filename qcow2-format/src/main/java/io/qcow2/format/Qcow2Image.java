@@ -63,6 +63,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final ReadPath reads;
   /** Planned guest data and dirty metadata, written in crash-safe order; lazy refcounts. */
   private final MetadataCommit commits;
+  /** The persistent dirty bitmaps, live while the image is open (issue 16). */
+  private final PersistentBitmaps bitmaps;
   private final GuestImage backing;
   /** Opened without its backing chain ({@link #openWithoutBacking}): reads that need it fail. */
   private final boolean backingSkipped;
@@ -84,9 +86,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, header.clusterBits);
     this.tables = new ActiveTables(file, header, cacheSizes.l2Tables());
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
+    this.bitmaps = PersistentBitmaps.load(file, header, refcounts);
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
-    this.metadata = new LiveMetadata(file, header, tables, refcounts);
+    this.metadata = new LiveMetadata(file, header, tables, refcounts, bitmaps);
     this.commits = new MetadataCommit(file, header, tables, refcounts, writable);
     this.allocator = new ClusterAllocator(file, header, tables, refcounts, commits);
     metadata.track(options);
@@ -253,6 +256,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       checkWritable();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
+      bitmaps.guestWrite(guestOffset, len);
       request(() -> writes.write(guestOffset, buf, off, len));
     });
   }
@@ -274,6 +278,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
       writes.checkCompressedRange(guestOffset, len);
+      bitmaps.guestWrite(guestOffset, len);
       request(() -> writes.writeCompressed(guestOffset, buf, off, len));
     });
   }
@@ -311,6 +316,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     call("writeZeroes", () -> {
       checkWritable();
       checkRange(offset, length);
+      bitmaps.guestWrite(offset, length);
       request(() -> writes.writeZeroes(offset, length));
     });
   }
@@ -324,6 +330,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     call("discard", () -> {
       checkWritable();
       checkRange(offset, length);
+      bitmaps.guestWrite(offset, length);
       request(() -> writes.discard(offset, length));
     });
   }
@@ -336,7 +343,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   public void resize(long newSize) throws IOException {
     call("resize", () -> {
       checkWritable();
+      bitmaps.checkResizable();
       resizer.grow(newSize);
+      bitmaps.resized(newSize);
     });
   }
 
@@ -354,8 +363,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     call("shrink", () -> {
       checkWritable();
       resizer.checkShrink(newSize);
+      bitmaps.checkResizable();
       request(() -> resizer.planShrink(newSize));
       resizer.finishShrink(newSize);
+      bitmaps.resized(newSize);
     });
   }
 
@@ -375,12 +386,25 @@ public final class Qcow2Image implements Closeable, GuestImage {
     refcounts.checkDistinctBlocks();
   }
 
-  /** At a read/write open: clears the autoclear features we do not maintain (spec), signalled. */
-  void clearAutoclear() throws IOException {
+  /**
+   * At a read/write open: clears the autoclear features we do not maintain (spec; the bitmaps bit
+   * stays when there are bitmaps: {@link PersistentBitmaps} maintains them), then marks the
+   * bitmaps in use before any guest write, signalled.
+   */
+  void prepareForWrites() throws IOException {
     call("open", () -> {
-      header.autoclear = 0;
-      commits.writeHeader();
+      long maintained = header.bitmapCount > 0 ? Header.AUTOCLEAR_BITMAPS : 0;
+      if ((header.autoclear & ~maintained) != 0) {
+        header.autoclear &= maintained;
+        commits.writeHeader();
+      }
+      bitmaps.markInUse();
     });
+  }
+
+  /** The persistent dirty bitmaps (tests read their bits). */
+  PersistentBitmaps bitmaps() {
+    return bitmaps;
   }
 
   /** The body of a public call. */
@@ -436,6 +460,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
         if (writable && !corruption.happened()) {
           try {
             commits.commit();
+            if (!commits.deferredLost()) {
+              // Refcounts lost their deferred updates: allocating could hand out clusters in use. The
+              // bitmaps stay in use on disk, inconsistent, as after a crash.
+              bitmaps.store();
+            }
             commits.markClean();
             file.force(true);
           } catch (CorruptionEvent e) {
