@@ -14,7 +14,7 @@ final class FragmentList {
   /*
    * Encoding (one int per fragment, most significant bits first):
    *
-   *   [ start within the window : windowBits ][ run length - 1 : 23 - windowBits ][ types : 9 ]
+   *   [ start within the window : windowBits ][ run length - 1 : rest ][ types : TYPE_BITS ]
    *
    * The series (patch 1, Qcow2MetadataFragment) packed 8 type bits, an 8-bit length and a 16-bit
    * start into 32 bits, so runs were capped at 255 clusters and a length of 0 was a wasted value
@@ -29,10 +29,22 @@ final class FragmentList {
    * from a per-cluster map. validate() checks exactly that.
    */
 
-  /** Bits of a fragment holding the type mask. */
-  static final int TYPE_BITS = 9;
-  private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
+  /** Bits of a fragment holding the type mask: one per type the API defines. */
+  static final int TYPE_BITS = MetadataType.values().length;
 
+  static {
+    // A fragment is one int: the start takes up to 16 bits (W <= 65536), the types one bit each,
+    // the length what is left (possibly nothing). Cached maps hold a type mask per cluster in a
+    // char. Both overflow beyond 16 types: fragments would then need a long, maps an int.
+    if (TYPE_BITS + Integer.numberOfTrailingZeros(WindowedOverlapCheckerProvider.MAX_WINDOW_SIZE) > Integer.SIZE
+        || TYPE_BITS > Character.SIZE) {
+      throw new ExceptionInInitializerError(TYPE_BITS + " metadata types do not fit the windowed "
+          + "strategy's 32-bit fragments and 16-bit maps");
+    }
+  }
+
+  private final int typeBits;
+  private final int typeMask;
   private final int windowSize;
   private final int windowBits;
   private final int startShift;
@@ -67,14 +79,21 @@ final class FragmentList {
   private int growingCount;
 
   FragmentList(int windowBits) {
-    assert TYPE_BITS == MetadataType.values().length;
+    this(windowBits, TYPE_BITS);
+  }
+
+  /** A list whose fragments hold {@code typeBits} type bits: tests try wider type sets than the API's. */
+  FragmentList(int windowBits, int typeBits) {
+    assert typeBits >= 1 && typeBits <= Character.SIZE && windowBits + typeBits <= Integer.SIZE;
+    this.typeBits = typeBits;
+    this.typeMask = (1 << typeBits) - 1;
     assert windowBits >= 0 && windowBits <= 16 : windowBits;
     this.windowSize = 1 << windowBits;
     this.windowBits = windowBits;
     this.startShift = Integer.SIZE - windowBits;
-    int lengthBits = Integer.SIZE - TYPE_BITS - windowBits;
+    int lengthBits = Integer.SIZE - typeBits - windowBits;
     this.lengthMask = (1 << lengthBits) - 1;
-    this.maxRun = Math.min(windowSize, 1 << lengthBits);
+    this.maxRun = Math.min(windowSize, 1 << lengthBits);   // lengthBits may be 0: runs of 1
     this.maxRunBits = Integer.numberOfTrailingZeros(maxRun);
   }
 
@@ -313,9 +332,9 @@ final class FragmentList {
    * Writes the types of clusters {@code [blockStart, blockStart + map.length)} of the window into
    * {@code map}.
    */
-  void expand(int slot, int blockStart, short[] map) {
+  void expand(int slot, int blockStart, char[] map) {
     assert blockStart + map.length <= windowSize;
-    Arrays.fill(map, (short) 0);
+    Arrays.fill(map, (char) 0);
     int[] list = lists[slot];
     if (list == null) {
       return;
@@ -329,7 +348,7 @@ final class FragmentList {
         break;
       }
       Arrays.fill(map, Math.max(start, blockStart) - blockStart,
-          Math.min(start + length(fragment), blockEnd) - blockStart, (short) types(fragment));
+          Math.min(start + length(fragment), blockEnd) - blockStart, (char) types(fragment));
     }
   }
 
@@ -429,7 +448,7 @@ final class FragmentList {
    * Replaces the fragments of clusters {@code [blockStart, blockStart + map.length)} with the runs
    * of {@code map} (a modified cache line written back).
    */
-  void replace(int slot, int blockStart, short[] map) {
+  void replace(int slot, int blockStart, char[] map) {
     rewrite(slot, blockStart, blockStart + map.length, 0, REPLACE, map);
   }
 
@@ -446,7 +465,7 @@ final class FragmentList {
    * window: everything before the region ends on a cut. Cost: O(log runs + runs rewritten), plus
    * one copy of the window's array if it changed; the arrays stay exactly sized.
    */
-  private boolean rewrite(int slot, int from, int to, int types, int op, short[] map) {
+  private boolean rewrite(int slot, int from, int to, int types, int op, char[] map) {
     assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
     int[] old = lists[slot];
     int n = old == null ? 0 : count(slot, old);
@@ -595,8 +614,8 @@ final class FragmentList {
 
   int encode(int start, int length, int types) {
     assert start >= 0 && length >= 1 && length <= maxRun && start + length <= windowSize;
-    assert types != 0 && (types & ~TYPE_MASK) == 0;
-    return (int) ((long) start << startShift) | (length - 1) << TYPE_BITS | types;
+    assert types != 0 && (types & ~typeMask) == 0;
+    return (int) ((long) start << startShift) | (length - 1) << typeBits | types;
   }
 
   int start(int fragment) {
@@ -604,11 +623,11 @@ final class FragmentList {
   }
 
   int length(int fragment) {
-    return ((fragment >>> TYPE_BITS) & lengthMask) + 1;
+    return ((fragment >>> typeBits) & lengthMask) + 1;
   }
 
-  static int types(int fragment) {
-    return fragment & TYPE_MASK;
+  int types(int fragment) {
+    return fragment & typeMask;
   }
 
   /** The window's fragments, for tests. */

@@ -14,8 +14,8 @@ final class Memory {
    * longs, 7 references and a boolean.
    */
   static final long CHECKER = 128;
-  /** {@link FragmentList}: header, 11 ints, 2 longs, 2 references. */
-  static final long FRAGMENT_LIST = 80;
+  /** {@link FragmentList}: header, 13 ints, 2 longs, 2 references. */
+  static final long FRAGMENT_LIST = 88;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
   /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */
@@ -31,10 +31,6 @@ final class Memory {
 
   static long intArray(long length) {
     return align(ARRAY_HEADER + 4 * length);
-  }
-
-  static long shortArray(long length) {
-    return align(ARRAY_HEADER + 2 * length);
   }
 
   static long charArray(long length) {

@@ -108,14 +108,14 @@ final class WindowedOverlapChecker extends OverlapChecker {
     return Math.min(windowSize, MAX_BLOCK_SIZE);
   }
 
-  /** Cache lines a budget buys: one {@code short} per cluster per line, at least one line. */
+  /** Cache lines a budget buys: one {@code char} per cluster per line, at least one line. */
   static int cacheLines(int windowSize, long cacheBytes) {
     return (int) Math.max(1, Math.min(Integer.MAX_VALUE, cacheBytes / bitmapBytes(windowSize)));
   }
 
   /** Bytes of one cache line's per-cluster map: the smallest valid cache budget. */
   static long bitmapBytes(int windowSize) {
-    return (long) Short.BYTES * blockSize(windowSize);
+    return (long) Character.BYTES * blockSize(windowSize);
   }
 
   int windowSize() {
@@ -265,13 +265,13 @@ final class WindowedOverlapChecker extends OverlapChecker {
         pending = -1;
       }
       cache.use(line);
-      short[] map = cache.map(line);
+      char[] map = cache.map(line);
       boolean changed = false;
       for (int i = blockFrom - blockStart; i < blockTo - blockStart; i++) {
         int old = map[i];
         int updated = enter ? old | types : old & ~types;
         if (updated != old) {
-          map[i] = (short) updated;
+          map[i] = (char) updated;
           changed = true;
         }
       }
@@ -384,7 +384,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
       if (line < 0) {
         found |= fragments.typesIn(slot, blockFrom, blockTo, wanted);
       } else {
-        short[] map = cache.map(line);
+        char[] map = cache.map(line);
         for (int i = blockFrom - blockStart; i < blockTo - blockStart; i++) {
           found |= map[i];
         }
