@@ -14,8 +14,8 @@ final class Memory {
    * longs, 7 references and a boolean.
    */
   static final long CHECKER = 128;
-  /** {@link FragmentList}: header, 13 ints, 2 longs, 2 references. */
-  static final long FRAGMENT_LIST = 88;
+  /** {@link FragmentList}: header, 13 ints, 2 longs, 3 references. */
+  static final long FRAGMENT_LIST = 96;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
   /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */

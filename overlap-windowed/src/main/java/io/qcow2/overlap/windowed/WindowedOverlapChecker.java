@@ -74,6 +74,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * fragment lists alone answer every check.
    */
   private int[] denseSlots;
+  private int[] windowSummaries;
   private int[][] windowLists;
   private char[][] windowIndexes;
   private int growingSlot;
@@ -96,6 +97,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
   /** Refreshes the copies single-window checks read; after every modification. */
   private void copyForChecks() {
     denseSlots = table.dense();
+    windowSummaries = fragments.summaries();
     windowLists = fragments.lists();
     windowIndexes = fragments.indexes();
     growingSlot = fragments.growingSlot();
@@ -301,14 +303,24 @@ final class WindowedOverlapChecker extends OverlapChecker {
     long firstWindow = first >>> windowBits;
     if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
       int slot = denseSlots[(int) firstWindow] - 1;
-      int[] list = slot < 0 ? null : windowLists[slot];
-      if (list == null) {
+      if (slot < 0) {
         return 0;
       }
+      // The summary answers a check past the window's last run (0 for an empty list) without
+      // reading the list, and tells the search its chunk without reading the index's header.
+      int summary = windowSummaries[slot];
       long windowStart = firstWindow << windowBits;
+      int from = (int) (first - windowStart);
+      int lastEnd = summary & FragmentList.END_MASK;
+      if (from >= lastEnd) {
+        uniformFirst = windowStart + lastEnd;
+        uniformEnd = windowStart + (1L << windowBits);
+        uniformTypes = 0;
+        return 0;
+      }
+      int[] list = windowLists[slot];
       int types = fragments.typesIn(list, slot == growingSlot ? growingCount : list.length,
-          windowIndexes == null ? null : windowIndexes[slot], (int) (first - windowStart),
-          (int) (end - windowStart), wanted);
+          windowIndexes == null ? null : windowIndexes[slot], summary, from, (int) (end - windowStart), wanted);
       if (fragments.uniformStart() < fragments.uniformEnd()) {
         uniformFirst = windowStart + fragments.uniformStart();
         uniformEnd = windowStart + fragments.uniformEnd();
