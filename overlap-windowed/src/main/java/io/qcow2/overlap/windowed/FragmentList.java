@@ -372,6 +372,23 @@ final class FragmentList {
   }
 
   /**
+   * Whether every cluster of {@code [from, to)} holds exactly {@code types} (0: no metadata), for
+   * the checker's self-check. O(log runs + runs in the range).
+   */
+  boolean holdsExactly(int slot, int from, int to, int types) {
+    int[] list = lists[slot];
+    int n = list == null ? 0 : count(slot, list);
+    int position = from;
+    for (int i = n == 0 ? 0 : firstEndingAfter(slot, list, from); i < n && start(list[i]) < to; i++) {
+      if (types == 0 || start(list[i]) > position || types(list[i]) != types) {
+        return false;
+      }
+      position = endOf(list[i]);
+    }
+    return types == 0 || position >= to;
+  }
+
+  /**
    * Writes the types of clusters {@code [blockStart, blockStart + map.length)} of the window into
    * {@code map}.
    */

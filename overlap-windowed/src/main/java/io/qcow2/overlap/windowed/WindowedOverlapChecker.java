@@ -1,6 +1,5 @@
 package io.qcow2.overlap.windowed;
 
-import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
 import java.util.Map;
@@ -65,6 +64,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private long uniformFirst;
   private long uniformEnd;
   private int uniformTypes;
+  /** Whether the current enter appended to a list with no line or span anywhere (see enterClusters). */
+  private boolean appendedToPlainList;
   /*
    * What a single-window check reads, copied from the table and the fragment lists after every
    * modification. Between two checks the engine does its own work (a write system call, its L2
@@ -131,8 +132,17 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected void enterClusters(long first, long count, int types) {
     uniformEnd = uniformFirst;
+    appendedToPlainList = false;
     enterRange(first, count, types);
     copyForChecks();
+    if (appendedToPlainList && plainLists && first >>> windowBits == (first + count - 1) >>> windowBits) {
+      // Appended past the window's last run, so these clusters held nothing and now hold exactly
+      // the types entered: the engine's next write is usually to the structure it just allocated
+      // (QEMU fills a new L2 table or refcount block), and is answered by two comparisons.
+      uniformFirst = first;
+      uniformEnd = first + count;
+      uniformTypes = types;
+    }
   }
 
   private void enterRange(long first, long count, int types) {
@@ -237,6 +247,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
     int firstBlock = from >>> blockBits;
     int lastBlock = (to - 1) >>> blockBits;
     if (plainLists && enter && fragments.append(slot, from, to, types)) {
+      appendedToPlainList = true;
       return;   // no line anywhere: the clock only ages lines, and appends make no burst
     }
     cache.tick();
@@ -479,9 +490,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
     for (int block = from >>> blockBits; block <= (to - 1) >>> blockBits; block++) {
       FragmentList.check(cache.lineOf(slot, block) < 0, "uniform stretch over cached block %d", block);
     }
-    fragments.typesIn(slot, from, to, MetadataType.ALL_MASK);
-    FragmentList.check(fragments.uniformStart() <= from && fragments.uniformEnd() >= to
-        && fragments.uniformTypes() == uniformTypes,
+    FragmentList.check(fragments.holdsExactly(slot, from, to, uniformTypes),
         "clusters [%d, %d) remembered as all holding 0x%x do not", uniformFirst, uniformEnd, uniformTypes);
   }
 
