@@ -56,14 +56,18 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final SpanList spans = new SpanList();
   private final BitmapCache cache;
   /*
-   * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
-   * run or gap between runs the last single-window check found, valid until the next
-   * modification. Guest writes are often sequential, so most checks land in the stretch the
-   * previous one found: two comparisons.
+   * Remembered stretches, STRETCHES of them as (first, end, types) triples: every cluster of
+   * [first, end) holds exactly types (0: no metadata). A stretch is the run or gap a single-window
+   * check found, or the clusters an append just filled; the oldest is replaced. A modification
+   * forgets the stretches it intersects, and all of them if it leaves a span or a cached line (the
+   * lists alone no longer tell every cluster's types). Guest writes are often sequential, and the
+   * engine's own writes go round a few structures (creating an image: the L1 table, the current
+   * refcount block, the refcount table, the new L2 table), so most checks land in a remembered
+   * stretch: at most 2 * STRETCHES comparisons in one small array, no list read. Empty: [0, 0).
    */
-  private long uniformFirst;
-  private long uniformEnd;
-  private int uniformTypes;
+  static final int STRETCHES = 4;
+  private final long[] stretches = new long[3 * STRETCHES];
+  private int nextStretch;
   /** Whether the current enter appended to a list with no line or span anywhere (see enterClusters). */
   private boolean appendedToPlainList;
   /*
@@ -131,18 +135,35 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void enterClusters(long first, long count, int types) {
-    uniformEnd = uniformFirst;
     appendedToPlainList = false;
     enterRange(first, count, types);
     copyForChecks();
+    forgetStretches(first, first + count);
     if (appendedToPlainList && plainLists && first >>> windowBits == (first + count - 1) >>> windowBits) {
       // Appended past the window's last run, so these clusters held nothing and now hold exactly
       // the types entered: the engine's next write is usually to the structure it just allocated
-      // (QEMU fills a new L2 table or refcount block), and is answered by two comparisons.
-      uniformFirst = first;
-      uniformEnd = first + count;
-      uniformTypes = types;
+      // (QEMU fills a new L2 table or refcount block).
+      remember(first, first + count, types);
     }
+  }
+
+  /** Forgets the stretches meeting {@code [first, end)}, or all of them if the lists are not plain. */
+  private void forgetStretches(long first, long end) {
+    long[] s = stretches;
+    for (int i = 0; i < s.length; i += 3) {
+      if (!plainLists || s[i] < end && first < s[i + 1]) {
+        s[i] = 0;
+        s[i + 1] = 0;
+      }
+    }
+  }
+
+  private void remember(long first, long end, int types) {
+    int i = 3 * nextStretch;
+    stretches[i] = first;
+    stretches[i + 1] = end;
+    stretches[i + 2] = types;
+    nextStretch = nextStretch == STRETCHES - 1 ? 0 : nextStretch + 1;
   }
 
   private void enterRange(long first, long count, int types) {
@@ -176,9 +197,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void removeClusters(long first, long count, int types) {
-    uniformEnd = uniformFirst;
     removeRange(first, count, types);
     copyForChecks();
+    forgetStretches(first, first + count);
   }
 
   private void removeRange(long first, long count, int types) {
@@ -308,8 +329,11 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long end = first + count;
-    if (first >= uniformFirst && end <= uniformEnd) {
-      return uniformTypes & wanted;
+    long[] s = stretches;
+    for (int i = 0; i < s.length; i += 3) {
+      if (first >= s[i] && end <= s[i + 1]) {
+        return (int) s[i + 2] & wanted;
+      }
     }
     long firstWindow = first >>> windowBits;
     if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
@@ -324,18 +348,15 @@ final class WindowedOverlapChecker extends OverlapChecker {
       int from = (int) (first - windowStart);
       int lastEnd = summary & FragmentList.END_MASK;
       if (from >= lastEnd) {
-        uniformFirst = windowStart + lastEnd;
-        uniformEnd = windowStart + (1L << windowBits);
-        uniformTypes = 0;
+        remember(windowStart + lastEnd, windowStart + (1L << windowBits), 0);
         return 0;
       }
       int[] list = windowLists[slot];
       int types = fragments.typesIn(list, slot == growingSlot ? growingCount : list.length,
           windowIndexes == null ? null : windowIndexes[slot], summary, from, (int) (end - windowStart), wanted);
       if (fragments.uniformStart() < fragments.uniformEnd()) {
-        uniformFirst = windowStart + fragments.uniformStart();
-        uniformEnd = windowStart + fragments.uniformEnd();
-        uniformTypes = fragments.uniformTypes();
+        remember(windowStart + fragments.uniformStart(), windowStart + fragments.uniformEnd(),
+            fragments.uniformTypes());
       }
       return types;
     }
@@ -363,9 +384,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
       if (fragments.uniformStart() < fragments.uniformEnd()) {
         int blockStart = lines ? block << blockBits : 0;
         int blockEnd = lines ? blockStart + (1 << blockBits) : 1 << windowBits;
-        uniformFirst = windowStart + Math.max(fragments.uniformStart(), blockStart);
-        uniformEnd = windowStart + Math.min(fragments.uniformEnd(), blockEnd);
-        uniformTypes = fragments.uniformTypes();
+        remember(windowStart + Math.max(fragments.uniformStart(), blockStart),
+            windowStart + Math.min(fragments.uniformEnd(), blockEnd), fragments.uniformTypes());
       }
       return types;
     }
@@ -439,10 +459,10 @@ final class WindowedOverlapChecker extends OverlapChecker {
     stats.put(STAT_BITMAPS_DROPPED, cache.dropped());
   }
 
-  /** Bytes held: this object, the window table, every fragment list, the spans and the cache. */
+  /** Bytes held: this object, its stretches, the window table, every fragment list, the spans and the cache. */
   @Override
   public long memoryBytes() {
-    return Memory.CHECKER + table.memoryBytes() + fragments.memoryBytes() + spans.memoryBytes()
+    return Memory.CHECKER + Memory.longArray(stretches.length) + table.memoryBytes() + fragments.memoryBytes() + spans.memoryBytes()
         + cache.memoryBytes();
   }
 
@@ -476,9 +496,16 @@ final class WindowedOverlapChecker extends OverlapChecker {
   }
 
   private void validateUniformStretch() {
-    if (uniformFirst >= uniformEnd) {
-      return;
+    for (int i = 0; i < stretches.length; i += 3) {
+      FragmentList.check(stretches[i] < stretches[i + 1] || stretches[i] == 0 && stretches[i + 1] == 0,
+          "stretch %d: [%d, %d) is neither empty nor [0, 0)", i / 3, stretches[i], stretches[i + 1]);
+      if (stretches[i] < stretches[i + 1]) {
+        validateStretch(stretches[i], stretches[i + 1], (int) stretches[i + 2]);
+      }
     }
+  }
+
+  private void validateStretch(long uniformFirst, long uniformEnd, int uniformTypes) {
     long window = uniformFirst >>> windowBits;
     FragmentList.check(window == (uniformEnd - 1) >>> windowBits, "uniform stretch [%d, %d) crosses windows",
         uniformFirst, uniformEnd);
