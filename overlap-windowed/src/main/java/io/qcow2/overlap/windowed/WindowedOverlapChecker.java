@@ -101,13 +101,18 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   /** Refreshes the copies single-window checks read; after every modification. */
   private void copyForChecks() {
+    copyListsForChecks();
+    plainLists = spans.count() == 0 && cache.used() == 0;
+  }
+
+  /** As {@link #copyForChecks}, after a modification that left the spans and the cache alone. */
+  private void copyListsForChecks() {
     denseSlots = table.dense();
     windowSummaries = fragments.summaries();
     windowLists = fragments.lists();
     windowIndexes = fragments.indexes();
     growingSlot = fragments.growingSlot();
     growingCount = fragments.growingCount();
-    plainLists = spans.count() == 0 && cache.used() == 0;
   }
 
   /** Clusters per cache line for a window size. */
@@ -137,9 +142,14 @@ final class WindowedOverlapChecker extends OverlapChecker {
   protected void enterClusters(long first, long count, int types) {
     appendedToPlainList = false;
     enterRange(first, count, types);
-    copyForChecks();
+    boolean oneWindow = first >>> windowBits == (first + count - 1) >>> windowBits;
+    if (appendedToPlainList && oneWindow) {
+      copyListsForChecks();   // an append to one window with no span or line anywhere adds neither
+    } else {
+      copyForChecks();
+    }
     forgetStretches(first, first + count);
-    if (appendedToPlainList && plainLists && first >>> windowBits == (first + count - 1) >>> windowBits) {
+    if (appendedToPlainList && plainLists && oneWindow) {
       // Appended past the window's last run, so these clusters held nothing and now hold exactly
       // the types entered: the engine's next write is usually to the structure it just allocated
       // (QEMU fills a new L2 table or refcount block).
