@@ -56,18 +56,18 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final SpanList spans = new SpanList();
   private final BitmapCache cache;
   /*
-   * Remembered stretches, STRETCHES of them as (first, end, types) triples: every cluster of
-   * [first, end) holds exactly types (0: no metadata). A stretch is the run or gap a single-window
-   * check found, or the clusters an append just filled; the oldest is replaced. A modification
-   * forgets the stretches it intersects, and all of them if it leaves a span or a cached line (the
-   * lists alone no longer tell every cluster's types). Guest writes are often sequential, and the
-   * engine's own writes go round a few structures (creating an image: the L1 table, the current
-   * refcount block, the refcount table, the new L2 table), so most checks land in a remembered
-   * stretch: at most 2 * STRETCHES comparisons in one small array, no list read. Empty: [0, 0).
+   * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
+   * run or gap the last single-window check found, or the clusters an append just filled. A
+   * modification forgets it if it meets it, or if it leaves a span or a cached line (the lists
+   * alone no longer tell every cluster's types). Guest writes are often sequential, and the
+   * engine's next write after an allocation is usually to the new structure, so many checks land
+   * in it: two comparisons. (Four stretches, for the few structures the engine's own writes go
+   * round while it creates an image, made random and sequential checks slower in JMH and W1 no
+   * faster: tried and reverted, 2026-11-30 13:08 UTC.)
    */
-  static final int STRETCHES = 4;
-  private final long[] stretches = new long[3 * STRETCHES];
-  private int nextStretch;
+  private long uniformFirst;
+  private long uniformEnd;
+  private int uniformTypes;
   /** Whether the current enter appended to a list with no line or span anywhere (see enterClusters). */
   private boolean appendedToPlainList;
   /*
@@ -148,7 +148,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
     } else {
       copyForChecks();
     }
-    forgetStretches(first, first + count);
+    forgetStretch(first, first + count);
     if (appendedToPlainList && plainLists && oneWindow) {
       // Appended past the window's last run, so these clusters held nothing and now hold exactly
       // the types entered: the engine's next write is usually to the structure it just allocated
@@ -157,23 +157,17 @@ final class WindowedOverlapChecker extends OverlapChecker {
     }
   }
 
-  /** Forgets the stretches meeting {@code [first, end)}, or all of them if the lists are not plain. */
-  private void forgetStretches(long first, long end) {
-    long[] s = stretches;
-    for (int i = 0; i < s.length; i += 3) {
-      if (!plainLists || s[i] < end && first < s[i + 1]) {
-        s[i] = 0;
-        s[i + 1] = 0;
-      }
+  /** Forgets the uniform stretch if it meets {@code [first, end)} or the lists are not plain. */
+  private void forgetStretch(long first, long end) {
+    if (!plainLists || uniformFirst < end && first < uniformEnd) {
+      uniformEnd = uniformFirst;
     }
   }
 
   private void remember(long first, long end, int types) {
-    int i = 3 * nextStretch;
-    stretches[i] = first;
-    stretches[i + 1] = end;
-    stretches[i + 2] = types;
-    nextStretch = nextStretch == STRETCHES - 1 ? 0 : nextStretch + 1;
+    uniformFirst = first;
+    uniformEnd = end;
+    uniformTypes = types;
   }
 
   private void enterRange(long first, long count, int types) {
@@ -209,7 +203,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
   protected void removeClusters(long first, long count, int types) {
     removeRange(first, count, types);
     copyForChecks();
-    forgetStretches(first, first + count);
+    forgetStretch(first, first + count);
   }
 
   private void removeRange(long first, long count, int types) {
@@ -339,11 +333,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long end = first + count;
-    long[] s = stretches;
-    for (int i = 0; i < s.length; i += 3) {
-      if (first >= s[i] && end <= s[i + 1]) {
-        return (int) s[i + 2] & wanted;
-      }
+    if (first >= uniformFirst && end <= uniformEnd) {
+      return uniformTypes & wanted;
     }
     long firstWindow = first >>> windowBits;
     if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
@@ -469,10 +460,10 @@ final class WindowedOverlapChecker extends OverlapChecker {
     stats.put(STAT_BITMAPS_DROPPED, cache.dropped());
   }
 
-  /** Bytes held: this object, its stretches, the window table, every fragment list, the spans and the cache. */
+  /** Bytes held: this object, the window table, every fragment list, the spans and the cache. */
   @Override
   public long memoryBytes() {
-    return Memory.CHECKER + Memory.longArray(stretches.length) + table.memoryBytes() + fragments.memoryBytes() + spans.memoryBytes()
+    return Memory.CHECKER + table.memoryBytes() + fragments.memoryBytes() + spans.memoryBytes()
         + cache.memoryBytes();
   }
 
@@ -506,16 +497,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
   }
 
   private void validateUniformStretch() {
-    for (int i = 0; i < stretches.length; i += 3) {
-      FragmentList.check(stretches[i] < stretches[i + 1] || stretches[i] == 0 && stretches[i + 1] == 0,
-          "stretch %d: [%d, %d) is neither empty nor [0, 0)", i / 3, stretches[i], stretches[i + 1]);
-      if (stretches[i] < stretches[i + 1]) {
-        validateStretch(stretches[i], stretches[i + 1], (int) stretches[i + 2]);
-      }
+    if (uniformFirst >= uniformEnd) {
+      return;
     }
-  }
-
-  private void validateStretch(long uniformFirst, long uniformEnd, int uniformTypes) {
     long window = uniformFirst >>> windowBits;
     FragmentList.check(window == (uniformEnd - 1) >>> windowBits, "uniform stretch [%d, %d) crosses windows",
         uniformFirst, uniformEnd);
