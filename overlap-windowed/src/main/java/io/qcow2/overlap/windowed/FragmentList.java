@@ -42,7 +42,7 @@ final class FragmentList {
     // char. Both overflow beyond 16 types: fragments would then need a long, maps an int.
     if (TYPE_BITS + Integer.numberOfTrailingZeros(WindowedOverlapCheckerProvider.MAX_WINDOW_SIZE) > Integer.SIZE
         || TYPE_BITS > Character.SIZE) {
-      throw new ExceptionInInitializerError(TYPE_BITS + " metadata types do not fit the windowed "
+      throw new IllegalStateException(TYPE_BITS + " metadata types do not fit the windowed "
           + "strategy's 32-bit fragments and 16-bit maps");
     }
   }
