@@ -3,7 +3,7 @@ package io.qcow2.overlap.windowed;
 import java.util.Arrays;
 
 /**
- * Per-cluster type maps ({@code short[B]}, one type mask per cluster) of blocks of B clusters
+ * Per-cluster type maps ({@code char[B]}, one type mask per cluster) of blocks of B clusters
  * that are being modified in bursts, in at most {@code capacity} cache lines, evicted least
  * recently used first.
  *
@@ -55,7 +55,7 @@ final class BitmapCache {
    * block, the next line of its slot's chain, its LRU neighbours, the modification clock at its last
    * use, and whether its map differs from the fragment list.
    */
-  private short[][] maps;
+  private char[][] maps;
   private int[] lineSlot;
   private int[] lineBlock;
   private int[] nextInSlot;
@@ -198,7 +198,7 @@ final class BitmapCache {
       } else if (line == maps.length) {
         allocateLines((int) Math.min(capacity, 2L * maps.length));
       }
-      maps[line] = new short[blockSize];
+      maps[line] = new char[blockSize];
     } else {
       line = tail;
       evict(line);
@@ -216,7 +216,7 @@ final class BitmapCache {
   }
 
   private void allocateLines(int lines) {
-    maps = maps == null ? new short[lines][] : Arrays.copyOf(maps, lines);
+    maps = maps == null ? new char[lines][] : Arrays.copyOf(maps, lines);
     lineSlot = resize(lineSlot, lines);
     lineBlock = resize(lineBlock, lines);
     nextInSlot = resize(nextInSlot, lines);
@@ -231,7 +231,7 @@ final class BitmapCache {
   }
 
   /** The per-cluster type map of a line; index 0 is the block's first cluster. */
-  short[] map(int line) {
+  char[] map(int line) {
     return maps[line];
   }
 
@@ -349,7 +349,7 @@ final class BitmapCache {
     long bytes = Memory.BITMAP_CACHE + Memory.intArray(slotLines.length);
     if (maps != null) {
       int lines = maps.length;
-      bytes += Memory.refArray(lines) + used * Memory.shortArray(blockSize)
+      bytes += Memory.refArray(lines) + used * Memory.charArray(blockSize)
           + 5 * Memory.intArray(lines) + Memory.longArray(lines) + Memory.booleanArray(lines);
     }
     return bytes;
@@ -400,7 +400,7 @@ final class BitmapCache {
           "line %d (slot %d, block %d) not found through its slot", line, owner, lineBlock[line]);
       FragmentList.check(maps[line] != null && maps[line].length == blockSize, "line %d map", line);
       if (!dirty[line] && (slot < 0 || slot == owner)) {
-        short[] expected = new short[blockSize];
+        char[] expected = new char[blockSize];
         fragments.expand(owner, lineBlock[line] << blockBits, expected);
         FragmentList.check(Arrays.equals(expected, maps[line]),
             "clean line %d differs from slot %d block %d's fragments", line, owner, lineBlock[line]);

@@ -14,15 +14,14 @@ final class FragmentList {
   /*
    * Encoding (one int per fragment, most significant bits first):
    *
-   *   [ start within the window : windowBits ][ run length - 1 : 21 - windowBits ][ types : 11 ]
+   *   [ start within the window : windowBits ][ run length - 1 : rest ][ types : TYPE_BITS ]
    *
    * The series (patch 1, Qcow2MetadataFragment) packed 8 type bits, an 8-bit length and a 16-bit
    * start into 32 bits, so runs were capped at 255 clusters and a length of 0 was a wasted value
    * (Eric Blake's review). Here the start takes only the bits the window size needs, the length is
-   * stored minus one, and all eleven type bits fit (QEMU's bitmap directory, bit 8, is newer than
-   * the series; bits 9 and 10, bitmap tables and data, are this project's). Runs are capped at
-   * min(W, 2^(21 - windowBits)): 32 clusters at W = 65536, 512 at W = 4096, the whole window for
-   * W <= 1024. Start in the top bits means a window's fragments,
+   * stored minus one, and all nine type bits fit (QEMU's bitmap directory, bit 8, is newer than the
+   * series). Runs are capped at min(W, 2^(23 - windowBits)): 128 clusters at W = 65536, 2048 at
+   * W = 4096, the whole window for W <= 2048. Start in the top bits means a window's fragments,
    * sorted by start, are also sorted as unsigned ints.
    *
    * Lists are canonical: sorted, disjoint, no zero types, and two fragments that touch with the
@@ -30,10 +29,26 @@ final class FragmentList {
    * from a per-cluster map. validate() checks exactly that.
    */
 
-  /** Bits of a fragment holding the type mask. */
-  static final int TYPE_BITS = 11;
-  private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
+  /** Bits of a summary holding the end of a window's last run, which is at most W = 2^16. */
+  static final int END_BITS = 17;
+  static final int END_MASK = (1 << END_BITS) - 1;
 
+  /** Bits of a fragment holding the type mask: one per type the API defines. */
+  static final int TYPE_BITS = MetadataType.values().length;
+
+  static {
+    // A fragment is one int: the start takes up to 16 bits (W <= 65536), the types one bit each,
+    // the length what is left (possibly nothing). Cached maps hold a type mask per cluster in a
+    // char. Both overflow beyond 16 types: fragments would then need a long, maps an int.
+    if (TYPE_BITS + Integer.numberOfTrailingZeros(WindowedOverlapCheckerProvider.MAX_WINDOW_SIZE) > Integer.SIZE
+        || TYPE_BITS > Character.SIZE) {
+      throw new IllegalStateException(TYPE_BITS + " metadata types do not fit the windowed "
+          + "strategy's 32-bit fragments and 16-bit maps");
+    }
+  }
+
+  private final int typeBits;
+  private final int typeMask;
   private final int windowSize;
   private final int windowBits;
   private final int startShift;
@@ -47,6 +62,14 @@ final class FragmentList {
    * array {@code null} until some list is long (a 1 TiB image with 64 KiB clusters has none).
    */
   private char[][] indexes;
+  /**
+   * By slot, what a search needs before it reads the list: {@code indexBits << END_BITS | end},
+   * where {@code end} is the end of the last run and {@code indexBits} is 1 + log2 of the chunk
+   * index's length (0: no index); 0 for an empty list. One flat array, so that a check of a
+   * cluster past the last run (data appended after the metadata) reads no list at all, and a
+   * search finds its chunk without first reading the index's header (see {@link #firstEndingAfter}).
+   */
+  private int[] summaries = new int[0];
   private int slots;
   /**
    * After a {@link #typesIn} whose range lay in one run or in one gap between runs: that run or
@@ -68,14 +91,21 @@ final class FragmentList {
   private int growingCount;
 
   FragmentList(int windowBits) {
-    assert TYPE_BITS == MetadataType.values().length;
+    this(windowBits, TYPE_BITS);
+  }
+
+  /** A list whose fragments hold {@code typeBits} type bits: tests try wider type sets than the API's. */
+  FragmentList(int windowBits, int typeBits) {
+    assert typeBits >= 1 && typeBits <= Character.SIZE && windowBits + typeBits <= Integer.SIZE;
+    this.typeBits = typeBits;
+    this.typeMask = (1 << typeBits) - 1;
     assert windowBits >= 0 && windowBits <= 16 : windowBits;
     this.windowSize = 1 << windowBits;
     this.windowBits = windowBits;
     this.startShift = Integer.SIZE - windowBits;
-    int lengthBits = Integer.SIZE - TYPE_BITS - windowBits;
+    int lengthBits = Integer.SIZE - typeBits - windowBits;
     this.lengthMask = (1 << lengthBits) - 1;
-    this.maxRun = Math.min(windowSize, 1 << lengthBits);
+    this.maxRun = Math.min(windowSize, 1 << lengthBits);   // lengthBits may be 0: runs of 1
     this.maxRunBits = Integer.numberOfTrailingZeros(maxRun);
   }
 
@@ -89,6 +119,7 @@ final class FragmentList {
     assert slot == slots : slot + " != " + slots;
     if (slot == lists.length) {
       lists = Arrays.copyOf(lists, slot + Math.max(4, slot >> 2));
+      summaries = Arrays.copyOf(summaries, lists.length);
       if (indexes != null) {
         indexes = Arrays.copyOf(indexes, lists.length);
       }
@@ -120,11 +151,15 @@ final class FragmentList {
    * cluster}, which is in {@code [-1, W]}.
    */
   private int firstEndingAfter(int slot, int[] list, int cluster) {
-    return firstEndingAfter(list, count(slot, list), indexes == null ? null : indexes[slot], cluster);
+    return firstEndingAfter(list, count(slot, list), indexes == null ? null : indexes[slot], summaries[slot],
+        cluster);
   }
 
-  /** As {@link #firstEndingAfter(int, int[], int)}, for a list of {@code n} runs and its index. */
-  private int firstEndingAfter(int[] list, int n, char[] index, int cluster) {
+  /**
+   * As {@link #firstEndingAfter(int, int[], int)}, for a list of {@code n} runs, its index and its
+   * summary.
+   */
+  private int firstEndingAfter(int[] list, int n, char[] index, int summary, int cluster) {
     /*
      * A binary search over a window's runs is a chain of dependent loads and mispredicted branches:
      * about 11 cache misses for a window of 1000 runs, 300 ns when the lists are in L3 (measured,
@@ -135,7 +170,8 @@ final class FragmentList {
      * or two cache lines, comparing the raw fragments (the start is in the top bits) without
      * decoding them. Clumps longer than 16 runs in a chunk are halved first.
      */
-    int lastEnd = endOf(list[n - 1]);
+    assert summary == summary(list, n) : slotSummaryMismatch(summary, list, n);
+    int lastEnd = summary & END_MASK;
     if (lastEnd <= cluster) {
       return n;   // past the window's last run: data appended after its metadata
     }
@@ -145,7 +181,7 @@ final class FragmentList {
     int lo = 0;
     int hi = n;   // the first run starting after the cluster is in [lo, hi]
     if (index != null) {
-      int chunkShift = windowBits - Integer.numberOfTrailingZeros(index.length);
+      int chunkShift = windowBits + 1 - (summary >>> END_BITS);
       int chunk = cluster >>> chunkShift;
       lo = index[chunk];
       if (chunk + 1 <= (lastEnd - 1) >>> chunkShift) {   // entries past the last run are stale
@@ -172,6 +208,31 @@ final class FragmentList {
   /** The fragment arrays by slot, until the next modification. */
   int[][] lists() {
     return lists;
+  }
+
+  /** The summaries by slot (see {@link #summaries}), until the next modification. */
+  int[] summaries() {
+    return summaries;
+  }
+
+  /** The summary of a list of {@code n} runs, 0 for none. */
+  private int summary(int[] list, int n) {
+    if (n == 0) {
+      return 0;
+    }
+    int chunks = chunks(n);
+    int indexBits = chunks == 0 ? 0 : 1 + Integer.numberOfTrailingZeros(chunks);
+    return indexBits << END_BITS | endOf(list[n - 1]);
+  }
+
+  private String slotSummaryMismatch(int summary, int[] list, int n) {
+    return String.format("summary 0x%x, list of %d runs gives 0x%x", summary, n, summary(list, n));
+  }
+
+  /** Sets the slot's summary from its list; after every change of the list. */
+  private void summarize(int slot) {
+    int[] list = lists[slot];
+    summaries[slot] = list == null ? 0 : summary(list, count(slot, list));
   }
 
   /** The chunk indexes by slot, or {@code null}, until the next modification. */
@@ -257,7 +318,7 @@ final class FragmentList {
       setUniform(0, windowSize, 0);
       return 0;
     }
-    return typesIn(list, count(slot, list), indexOf(slot), from, to, wanted);
+    return typesIn(list, count(slot, list), indexOf(slot), summaries[slot], from, to, wanted);
   }
 
   /**
@@ -266,8 +327,8 @@ final class FragmentList {
    * #growingCount()} give them: the checker's single-window checks read those from copies of its
    * own.
    */
-  int typesIn(int[] list, int n, char[] index, int from, int to, int wanted) {
-    int first = firstEndingAfter(list, n, index, from);
+  int typesIn(int[] list, int n, char[] index, int summary, int from, int to, int wanted) {
+    int first = firstEndingAfter(list, n, index, summary, from);
     if (first == n || start(list[first]) >= to) {
       setUniform(first == 0 ? 0 : endOf(list[first - 1]), first == n ? windowSize : start(list[first]), 0);
       return 0;
@@ -311,12 +372,29 @@ final class FragmentList {
   }
 
   /**
+   * Whether every cluster of {@code [from, to)} holds exactly {@code types} (0: no metadata), for
+   * the checker's self-check. O(log runs + runs in the range).
+   */
+  boolean holdsExactly(int slot, int from, int to, int types) {
+    int[] list = lists[slot];
+    int n = list == null ? 0 : count(slot, list);
+    int position = from;
+    for (int i = n == 0 ? 0 : firstEndingAfter(slot, list, from); i < n && start(list[i]) < to; i++) {
+      if (types == 0 || start(list[i]) > position || types(list[i]) != types) {
+        return false;
+      }
+      position = endOf(list[i]);
+    }
+    return types == 0 || position >= to;
+  }
+
+  /**
    * Writes the types of clusters {@code [blockStart, blockStart + map.length)} of the window into
    * {@code map}.
    */
-  void expand(int slot, int blockStart, short[] map) {
+  void expand(int slot, int blockStart, char[] map) {
     assert blockStart + map.length <= windowSize;
-    Arrays.fill(map, (short) 0);
+    Arrays.fill(map, (char) 0);
     int[] list = lists[slot];
     if (list == null) {
       return;
@@ -330,7 +408,7 @@ final class FragmentList {
         break;
       }
       Arrays.fill(map, Math.max(start, blockStart) - blockStart,
-          Math.min(start + length(fragment), blockEnd) - blockStart, (short) types(fragment));
+          Math.min(start + length(fragment), blockEnd) - blockStart, (char) types(fragment));
     }
   }
 
@@ -388,6 +466,7 @@ final class FragmentList {
         index[chunk] = (char) run;
       }
     }
+    summarize(slot);
     return true;
   }
 
@@ -430,7 +509,7 @@ final class FragmentList {
    * Replaces the fragments of clusters {@code [blockStart, blockStart + map.length)} with the runs
    * of {@code map} (a modified cache line written back).
    */
-  void replace(int slot, int blockStart, short[] map) {
+  void replace(int slot, int blockStart, char[] map) {
     rewrite(slot, blockStart, blockStart + map.length, 0, REPLACE, map);
   }
 
@@ -447,7 +526,7 @@ final class FragmentList {
    * window: everything before the region ends on a cut. Cost: O(log runs + runs rewritten), plus
    * one copy of the window's array if it changed; the arrays stay exactly sized.
    */
-  private boolean rewrite(int slot, int from, int to, int types, int op, short[] map) {
+  private boolean rewrite(int slot, int from, int to, int types, int op, char[] map) {
     assert from >= 0 && from < to && to <= windowSize : from + ".." + to;
     int[] old = lists[slot];
     int n = old == null ? 0 : count(slot, old);
@@ -552,6 +631,7 @@ final class FragmentList {
     } else if (index != null) {
       updateIndex(index, list, length, a, count - (b - a), regionEnd, oldLastEnd);
     }
+    summarize(slot);
     return true;
   }
 
@@ -596,8 +676,8 @@ final class FragmentList {
 
   int encode(int start, int length, int types) {
     assert start >= 0 && length >= 1 && length <= maxRun && start + length <= windowSize;
-    assert types != 0 && (types & ~TYPE_MASK) == 0;
-    return (int) ((long) start << startShift) | (length - 1) << TYPE_BITS | types;
+    assert types != 0 && (types & ~typeMask) == 0;
+    return (int) ((long) start << startShift) | (length - 1) << typeBits | types;
   }
 
   int start(int fragment) {
@@ -605,11 +685,11 @@ final class FragmentList {
   }
 
   int length(int fragment) {
-    return ((fragment >>> TYPE_BITS) & lengthMask) + 1;
+    return ((fragment >>> typeBits) & lengthMask) + 1;
   }
 
-  static int types(int fragment) {
-    return fragment & TYPE_MASK;
+  int types(int fragment) {
+    return fragment & typeMask;
   }
 
   /** The window's fragments, for tests. */
@@ -619,7 +699,7 @@ final class FragmentList {
 
   /** Bytes held: the array of lists and every fragment array. */
   long memoryBytes() {
-    return Memory.FRAGMENT_LIST + Memory.refArray(lists.length)
+    return Memory.FRAGMENT_LIST + Memory.refArray(lists.length) + Memory.intArray(summaries.length)
         + (indexes == null ? 0 : Memory.refArray(indexes.length)) + arrayBytes;
   }
 
@@ -659,9 +739,12 @@ final class FragmentList {
         "growing slot %d of %d slots has no list", growingSlot, slots);
     if (fragments == null) {
       check(indexOf(slot) == null, "slot %d has an index but no fragments", slot);
+      check(summaries[slot] == 0, "slot %d has a summary 0x%x but no fragments", slot, summaries[slot]);
       return;
     }
     int n = count(slot, fragments);
+    check(summaries[slot] == summary(fragments, n), "slot %d: %s", slot,
+        slotSummaryMismatch(summaries[slot], fragments, n));
     check(n > 0 && n <= fragments.length, "slot %d holds %d fragments in an array of %d", slot, n,
         fragments.length);
     check(slot == growingSlot || n == fragments.length, "slot %d: spare room but not growing", slot);

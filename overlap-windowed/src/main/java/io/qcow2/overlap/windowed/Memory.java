@@ -11,11 +11,11 @@ final class Memory {
 
   /**
    * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 5 ints, 3
-   * longs, 7 references and a boolean.
+   * longs, 8 references and 2 booleans.
    */
   static final long CHECKER = 128;
-  /** {@link FragmentList}: header, 11 ints, 2 longs, 2 references. */
-  static final long FRAGMENT_LIST = 80;
+  /** {@link FragmentList}: header, 13 ints, 2 longs, 3 references. */
+  static final long FRAGMENT_LIST = 96;
   /** {@link WindowTable}: header, 2 ints, 3 references. */
   static final long WINDOW_TABLE = 32;
   /** {@link BitmapCache}: header, 8 ints, 5 longs, 11 references. */
@@ -31,10 +31,6 @@ final class Memory {
 
   static long intArray(long length) {
     return align(ARRAY_HEADER + 4 * length);
-  }
-
-  static long shortArray(long length) {
-    return align(ARRAY_HEADER + 2 * length);
   }
 
   static long charArray(long length) {

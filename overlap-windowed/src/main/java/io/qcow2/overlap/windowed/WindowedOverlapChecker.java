@@ -1,6 +1,5 @@
 package io.qcow2.overlap.windowed;
 
-import io.qcow2.overlap.MetadataType;
 import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
 import java.util.Map;
@@ -58,13 +57,19 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final BitmapCache cache;
   /*
    * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
-   * run or gap between runs the last single-window check found, valid until the next
-   * modification. Guest writes are often sequential, so most checks land in the stretch the
-   * previous one found: two comparisons.
+   * run or gap the last single-window check found, or the clusters an append just filled. A
+   * modification forgets it if it meets it, or if it leaves a span or a cached line (the lists
+   * alone no longer tell every cluster's types). Guest writes are often sequential, and the
+   * engine's next write after an allocation is usually to the new structure, so many checks land
+   * in it: two comparisons. (Four stretches, for the few structures the engine's own writes go
+   * round while it creates an image, made random and sequential checks slower in JMH and W1 no
+   * faster: tried and reverted, 2026-11-30 13:08 UTC.)
    */
   private long uniformFirst;
   private long uniformEnd;
   private int uniformTypes;
+  /** Whether the current enter appended to a list with no line or span anywhere (see enterClusters). */
+  private boolean appendedToPlainList;
   /*
    * What a single-window check reads, copied from the table and the fragment lists after every
    * modification. Between two checks the engine does its own work (a write system call, its L2
@@ -74,6 +79,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
    * fragment lists alone answer every check.
    */
   private int[] denseSlots;
+  private int[] windowSummaries;
   private int[][] windowLists;
   private char[][] windowIndexes;
   private int growingSlot;
@@ -95,12 +101,18 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   /** Refreshes the copies single-window checks read; after every modification. */
   private void copyForChecks() {
+    copyListsForChecks();
+    plainLists = spans.count() == 0 && cache.used() == 0;
+  }
+
+  /** As {@link #copyForChecks}, after a modification that left the spans and the cache alone. */
+  private void copyListsForChecks() {
     denseSlots = table.dense();
+    windowSummaries = fragments.summaries();
     windowLists = fragments.lists();
     windowIndexes = fragments.indexes();
     growingSlot = fragments.growingSlot();
     growingCount = fragments.growingCount();
-    plainLists = spans.count() == 0 && cache.used() == 0;
   }
 
   /** Clusters per cache line for a window size. */
@@ -108,14 +120,14 @@ final class WindowedOverlapChecker extends OverlapChecker {
     return Math.min(windowSize, MAX_BLOCK_SIZE);
   }
 
-  /** Cache lines a budget buys: one {@code short} per cluster per line, at least one line. */
+  /** Cache lines a budget buys: one {@code char} per cluster per line, at least one line. */
   static int cacheLines(int windowSize, long cacheBytes) {
     return (int) Math.max(1, Math.min(Integer.MAX_VALUE, cacheBytes / bitmapBytes(windowSize)));
   }
 
   /** Bytes of one cache line's per-cluster map: the smallest valid cache budget. */
   static long bitmapBytes(int windowSize) {
-    return (long) Short.BYTES * blockSize(windowSize);
+    return (long) Character.BYTES * blockSize(windowSize);
   }
 
   int windowSize() {
@@ -128,9 +140,34 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void enterClusters(long first, long count, int types) {
-    uniformEnd = uniformFirst;
+    appendedToPlainList = false;
     enterRange(first, count, types);
-    copyForChecks();
+    boolean oneWindow = first >>> windowBits == (first + count - 1) >>> windowBits;
+    if (appendedToPlainList && oneWindow) {
+      copyListsForChecks();   // an append to one window with no span or line anywhere adds neither
+    } else {
+      copyForChecks();
+    }
+    forgetStretch(first, first + count);
+    if (appendedToPlainList && plainLists && oneWindow) {
+      // Appended past the window's last run, so these clusters held nothing and now hold exactly
+      // the types entered: the engine's next write is usually to the structure it just allocated
+      // (QEMU fills a new L2 table or refcount block).
+      remember(first, first + count, types);
+    }
+  }
+
+  /** Forgets the uniform stretch if it meets {@code [first, end)} or the lists are not plain. */
+  private void forgetStretch(long first, long end) {
+    if (!plainLists || uniformFirst < end && first < uniformEnd) {
+      uniformEnd = uniformFirst;
+    }
+  }
+
+  private void remember(long first, long end, int types) {
+    uniformFirst = first;
+    uniformEnd = end;
+    uniformTypes = types;
   }
 
   private void enterRange(long first, long count, int types) {
@@ -164,9 +201,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
 
   @Override
   protected void removeClusters(long first, long count, int types) {
-    uniformEnd = uniformFirst;
     removeRange(first, count, types);
     copyForChecks();
+    forgetStretch(first, first + count);
   }
 
   private void removeRange(long first, long count, int types) {
@@ -235,6 +272,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
     int firstBlock = from >>> blockBits;
     int lastBlock = (to - 1) >>> blockBits;
     if (plainLists && enter && fragments.append(slot, from, to, types)) {
+      appendedToPlainList = true;
       return;   // no line anywhere: the clock only ages lines, and appends make no burst
     }
     cache.tick();
@@ -265,13 +303,13 @@ final class WindowedOverlapChecker extends OverlapChecker {
         pending = -1;
       }
       cache.use(line);
-      short[] map = cache.map(line);
+      char[] map = cache.map(line);
       boolean changed = false;
       for (int i = blockFrom - blockStart; i < blockTo - blockStart; i++) {
         int old = map[i];
         int updated = enter ? old | types : old & ~types;
         if (updated != old) {
-          map[i] = (short) updated;
+          map[i] = (char) updated;
           changed = true;
         }
       }
@@ -301,18 +339,25 @@ final class WindowedOverlapChecker extends OverlapChecker {
     long firstWindow = first >>> windowBits;
     if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
       int slot = denseSlots[(int) firstWindow] - 1;
-      int[] list = slot < 0 ? null : windowLists[slot];
-      if (list == null) {
+      if (slot < 0) {
         return 0;
       }
+      // The summary answers a check past the window's last run (0 for an empty list) without
+      // reading the list, and tells the search its chunk without reading the index's header.
+      int summary = windowSummaries[slot];
       long windowStart = firstWindow << windowBits;
+      int from = (int) (first - windowStart);
+      int lastEnd = summary & FragmentList.END_MASK;
+      if (from >= lastEnd) {
+        remember(windowStart + lastEnd, windowStart + (1L << windowBits), 0);
+        return 0;
+      }
+      int[] list = windowLists[slot];
       int types = fragments.typesIn(list, slot == growingSlot ? growingCount : list.length,
-          windowIndexes == null ? null : windowIndexes[slot], (int) (first - windowStart),
-          (int) (end - windowStart), wanted);
+          windowIndexes == null ? null : windowIndexes[slot], summary, from, (int) (end - windowStart), wanted);
       if (fragments.uniformStart() < fragments.uniformEnd()) {
-        uniformFirst = windowStart + fragments.uniformStart();
-        uniformEnd = windowStart + fragments.uniformEnd();
-        uniformTypes = fragments.uniformTypes();
+        remember(windowStart + fragments.uniformStart(), windowStart + fragments.uniformEnd(),
+            fragments.uniformTypes());
       }
       return types;
     }
@@ -340,9 +385,8 @@ final class WindowedOverlapChecker extends OverlapChecker {
       if (fragments.uniformStart() < fragments.uniformEnd()) {
         int blockStart = lines ? block << blockBits : 0;
         int blockEnd = lines ? blockStart + (1 << blockBits) : 1 << windowBits;
-        uniformFirst = windowStart + Math.max(fragments.uniformStart(), blockStart);
-        uniformEnd = windowStart + Math.min(fragments.uniformEnd(), blockEnd);
-        uniformTypes = fragments.uniformTypes();
+        remember(windowStart + Math.max(fragments.uniformStart(), blockStart),
+            windowStart + Math.min(fragments.uniformEnd(), blockEnd), fragments.uniformTypes());
       }
       return types;
     }
@@ -384,7 +428,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
       if (line < 0) {
         found |= fragments.typesIn(slot, blockFrom, blockTo, wanted);
       } else {
-        short[] map = cache.map(line);
+        char[] map = cache.map(line);
         for (int i = blockFrom - blockStart; i < blockTo - blockStart; i++) {
           found |= map[i];
         }
@@ -467,9 +511,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
     for (int block = from >>> blockBits; block <= (to - 1) >>> blockBits; block++) {
       FragmentList.check(cache.lineOf(slot, block) < 0, "uniform stretch over cached block %d", block);
     }
-    fragments.typesIn(slot, from, to, MetadataType.ALL_MASK);
-    FragmentList.check(fragments.uniformStart() <= from && fragments.uniformEnd() >= to
-        && fragments.uniformTypes() == uniformTypes,
+    FragmentList.check(fragments.holdsExactly(slot, from, to, uniformTypes),
         "clusters [%d, %d) remembered as all holding 0x%x do not", uniformFirst, uniformEnd, uniformTypes);
   }
 
