@@ -240,7 +240,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
       checkOpen();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
-    }, () -> parallel.read(guestOffset, buf, off, len), () -> reads.read(guestOffset, buf, off, len));
+    }, () -> parallel.read(guestOffset, buf, off, len),
+        () -> reads.read(guestOffset, buf, off, len));
   }
 
   /**
