@@ -8,6 +8,12 @@ import java.util.StringJoiner;
  * The kinds of qcow2 metadata an overlap check protects, with QEMU's bit numbers ({@code
  * QCOW2_OL_*_BITNR} in {@code block/qcow2.h}), option names and messages.
  *
+ * <p>Bits 0 to 8 are QEMU's nine types. Bits 9 and 10, {@link #BITMAP_TABLE} and {@link
+ * #BITMAP_DATA}, are this project's: QEMU 7.2 protects a persistent dirty bitmap's directory but
+ * not its tables and data clusters. A guest write that a corrupt L2 entry sends there overwrites a
+ * stored bitmap unnoticed, and the cluster is freed under the guest's data when the bitmaps are
+ * next stored (at close).
+ *
  * <p>Sets of types are passed around as {@code int} masks: bit {@link #bit()} set means the type is
  * in the set. {@link #ALL_MASK} holds every type.
  */
@@ -20,7 +26,11 @@ public enum MetadataType {
   SNAPSHOT_TABLE("snapshot-table", "snapshot table"),
   INACTIVE_L1("inactive-l1", "inactive L1 table"),
   INACTIVE_L2("inactive-l2", "inactive L2 table"),
-  BITMAP_DIRECTORY("bitmap-directory", "bitmap directory");
+  BITMAP_DIRECTORY("bitmap-directory", "bitmap directory"),
+  /** A persistent dirty bitmap's table (qcow2 spec, "Bitmap table"); not a QEMU type. */
+  BITMAP_TABLE("bitmap-table", "bitmap table"),
+  /** A cluster of a persistent dirty bitmap's data (qcow2 spec, "Bitmap data"); not a QEMU type. */
+  BITMAP_DATA("bitmap-data", "bitmap data");
 
   /** Mask with every type's bit set. */
   public static final int ALL_MASK = (1 << values().length) - 1;
@@ -35,7 +45,7 @@ public enum MetadataType {
     this.description = description;
   }
 
-  /** QEMU's bit number for this type; the enum's ordinal. */
+  /** QEMU's bit number for this type (this project's for bits 9 and 10); the enum's ordinal. */
   public int bit() {
     return ordinal();
   }

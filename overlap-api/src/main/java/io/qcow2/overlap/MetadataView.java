@@ -58,6 +58,37 @@ public interface MetadataView {
   /** Length of the bitmap directory in bytes; 0 when the image has none (or its bitmaps are stale). */
   long bitmapDirectoryLength();
 
+  /** Bits 9-55 of a bitmap table entry: the data cluster's offset ({@code BME_TABLE_ENTRY_OFFSET_MASK}). */
+  long BITMAP_TABLE_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
+
+  /**
+   * Number of persistent dirty bitmaps whose tables the image holds ({@link
+   * MetadataType#BITMAP_TABLE}); 0 when it has none or its bitmaps are stale. Default: 0, for views
+   * of images without bitmaps.
+   */
+  default int bitmapCount() {
+    return 0;
+  }
+
+  /** Offset of bitmap {@code bitmap}'s table, in directory order. */
+  default long bitmapTableOffset(int bitmap) {
+    throw new IndexOutOfBoundsException(bitmap);
+  }
+
+  /** Number of entries in bitmap {@code bitmap}'s table. */
+  default int bitmapTableSize(int bitmap) {
+    throw new IndexOutOfBoundsException(bitmap);
+  }
+
+  /**
+   * Entry {@code index} of bitmap {@code bitmap}'s table, raw: mask it with {@link
+   * #BITMAP_TABLE_OFFSET_MASK} for a data cluster ({@link MetadataType#BITMAP_DATA}); 0 there means
+   * the cluster is not stored (all zeros, or all ones with bit 0 set).
+   */
+  default long bitmapTableEntry(int bitmap, int index) {
+    throw new IndexOutOfBoundsException(bitmap);
+  }
+
   /** A view of an image with no metadata besides the header. */
   MetadataView EMPTY = new MetadataView() {
     @Override public long activeL1Offset() { return 0; }

@@ -24,7 +24,16 @@ public enum OverlapCheckMode {
    * directory).
    */
   CONSTANT(MetadataType.maskOf(MAIN_HEADER, ACTIVE_L1, REFCOUNT_TABLE, SNAPSHOT_TABLE, BITMAP_DIRECTORY)),
-  /** Everything QEMU keeps in memory anyway: all types but inactive L2 tables. QEMU's default. */
+  /**
+   * Everything QEMU keeps in memory anyway: all types but inactive L2 tables. QEMU's default.
+   *
+   * <p>The bitmap types are here and not in {@link #CONSTANT}: constant holds what the header alone
+   * locates, while bitmap tables are found through the bitmap directory (one per bitmap, as the
+   * snapshots' L1 tables, which QEMU counts as cached, are found through the snapshot table) and
+   * bitmap data clusters through those tables (like L2 tables, their number grows with the image
+   * size). Both stay in memory while the image is open (the engine keeps every bitmap loaded), so
+   * checking them costs no read, unlike inactive L2 tables, which only {@link #ALL} adds.
+   */
   CACHED(MetadataType.ALL_MASK & ~INACTIVE_L2.mask()),
   /** Every type, including inactive L2 tables, which QEMU had to read from disk on every check. */
   ALL(MetadataType.ALL_MASK);

@@ -21,7 +21,12 @@ class MetadataTypeTest {
     assertEquals(6, MetadataType.INACTIVE_L1.bit());
     assertEquals(7, MetadataType.INACTIVE_L2.bit());
     assertEquals(8, MetadataType.BITMAP_DIRECTORY.bit());
-    assertEquals(0x1ff, MetadataType.ALL_MASK);
+    // This project's, beyond QEMU's nine.
+    assertEquals(9, MetadataType.BITMAP_TABLE.bit());
+    assertEquals(10, MetadataType.BITMAP_DATA.bit());
+    assertEquals("bitmap-table", MetadataType.BITMAP_TABLE.optionName());
+    assertEquals("bitmap-data", MetadataType.BITMAP_DATA.optionName());
+    assertEquals(0x7ff, MetadataType.ALL_MASK);
     for (MetadataType type : MetadataType.values()) {
       assertEquals(1 << type.bit(), type.mask());
       assertEquals(type, MetadataType.forOptionName(type.optionName()));
@@ -43,8 +48,8 @@ class MetadataTypeTest {
   @Test
   void unknownBitsAreRejectedWithTheValue() {
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> MetadataType.checkMask(0x7ff, "types"));
-    assertTrue(e.getMessage().contains("types 0x7ff") && e.getMessage().contains("0x600"),
+        () -> MetadataType.checkMask(0x1fff, "types"));
+    assertTrue(e.getMessage().contains("types 0x1fff") && e.getMessage().contains("0x1800"),
         e.getMessage());
     assertThrows(IllegalArgumentException.class, () -> MetadataType.fromMask(-1));
   }

@@ -23,6 +23,11 @@ class OverlapCheckOptionsTest {
         mask(Map.of("overlap-check", "constant")));
     assertEquals(MetadataType.ALL_MASK & ~MetadataType.INACTIVE_L2.mask(),
         mask(Map.of("overlap-check", "cached")));
+    // This project's bitmap tables and data: cached and all, not constant (OverlapCheckMode).
+    int bitmaps = MetadataType.maskOf(MetadataType.BITMAP_TABLE, MetadataType.BITMAP_DATA);
+    assertEquals(0, mask(Map.of("overlap-check", "constant")) & bitmaps);
+    assertEquals(bitmaps, mask(Map.of("overlap-check", "cached")) & bitmaps);
+    assertEquals(bitmaps, mask(Map.of("overlap-check", "all")) & bitmaps);
     assertEquals(MetadataType.ALL_MASK, mask(Map.of("overlap-check", "all")));
     assertEquals(MetadataType.ALL_MASK, mask(Map.of("overlap-check.template", "all")));
     assertEquals(MetadataType.ALL_MASK,
@@ -37,6 +42,10 @@ class OverlapCheckOptionsTest {
         mask(Map.of("overlap-check.active-l2", "off")));
     assertEquals(MetadataType.BITMAP_DIRECTORY.mask(),
         mask(Map.of("overlap-check", "none", "overlap-check.bitmap-directory", "yes")));
+    assertEquals(MetadataType.BITMAP_TABLE.mask(),
+        mask(Map.of("overlap-check", "none", "overlap-check.bitmap-table", "on")));
+    assertEquals(OverlapCheckMode.CACHED.mask() & ~MetadataType.BITMAP_DATA.mask(),
+        mask(Map.of("overlap-check.bitmap-data", "off")));
     assertEquals(OverlapCheckMode.CONSTANT.mask() & ~MetadataType.MAIN_HEADER.mask(),
         mask(Map.of("overlap-check", "constant", "overlap-check.main-header", "false")));
     for (MetadataType type : MetadataType.values()) {

@@ -133,7 +133,7 @@ final class BitmapCheck {
         MetadataType.BITMAP_DIRECTORY);
     for (int i = 0; i < bitmaps.size() && !report.walkFailed; i++) {
       Bitmap bitmap = bitmaps.get(i);
-      references.increment(bitmap.tableOffset(), bitmap.tableSize() * 8, null);
+      references.increment(bitmap.tableOffset(), bitmap.tableSize() * 8, MetadataType.BITMAP_TABLE);
       for (long entry : file.readTable(bitmap.tableOffset(), (int) bitmap.tableSize())) {
         if (!validTableEntry(entry, header.clusterSize)) {
           report.corruption("ERROR bitmap '%s' table entry 0x%x is invalid", bitmap.name(), entry);
@@ -141,7 +141,7 @@ final class BitmapCheck {
         }
         long offset = entry & TABLE_ENTRY_OFFSET_MASK;
         if (offset != 0) {
-          references.increment(offset, header.clusterSize, null);
+          references.increment(offset, header.clusterSize, MetadataType.BITMAP_DATA);
         }
       }
     }

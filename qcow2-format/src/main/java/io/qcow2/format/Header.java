@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -69,8 +70,10 @@ final class Header {
   /** Feature name table: (type << 8 | bit) → name. */
   final Map<Integer, String> featureNames;
   final int bitmapCount;
-  final long bitmapDirectorySize;
-  final long bitmapDirectoryOffset;
+  long bitmapDirectorySize;
+  long bitmapDirectoryOffset;
+  /** Where the bitmaps extension's data starts in cluster 0; -1 without one. */
+  final int bitmapsExtensionOffset;
 
   /**
    * The fixed header fields as stored (spec "Header"), before any validation: the one place their
@@ -215,6 +218,7 @@ final class Header {
     int nbBitmaps = 0;
     long bitmapSize = 0;
     long bitmapOffset = 0;
+    int bitmapsExtension = -1;
     for (HeaderExtension.Location location : HeaderExtension.locate(raw, headerLength, end)) {
       // Bytes too few for another extension before the end are ignored.
       if (location.type() == 0 || location.dataOffset() > end) {
@@ -255,6 +259,7 @@ final class Header {
             throw CorruptImageException.field("bitmaps extension length", len, "must be at least 24", offset + 4);
           }
           if ((autoclear & AUTOCLEAR_BITMAPS) != 0) {
+            bitmapsExtension = (int) dataOffset;
             ByteBuffer d = ByteBuffer.wrap(data);
             nbBitmaps = d.getInt(0);
             bitmapSize = d.getLong(8);
@@ -282,6 +287,7 @@ final class Header {
     bitmapCount = nbBitmaps;
     bitmapDirectorySize = nbBitmaps > 0 ? bitmapSize : 0;
     bitmapDirectoryOffset = nbBitmaps > 0 ? bitmapOffset : 0;
+    bitmapsExtensionOffset = bitmapsExtension;
   }
 
   /**
@@ -410,6 +416,20 @@ final class Header {
     byte[] out = new byte[headerLength];
     System.arraycopy(raw, 0, out, 0, headerLength);
     return out;
+  }
+
+  /**
+   * The bitmaps extension's 24 data bytes with the directory's offset and size patched in, to be
+   * written at {@link #bitmapsExtensionOffset} (the number of bitmaps does not change).
+   */
+  byte[] encodeBitmapsExtension() {
+    if (bitmapsExtensionOffset < 0) {
+      throw new IllegalStateException("the image has no bitmaps extension");
+    }
+    ByteBuffer b = ByteBuffer.wrap(raw);
+    b.putLong(bitmapsExtensionOffset + 8, bitmapDirectorySize);
+    b.putLong(bitmapsExtensionOffset + 16, bitmapDirectoryOffset);
+    return Arrays.copyOfRange(raw, bitmapsExtensionOffset, bitmapsExtensionOffset + 24);
   }
 
   ImageInfo info() {

@@ -41,12 +41,6 @@ final class ImageOpener {
         repairDirty(path);
         return open(path, options, writable, depth, withBacking, opener);
       }
-      if (writable && header.bitmapCount > 0) {
-        // Writing without maintaining the bitmaps means clearing their autoclear bit, which leaks
-        // their clusters (qemu-img check then reports leaks): refuse instead.
-        throw UnsupportedFeatureException.features("persistent dirty bitmaps (" + header.bitmapCount
-            + " in the image; open it read-only, or remove them with 'qemu-img bitmap --remove')");
-      }
       Qcow2Image image = new Qcow2Image(path, io, header, writable, options, depth, withBacking);
       if (writable) {
         try {
@@ -56,9 +50,8 @@ final class ImageOpener {
           throw e;
         }
       }
-      if (writable && header.autoclear != 0) {
-        // Autoclear features (e.g. bitmaps) we do not maintain are cleared before any write (spec).
-        image.clearAutoclear();
+      if (writable) {
+        image.prepareForWrites();
       }
       return image;
     } catch (IOException | RuntimeException e) {

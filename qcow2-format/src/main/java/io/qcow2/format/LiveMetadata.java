@@ -29,16 +29,19 @@ final class LiveMetadata implements MetadataView {
   private final Header header;
   private final ActiveTables tables;
   private final Refcounts refcounts;
+  private final PersistentBitmaps bitmaps;
   private final int clusterBits;
   private final int clusterSize;
   private ImmutableList<Snapshot> snapshots;
   private long snapshotTableLength;
 
-  LiveMetadata(HostFile file, Header header, ActiveTables tables, Refcounts refcounts) throws IOException {
+  LiveMetadata(HostFile file, Header header, ActiveTables tables, Refcounts refcounts,
+      PersistentBitmaps bitmaps) throws IOException {
     this.file = file;
     this.header = header;
     this.tables = tables;
     this.refcounts = refcounts;
+    this.bitmaps = bitmaps;
     this.clusterBits = header.clusterBits;
     this.clusterSize = header.clusterSize;
     this.snapshots = header.snapshotCount == 0 ? ImmutableList.of()
@@ -101,6 +104,7 @@ final class LiveMetadata implements MetadataView {
     if (header.bitmapDirectorySize > 0 && (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0) {
       checker.enter(header.bitmapDirectoryOffset, tables.clustersFor(header.bitmapDirectorySize), BITMAP_DIRECTORY.mask());
     }
+    bitmaps.enterMetadata(checker);
   }
 
   /**
@@ -159,4 +163,9 @@ final class LiveMetadata implements MetadataView {
   public long bitmapDirectoryLength() {
     return (header.autoclear & Header.AUTOCLEAR_BITMAPS) != 0 ? header.bitmapDirectorySize : 0;
   }
+
+  @Override public int bitmapCount() { return bitmaps.count(); }
+  @Override public long bitmapTableOffset(int bitmap) { return bitmaps.tableOffset(bitmap); }
+  @Override public int bitmapTableSize(int bitmap) { return bitmaps.tableSize(bitmap); }
+  @Override public long bitmapTableEntry(int bitmap, int index) { return bitmaps.tableEntry(bitmap, index); }
 }

@@ -73,6 +73,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
   private final ReadPath reads;
   /** Planned guest data and dirty metadata, written in crash-safe order; lazy refcounts. */
   private final MetadataCommit commits;
+  /** The persistent dirty bitmaps, live while the image is open (issue 16). */
+  private final PersistentBitmaps bitmaps;
   private final GuestImage backing;
   /** Opened without its backing chain ({@link #openWithoutBacking}): reads that need it fail. */
   private final boolean backingSkipped;
@@ -96,9 +98,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     CacheSizes cacheSizes = CacheSizes.resolve(options, header.size, header.clusterBits);
     this.tables = new ActiveTables(file, header, cacheSizes.l2Tables());
     this.refcounts = new Refcounts(file, header, cacheSizes.refcountBlocks());
+    this.bitmaps = PersistentBitmaps.load(file, header, refcounts);
     this.strategyName = OverlapCheckers.selectedName(options);
     this.enabledMask = OverlapCheckOptions.enabledMask(options);
-    this.metadata = new LiveMetadata(file, header, tables, refcounts);
+    this.metadata = new LiveMetadata(file, header, tables, refcounts, bitmaps);
     this.commits = new MetadataCommit(file, header, tables, refcounts, writable);
     this.allocator = new ClusterAllocator(file, header, tables, refcounts, commits);
     metadata.track(options);
@@ -273,8 +276,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
       checkWritable();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
-    }, () -> parallel.write(guestOffset, buf, off, len),
-        () -> request(() -> writes.write(guestOffset, buf, off, len)));
+    }, () -> parallel.write(guestOffset, buf, off, len), () -> {
+      bitmaps.guestWrite(guestOffset, len); // the parallel path declines images with bitmaps
+      request(() -> writes.write(guestOffset, buf, off, len));
+    });
   }
 
   /**
@@ -294,6 +299,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
       writes.checkCompressedRange(guestOffset, len);
+      bitmaps.guestWrite(guestOffset, len);
       request(() -> writes.writeCompressed(guestOffset, buf, off, len));
     });
   }
@@ -331,6 +337,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     locks.alone(() -> {
       checkWritable();
       checkRange(offset, length);
+      bitmaps.guestWrite(offset, length);
       request(() -> writes.writeZeroes(offset, length));
     });
   }
@@ -344,6 +351,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
     locks.alone(() -> {
       checkWritable();
       checkRange(offset, length);
+      bitmaps.guestWrite(offset, length);
       request(() -> writes.discard(offset, length));
     });
   }
@@ -356,7 +364,9 @@ public final class Qcow2Image implements Closeable, GuestImage {
   public void resize(long newSize) throws IOException {
     locks.alone(() -> {
       checkWritable();
+      bitmaps.checkResizable();
       resizer.grow(newSize);
+      bitmaps.resized(newSize);
     });
   }
 
@@ -374,8 +384,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
     locks.alone(() -> {
       checkWritable();
       resizer.checkShrink(newSize);
+      bitmaps.checkResizable();
       request(() -> resizer.planShrink(newSize));
       resizer.finishShrink(newSize);
+      bitmaps.resized(newSize);
     });
   }
 
@@ -395,12 +407,25 @@ public final class Qcow2Image implements Closeable, GuestImage {
     refcounts.checkDistinctBlocks();
   }
 
-  /** At a read/write open: clears the autoclear features we do not maintain (spec), signalled. */
-  void clearAutoclear() throws IOException {
+  /**
+   * At a read/write open: clears the autoclear features we do not maintain (spec; the bitmaps bit
+   * stays when there are bitmaps: {@link PersistentBitmaps} maintains them), then marks the
+   * bitmaps in use before any guest write, signalled.
+   */
+  void prepareForWrites() throws IOException {
     locks.alone(() -> {
-      header.autoclear = 0;
-      commits.writeHeader();
+      long maintained = header.bitmapCount > 0 ? Header.AUTOCLEAR_BITMAPS : 0;
+      if ((header.autoclear & ~maintained) != 0) {
+        header.autoclear &= maintained;
+        commits.writeHeader();
+      }
+      bitmaps.markInUse();
     });
+  }
+
+  /** The persistent dirty bitmaps (tests read their bits). */
+  PersistentBitmaps bitmaps() {
+    return bitmaps;
   }
 
   /**
@@ -429,6 +454,11 @@ public final class Qcow2Image implements Closeable, GuestImage {
         if (writable && !corruption.happened()) {
           try {
             commits.commit();
+            if (!commits.deferredLost()) {
+              // Refcounts lost their deferred updates: allocating could hand out clusters in use. The
+              // bitmaps stay in use on disk, inconsistent, as after a crash.
+              bitmaps.store();
+            }
             commits.markClean();
             file.force(true);
           } catch (CorruptionEvent e) {

@@ -1,5 +1,6 @@
 package io.qcow2.overlap.legacy;
 
+import static io.qcow2.overlap.MetadataView.BITMAP_TABLE_OFFSET_MASK;
 import static io.qcow2.overlap.MetadataView.L1_OFFSET_MASK;
 import static io.qcow2.overlap.MetadataView.REFCOUNT_TABLE_OFFSET_MASK;
 
@@ -15,7 +16,9 @@ import java.io.UncheckedIOException;
  * through the {@link MetadataView}, in QEMU's order: header, active L1 table, refcount table,
  * snapshot table, inactive L1 tables, active L2 tables (every active L1 entry), refcount blocks
  * (every refcount table entry), inactive L2 tables (every snapshot's L1 table, read from the image
- * on every check), and the bitmap directory (which QEMU's original check predates).
+ * on every check), the bitmap directory (which QEMU's original check predates), and this project's
+ * two types beyond QEMU's: bitmap tables (every bitmap of the view) and bitmap data clusters (every
+ * entry of those tables, which the engine keeps in memory).
  *
  * <p>{@code enter} and {@code remove} are counted but change nothing: the view is the truth.
  *
@@ -103,6 +106,39 @@ final class LegacyOverlapChecker extends OverlapChecker {
     if ((wanted & MetadataType.BITMAP_DIRECTORY.mask()) != 0 && view.bitmapDirectoryLength() > 0
         && overlaps(first, last, view.bitmapDirectoryOffset(), view.bitmapDirectoryLength())) {
       found |= MetadataType.BITMAP_DIRECTORY.mask();
+    }
+    if ((wanted & MetadataType.BITMAP_TABLE.mask()) != 0) {
+      found |= scanBitmapTables(first, last);
+    }
+    if ((wanted & MetadataType.BITMAP_DATA.mask()) != 0) {
+      found |= scanBitmapData(first, last);
+    }
+    return found;
+  }
+
+  private int scanBitmapTables(long first, long last) {
+    int found = 0;
+    int bitmaps = view.bitmapCount();
+    for (int i = 0; i < bitmaps; i++) {
+      int size = view.bitmapTableSize(i);
+      if (size > 0 && overlaps(first, last, view.bitmapTableOffset(i), 8L * size)) {
+        found = MetadataType.BITMAP_TABLE.mask();
+      }
+    }
+    return found;
+  }
+
+  private int scanBitmapData(long first, long last) {
+    int found = 0;
+    int bitmaps = view.bitmapCount();
+    for (int i = 0; i < bitmaps; i++) {
+      int size = view.bitmapTableSize(i);
+      for (int j = 0; j < size; j++) {
+        long offset = view.bitmapTableEntry(i, j) & BITMAP_TABLE_OFFSET_MASK;
+        if (offset != 0 && overlaps(first, last, offset, clusterSize)) {
+          found = MetadataType.BITMAP_DATA.mask();
+        }
+      }
     }
     return found;
   }

@@ -15,7 +15,10 @@ import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
 
-/** A check reads the view in the order of QEMU's qcow2_check_metadata_overlap. */
+/**
+ * A check reads the view in the order of QEMU's qcow2_check_metadata_overlap, then this project's
+ * bitmap tables and bitmap data clusters.
+ */
 class LegacyScanOrderTest {
   /** The view, logging the group of every call (consecutive repeats once). */
   private static MetadataView recording(MetadataView view, List<String> groups) {
@@ -58,6 +61,13 @@ class LegacyScanOrderTest {
       case "bitmapDirectoryOffset":
       case "bitmapDirectoryLength":
         return "bitmap directory";
+      case "bitmapCount":
+        return "bitmaps";
+      case "bitmapTableOffset":
+      case "bitmapTableSize":
+        return "bitmap tables";
+      case "bitmapTableEntry":
+        return "bitmap data";
       default:
         return method;
     }
@@ -69,13 +79,14 @@ class LegacyScanOrderTest {
     image.allocateL2(0);
     image.addSnapshot();
     image.writeBitmapDirectory(100);
+    image.storeBitmap(10, 2, -1);
     List<String> groups = new ArrayList<>();
     OverlapChecker checker = new LegacyOverlapChecker(new OverlapCheckerSetup(
         9, MetadataType.ALL_MASK, recording(image, groups), Map.of()));
     checker.check(image.hostClusters() << 9, 512, 0);
     List<String> expected = List.of("active L1 table", "refcount table", "snapshot table",
         "snapshots", "inactive L1 tables", "active L2 tables", "refcount blocks",
-        "inactive L2 tables", "bitmap directory");
+        "inactive L2 tables", "bitmap directory", "bitmaps", "bitmap tables", "bitmap data");
     assertEquals(expected, List.copyOf(new LinkedHashSet<>(groups)), "first reads, in order");
   }
 }

@@ -8,8 +8,8 @@ import io.qcow2.overlap.MetadataType;
  * {@code long[]} of bit-packed records.
  *
  * <pre>
- * head 0: palette (4 x 9 bits) | count (8) &lt;&lt; 36 | startWidth (6) &lt;&lt; 44
- *         | lengthWidth (6) &lt;&lt; 50 | typeWidth (4) &lt;&lt; 56
+ * head 0: palette (3 x 11 bits) | count (8) &lt;&lt; 33 | startWidth (6) &lt;&lt; 41
+ *         | lengthWidth (6) &lt;&lt; 47 | typeWidth (4) &lt;&lt; 53
  * head 1: slope (48 bits) | spread (16) &lt;&lt; 48
  * head 2: base, the start predicted for run 0 less the largest negative deviation
  * head 3: ceil(2^62 / slope), the reciprocal for a multiply-high (0 when slope is 0)
@@ -27,8 +27,9 @@ import io.qcow2.overlap.MetadataType;
  * most {@code spread + 2} records: when that fits in {@value #WINDOW}, {@value #WINDOW} independent
  * compares counted without a branch, else a branch-free binary search.
  *
- * <p>Type codes index the palette when a block holds at most four distinct masks (width 0, 1 or 2
- * bits), else they are the 9-bit masks themselves (width 9).
+ * <p>Type codes index the palette when a block holds at most three distinct masks (width 0, 1 or
+ * 2 bits), else they are the 11-bit masks themselves (width 11). (With nine type bits the palette
+ * held four masks; eleven leave room in the head word for three.)
  */
 final class PackedBlock {
   /** Most runs one block holds (the count field's 8 bits). */
@@ -40,18 +41,19 @@ final class PackedBlock {
   /** Widest record for which {@value #WINDOW} records fit 64 bits. */
   private static final int WINDOW_RECORD_WIDTH = 64 / WINDOW;
 
-  private static final int TYPE_BITS = 9;
+  private static final int TYPE_BITS = 11;
   private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
-  private static final int PALETTE_SIZE = 4;
-  private static final int COUNT_SHIFT = 36;
-  private static final int START_WIDTH_SHIFT = 44;
-  private static final int LENGTH_WIDTH_SHIFT = 50;
-  private static final int TYPE_WIDTH_SHIFT = 56;
+  private static final int PALETTE_SIZE = 3;
+  private static final int COUNT_SHIFT = TYPE_BITS * PALETTE_SIZE;
+  private static final int START_WIDTH_SHIFT = COUNT_SHIFT + 8;
+  private static final int LENGTH_WIDTH_SHIFT = START_WIDTH_SHIFT + 6;
+  private static final int TYPE_WIDTH_SHIFT = LENGTH_WIDTH_SHIFT + 6;
   private static final long SLOPE_MASK = (1L << 48) - 1;
   private static final int SPREAD_SHIFT = 48;
 
   static {
     assert MetadataType.ALL_MASK <= TYPE_MASK;
+    assert TYPE_WIDTH_SHIFT + 4 <= Long.SIZE;
   }
 
   private PackedBlock() {}

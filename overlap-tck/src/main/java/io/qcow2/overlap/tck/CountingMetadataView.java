@@ -6,7 +6,8 @@ import java.util.Objects;
 
 /**
  * A {@link MetadataView} that forwards to another and counts what a scanning strategy visits:
- * table entries read, snapshot L1 tables read from the image, and snapshot L1 entries in them.
+ * table entries read (active L1, refcount table, bitmap tables), snapshot L1 tables read from the
+ * image, and snapshot L1 entries in them.
  */
 public final class CountingMetadataView implements MetadataView {
   private final MetadataView delegate;
@@ -14,6 +15,7 @@ public final class CountingMetadataView implements MetadataView {
   private long refcountTableEntryReads;
   private long snapshotL1TableReads;
   private long snapshotL1EntriesRead;
+  private long bitmapTableEntryReads;
 
   public CountingMetadataView(MetadataView delegate) {
     this.delegate = Objects.requireNonNull(delegate, "delegate");
@@ -39,9 +41,14 @@ public final class CountingMetadataView implements MetadataView {
     return snapshotL1EntriesRead;
   }
 
-  /** All entries visited: active L1, refcount table and snapshot L1 entries. */
+  /** Calls of {@link #bitmapTableEntry}. */
+  public long bitmapTableEntryReads() {
+    return bitmapTableEntryReads;
+  }
+
+  /** All entries visited: active L1, refcount table, snapshot L1 and bitmap table entries. */
   public long entriesVisited() {
-    return activeL1EntryReads + refcountTableEntryReads + snapshotL1EntriesRead;
+    return activeL1EntryReads + refcountTableEntryReads + snapshotL1EntriesRead + bitmapTableEntryReads;
   }
 
   /** Sets every counter to zero. */
@@ -50,6 +57,7 @@ public final class CountingMetadataView implements MetadataView {
     refcountTableEntryReads = 0;
     snapshotL1TableReads = 0;
     snapshotL1EntriesRead = 0;
+    bitmapTableEntryReads = 0;
   }
 
   @Override
@@ -130,5 +138,26 @@ public final class CountingMetadataView implements MetadataView {
   @Override
   public long bitmapDirectoryLength() {
     return delegate.bitmapDirectoryLength();
+  }
+
+  @Override
+  public int bitmapCount() {
+    return delegate.bitmapCount();
+  }
+
+  @Override
+  public long bitmapTableOffset(int bitmap) {
+    return delegate.bitmapTableOffset(bitmap);
+  }
+
+  @Override
+  public int bitmapTableSize(int bitmap) {
+    return delegate.bitmapTableSize(bitmap);
+  }
+
+  @Override
+  public long bitmapTableEntry(int bitmap, int index) {
+    bitmapTableEntryReads++;
+    return delegate.bitmapTableEntry(bitmap, index);
   }
 }

@@ -12,12 +12,13 @@ import java.util.Objects;
  * a cluster range both in this {@link MetadataView} and, as events, in the attached checkers, so
  * scanning and event-tracking strategies see the same metadata.
  *
- * <p>Per-cluster types (active and inactive L2 tables, refcount blocks) become table entries; their
- * containing table (active L1, refcount table, or a snapshot's L1 table) is placed at {@link
- * #PARK_CLUSTER} and beyond unless the test places it itself, so keep checks below it. The
- * single-instance types (active L1, refcount table, snapshot table, bitmap directory) can be placed
- * once at a time; each inactive L1 placement is a snapshot with an empty L1 table. The header is
- * always at cluster 0. Presence is a set per cluster: entering twice and removing once removes.
+ * <p>Per-cluster types (active and inactive L2 tables, refcount blocks, bitmap data clusters) become
+ * table entries; their containing table (active L1, refcount table, a snapshot's L1 table, or a
+ * bitmap table) is placed at {@link #PARK_CLUSTER} and beyond unless the test places it itself, so
+ * keep checks below it. The single-instance types (active L1, refcount table, snapshot table,
+ * bitmap directory) can be placed once at a time; each inactive L1 placement is a snapshot with an
+ * empty L1 table, each bitmap table placement a bitmap with an empty table. The header is always
+ * at cluster 0. Presence is a set per cluster: entering twice and removing once removes.
  */
 public final class MetadataLayout implements MetadataView {
   /** First cluster of the parking area for containing tables. */
@@ -32,6 +33,7 @@ public final class MetadataLayout implements MetadataView {
   private final List<Long> activeL2 = new ArrayList<>();
   private final List<Long> refcountBlocks = new ArrayList<>();
   private final List<Long> inactiveL2 = new ArrayList<>();
+  private final List<Long> bitmapData = new ArrayList<>();
   private long[] activeL1;
   private boolean activeL1Parked;
   private long[] refcountTable;
@@ -40,6 +42,8 @@ public final class MetadataLayout implements MetadataView {
   private long[] bitmapDirectory;
   /** Snapshots placed as inactive L1 tables, each {first cluster, clusters}. */
   private final List<long[]> snapshots = new ArrayList<>();
+  /** Bitmaps placed as bitmap tables, each {first cluster, clusters}. */
+  private final List<long[]> bitmapTables = new ArrayList<>();
 
   public MetadataLayout(int clusterBits) {
     this.clusterBits = clusterBits;
@@ -50,7 +54,8 @@ public final class MetadataLayout implements MetadataView {
   public void attach(OverlapChecker checker) {
     Objects.requireNonNull(checker, "checker");
     if (activeL1 != null || refcountTable != null || !activeL2.isEmpty() || !snapshots.isEmpty()
-        || snapshotTable != null || bitmapDirectory != null || !refcountBlocks.isEmpty()) {
+        || snapshotTable != null || bitmapDirectory != null || !refcountBlocks.isEmpty()
+        || !bitmapTables.isEmpty() || !bitmapData.isEmpty()) {
       throw new IllegalStateException("attach checkers before placing metadata");
     }
     checkers.add(checker);
@@ -86,6 +91,17 @@ public final class MetadataLayout implements MetadataView {
           send(true, MetadataType.INACTIVE_L1, parkedSnapshot());
         }
         addEntries(inactiveL2, first, clusters);
+        break;
+      case BITMAP_DATA:
+        if (bitmapData.isEmpty()) {
+          send(true, MetadataType.BITMAP_TABLE, parkedBitmapTable());
+        }
+        addEntries(bitmapData, first, clusters);
+        break;
+      case BITMAP_TABLE:
+        if (bitmapTables.stream().noneMatch(b -> same(b, first, clusters))) {
+          bitmapTables.add(range(first, clusters));
+        }
         break;
       case ACTIVE_L1:
         if (activeL1Parked) {
@@ -134,6 +150,7 @@ public final class MetadataLayout implements MetadataView {
    */
   public void remove(MetadataType type, long first, long clusters) {
     boolean hadInactiveL2 = !inactiveL2.isEmpty();
+    boolean hadBitmapData = !bitmapData.isEmpty();
     switch (type) {
       case MAIN_HEADER:
         throw new UnsupportedOperationException("the header cannot be removed");
@@ -145,6 +162,17 @@ public final class MetadataLayout implements MetadataView {
         break;
       case INACTIVE_L2:
         removeEntries(inactiveL2, first, clusters);
+        break;
+      case BITMAP_DATA:
+        removeEntries(bitmapData, first, clusters);
+        break;
+      case BITMAP_TABLE:
+        bitmapTables.removeIf(b -> same(b, first, clusters));
+        for (long[] b : bitmapTables) {
+          if (intersects(b, first, clusters)) {
+            throw new UnsupportedOperationException("remove whole bitmap tables");
+          }
+        }
         break;
       case ACTIVE_L1:
         if (activeL1 != null && !activeL1Parked && same(activeL1, first, clusters)) {
@@ -188,10 +216,10 @@ public final class MetadataLayout implements MetadataView {
         throw new AssertionError(type);
     }
     send(false, type, range(first, clusters));
-    dropEmptyParkedTables(hadInactiveL2);
+    dropEmptyParkedTables(hadInactiveL2, hadBitmapData);
   }
 
-  private void dropEmptyParkedTables(boolean hadInactiveL2) {
+  private void dropEmptyParkedTables(boolean hadInactiveL2, boolean hadBitmapData) {
     if (activeL1Parked && activeL2.isEmpty()) {
       send(false, MetadataType.ACTIVE_L1, activeL1);
       activeL1 = null;
@@ -204,6 +232,9 @@ public final class MetadataLayout implements MetadataView {
     }
     if (hadInactiveL2 && inactiveL2.isEmpty()) {
       send(false, MetadataType.INACTIVE_L1, parkedSnapshot());
+    }
+    if (hadBitmapData && bitmapData.isEmpty()) {
+      send(false, MetadataType.BITMAP_TABLE, parkedBitmapTable());
     }
   }
 
@@ -224,6 +255,10 @@ public final class MetadataLayout implements MetadataView {
 
   private long[] parkedSnapshot() {
     return range(PARK_CLUSTER + 4 * parkedClusters(), parkedClusters());
+  }
+
+  private long[] parkedBitmapTable() {
+    return range(PARK_CLUSTER + 6 * parkedClusters(), parkedClusters());
   }
 
   private static long[] range(long first, long clusters) {
@@ -366,5 +401,31 @@ public final class MetadataLayout implements MetadataView {
   @Override
   public long bitmapDirectoryLength() {
     return bitmapDirectory == null ? 0 : bitmapDirectory[1] << clusterBits;
+  }
+
+  @Override
+  public int bitmapCount() {
+    return bitmapTables.size() + (bitmapData.isEmpty() ? 0 : 1);
+  }
+
+  private long[] bitmapTableRange(int bitmap) {
+    Objects.checkIndex(bitmap, bitmapCount());
+    return bitmap < bitmapTables.size() ? bitmapTables.get(bitmap) : parkedBitmapTable();
+  }
+
+  @Override
+  public long bitmapTableOffset(int bitmap) {
+    return bitmapTableRange(bitmap)[0] << clusterBits;
+  }
+
+  @Override
+  public int bitmapTableSize(int bitmap) {
+    return Math.toIntExact(bitmapTableRange(bitmap)[1] * entriesPerCluster);
+  }
+
+  @Override
+  public long bitmapTableEntry(int bitmap, int index) {
+    Objects.checkIndex(index, bitmapTableSize(bitmap));
+    return bitmap == bitmapTables.size() ? entry(bitmapData, index, 0) : 0;
   }
 }

@@ -2,7 +2,9 @@ package io.qcow2.overlap.tck;
 
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
+import static io.qcow2.overlap.MetadataType.BITMAP_DATA;
 import static io.qcow2.overlap.MetadataType.BITMAP_DIRECTORY;
+import static io.qcow2.overlap.MetadataType.BITMAP_TABLE;
 import static io.qcow2.overlap.MetadataType.INACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.INACTIVE_L2;
 import static io.qcow2.overlap.MetadataType.MAIN_HEADER;
@@ -56,7 +58,8 @@ public abstract class OverlapCheckerConformanceTest {
 
   /** The types that can be placed anywhere, i.e. all but the header. */
   private static final List<MetadataType> PLACEABLE = List.of(ACTIVE_L1, ACTIVE_L2, REFCOUNT_TABLE,
-      REFCOUNT_BLOCK, SNAPSHOT_TABLE, INACTIVE_L1, INACTIVE_L2, BITMAP_DIRECTORY);
+      REFCOUNT_BLOCK, SNAPSHOT_TABLE, INACTIVE_L1, INACTIVE_L2, BITMAP_DIRECTORY, BITMAP_TABLE,
+      BITMAP_DATA);
 
   /** The strategy under test. */
   protected abstract OverlapChecker create(OverlapCheckerSetup setup);
@@ -334,10 +337,11 @@ public abstract class OverlapCheckerConformanceTest {
         bits, MetadataType.ALL_MASK, MetadataView.EMPTY, Map.of()));
     long size = 1L << bits;
     int l2 = ACTIVE_L2.mask();
+    int unknown = MetadataType.ALL_MASK + 1; // the first bit beyond every type
     assertRejected("-" + size, () -> checker.enter(-size, 1, l2));
     assertRejected(String.valueOf(size + 1), () -> checker.enter(size + 1, 1, l2));
     assertRejected("-1", () -> checker.enter(size, -1, l2));
-    assertRejected("0x200", () -> checker.enter(size, 1, 1 << 9));
+    assertRejected(hex(unknown), () -> checker.enter(size, 1, unknown));
     assertRejected("empty", () -> checker.enter(size, 1, 0));
     long max = OverlapChecker.MAX_HOST_OFFSET;
     assertRejected("cluster count 2", () -> checker.enter(max - size, 2, l2));
@@ -345,17 +349,21 @@ public abstract class OverlapCheckerConformanceTest {
     assertRejected("-" + size, () -> checker.remove(-size, 1, l2));
     assertRejected(String.valueOf(size + 1), () -> checker.remove(size + 1, 1, l2));
     assertRejected("-1", () -> checker.remove(size, -1, l2));
-    assertRejected("0x400", () -> checker.remove(size, 1, 1 << 10));
+    assertRejected(hex(unknown << 1), () -> checker.remove(size, 1, unknown << 1));
     assertRejected("-1", () -> checker.check(-1, 1, 0));
     assertRejected("-5", () -> checker.check(0, -5, 0));
     assertRejected(String.valueOf(max - 1), () -> checker.check(max - 1, 2, 0));
-    assertRejected("0x1000", () -> checker.check(0, 1, 1 << 12));
+    assertRejected(hex(unknown << 3), () -> checker.check(0, 1, unknown << 3));
     checker.enter(max - size, 1, l2);
     checker.check(max - 1, 1, 0);
     Map<String, Long> stats = checker.stats();
     assertEquals(1L, stats.get(OverlapChecker.STAT_ENTERS), "rejected calls are not counted");
     assertEquals(0L, stats.get(OverlapChecker.STAT_REMOVES), "rejected calls are not counted");
     assertEquals(1L, stats.get(OverlapChecker.STAT_QUERIES), "rejected calls are not counted");
+  }
+
+  private static String hex(int value) {
+    return "0x" + Integer.toHexString(value);
   }
 
   private static void assertRejected(String valueInMessage, Runnable call) {

@@ -25,11 +25,14 @@ import java.util.Random;
  * active L1 table; a refcount table that grows by moving, and refcount blocks (16-bit refcounts)
  * allocated whenever allocated clusters reach beyond the covered range; internal snapshots (the
  * active L1 table copied into new clusters, its L2 tables shared and marked inactive; the snapshot
- * table rewritten into new clusters on every change); a bitmap directory; guest data clusters,
- * which spread metadata out over the host file. Clusters come from a first-fit allocator.
+ * table rewritten into new clusters on every change); a bitmap directory; persistent dirty bitmaps
+ * (a bitmap table and the data clusters its entries point at, stored into new clusters that replace
+ * the old ones as QEMU stores bitmaps at close, some entries all-ones without a cluster); guest
+ * data clusters, which spread metadata out over the host file. Clusters come from a first-fit allocator.
  *
  * <p>Entries carry the flag bits a real image has ({@code QCOW_OFLAG_COPIED} on unshared L2
- * tables), so scanning strategies must mask them.
+ * tables, the all-ones bit 0 on bitmap table entries without a cluster), so scanning strategies
+ * must mask them.
  *
  * <p>Not thread-safe. Build large layouts with {@link #withL2Tables}; drive random histories with
  * {@link #randomStep}.
@@ -39,6 +42,11 @@ public final class SimulatedImage implements MetadataView {
   static final long COPIED = 1L << 63;
 
   private static final int MAX_SNAPSHOTS = 5;
+  private static final int MAX_BITMAPS = 4;
+  /** Most entries of a random bitmap table (3 clusters at 512-byte clusters). */
+  private static final int MAX_BITMAP_TABLE_ENTRIES = 192;
+  /** A bitmap table entry's bit 0 without an offset: the cluster reads as all ones. */
+  static final long BITMAP_ALL_ONES = 1;
   private static final int MAX_ACTIVE_L2 = 160;
   private static final long MAX_DATA_CLUSTERS = 1L << 17;
   /** Random steps grow the L1 and refcount tables only while they are smaller than this. */
@@ -60,6 +68,7 @@ public final class SimulatedImage implements MetadataView {
   private final Map<Long, Integer> snapshotL2References = new HashMap<>();
   private final List<long[]> dataRuns = new ArrayList<>();
   private final List<Snapshot> snapshots = new ArrayList<>();
+  private final List<Bitmap> bitmaps = new ArrayList<>();
   private int freeHint = 1;
   private long dataClusters;
 
@@ -89,6 +98,16 @@ public final class SimulatedImage implements MetadataView {
       this.name = name;
       this.l1Offset = l1Offset;
       this.l1 = l1;
+    }
+  }
+
+  private static final class Bitmap {
+    final long tableOffset;
+    final long[] table;
+
+    Bitmap(long tableOffset, long[] table) {
+      this.tableOffset = tableOffset;
+      this.table = table;
     }
   }
 
@@ -424,6 +443,58 @@ public final class SimulatedImage implements MetadataView {
     bitmapDirectoryLength = 0;
   }
 
+  /**
+   * Stores a persistent dirty bitmap into new clusters, as QEMU's store_bitmap: one data cluster for
+   * each of {@code dataClusters} entries of a table of {@code tableEntries} entries, then the table;
+   * with {@code replace} in {@code [0, bitmapCount())} the old bitmap of that index is freed after
+   * (QEMU frees the old tables once the new directory is written), else the bitmap is added. Every
+   * third entry without a cluster is all ones.
+   */
+  public void storeBitmap(int tableEntries, int dataClusters, int replace) {
+    if (tableEntries <= 0 || dataClusters < 0 || dataClusters > tableEntries) {
+      throw new IllegalArgumentException(
+          "tableEntries " + tableEntries + ", dataClusters " + dataClusters);
+    }
+    long[] table = new long[tableEntries];
+    int step = tableEntries / Math.max(1, dataClusters);
+    for (int i = 0, placed = 0; i < tableEntries; i++) {
+      if (placed < dataClusters && (i % step == 0 || tableEntries - i == dataClusters - placed)) {
+        long cluster = allocate(1);
+        table[i] = cluster << clusterBits;
+        emit(true, cluster, 1, MetadataType.BITMAP_DATA);
+        placed++;
+      } else if (i % 3 == 0) {
+        table[i] = BITMAP_ALL_ONES;
+      }
+    }
+    long clusters = clustersFor(8L * tableEntries);
+    long first = allocate(clusters);
+    emit(true, first, clusters, MetadataType.BITMAP_TABLE);
+    Bitmap bitmap = new Bitmap(first << clusterBits, table);
+    if (replace >= 0 && replace < bitmaps.size()) {
+      dropBitmap(replace);
+      bitmaps.add(replace, bitmap);
+    } else {
+      bitmaps.add(bitmap);
+    }
+    coverRefcounts();
+  }
+
+  /** Removes bitmap {@code index}: its table and data clusters are freed. */
+  public void dropBitmap(int index) {
+    Bitmap bitmap = bitmaps.remove(index);
+    long clusters = clustersFor(8L * bitmap.table.length);
+    emit(false, bitmap.tableOffset >>> clusterBits, clusters, MetadataType.BITMAP_TABLE);
+    free(bitmap.tableOffset >>> clusterBits, clusters);
+    for (long entry : bitmap.table) {
+      long cluster = (entry & BITMAP_TABLE_OFFSET_MASK) >>> clusterBits;
+      if (cluster != 0) {
+        emit(false, cluster, 1, MetadataType.BITMAP_DATA);
+        free(cluster, 1);
+      }
+    }
+  }
+
   /** Allocates {@code count} guest data clusters (not metadata); they push metadata further out. */
   public void allocateData(long count) {
     long first = allocate(count);
@@ -494,14 +565,29 @@ public final class SimulatedImage implements MetadataView {
       dropSnapshot(index);
       return what;
     }
-    if (roll < 83) {
+    if (roll < 81) {
       long length = 1 + random.nextInt((int) Math.min(3 * clusterSize, 1 << 16));
       writeBitmapDirectory(length);
       return "writeBitmapDirectory " + length + " bytes";
     }
-    if (roll < 85) {
+    if (roll < 83) {
       dropBitmapDirectory();
       return "dropBitmapDirectory";
+    }
+    if (roll < 87 && bitmaps.size() < MAX_BITMAPS) {
+      int entries = 1 + random.nextInt(
+          (int) Math.min(MAX_BITMAP_TABLE_ENTRIES, 3 * clusterSize / 8));
+      int data = random.nextInt(Math.min(entries, 32) + 1);
+      int replace = random.nextBoolean() ? random.nextInt(bitmaps.size() + 1) : bitmaps.size();
+      String what = "storeBitmap " + entries + " entries, " + data + " data clusters"
+          + (replace < bitmaps.size() ? ", replacing #" + replace : "");
+      storeBitmap(entries, data, replace);
+      return what;
+    }
+    if (roll < 89 && !bitmaps.isEmpty()) {
+      int index = random.nextInt(bitmaps.size());
+      dropBitmap(index);
+      return "dropBitmap #" + index;
     }
     if (roll < 95 && dataClusters < MAX_DATA_CLUSTERS) {
       long count = random.nextInt(50) == 0 ? 1 + random.nextInt(1 << 16) : 1 + random.nextInt(64);
@@ -536,7 +622,7 @@ public final class SimulatedImage implements MetadataView {
   public long randomClusterNearMetadata(Random random) {
     long first = 0;
     long clusters = 1;
-    switch (random.nextInt(9)) {
+    switch (random.nextInt(11)) {
       case 1:
         first = l1Offset >>> clusterBits;
         clusters = clustersFor(8L * l1.length);
@@ -581,6 +667,22 @@ public final class SimulatedImage implements MetadataView {
         if (bitmapDirectoryLength > 0) {
           first = bitmapDirectoryOffset >>> clusterBits;
           clusters = clustersFor(bitmapDirectoryLength);
+        }
+        break;
+      case 9:
+        if (!bitmaps.isEmpty()) {
+          Bitmap bitmap = bitmaps.get(random.nextInt(bitmaps.size()));
+          first = bitmap.tableOffset >>> clusterBits;
+          clusters = clustersFor(8L * bitmap.table.length);
+        }
+        break;
+      case 10:
+        if (!bitmaps.isEmpty()) {
+          long[] table = bitmaps.get(random.nextInt(bitmaps.size())).table;
+          int start = random.nextInt(table.length);
+          for (int i = 0; i < table.length && first == 0; i++) {
+            first = (table[(start + i) % table.length] & BITMAP_TABLE_OFFSET_MASK) >>> clusterBits;
+          }
         }
         break;
       default:
@@ -652,6 +754,18 @@ public final class SimulatedImage implements MetadataView {
       visitor.visit(bitmapDirectoryOffset >>> clusterBits, clustersFor(bitmapDirectoryLength),
           MetadataType.BITMAP_DIRECTORY);
     }
+    for (Bitmap bitmap : bitmaps) {
+      visitor.visit(bitmap.tableOffset >>> clusterBits, clustersFor(8L * bitmap.table.length),
+          MetadataType.BITMAP_TABLE);
+    }
+    for (Bitmap bitmap : bitmaps) {
+      for (long entry : bitmap.table) {
+        long cluster = (entry & BITMAP_TABLE_OFFSET_MASK) >>> clusterBits;
+        if (cluster != 0) {
+          visitor.visit(cluster, 1, MetadataType.BITMAP_DATA);
+        }
+      }
+    }
   }
 
   /**
@@ -707,6 +821,16 @@ public final class SimulatedImage implements MetadataView {
     if (bitmapDirectoryLength() > 0) {
       add.visit(bitmapDirectoryOffset() >>> clusterBits, clustersFor(bitmapDirectoryLength()),
           MetadataType.BITMAP_DIRECTORY);
+    }
+    for (int b = 0; b < bitmapCount(); b++) {
+      add.visit(bitmapTableOffset(b) >>> clusterBits, clustersFor(8L * bitmapTableSize(b)),
+          MetadataType.BITMAP_TABLE);
+      for (int i = 0; i < bitmapTableSize(b); i++) {
+        long offset = bitmapTableEntry(b, i) & BITMAP_TABLE_OFFSET_MASK;
+        if (offset != 0) {
+          add.visit(offset >>> clusterBits, 1, MetadataType.BITMAP_DATA);
+        }
+      }
     }
     return types;
   }
@@ -851,5 +975,25 @@ public final class SimulatedImage implements MetadataView {
   @Override
   public long bitmapDirectoryLength() {
     return bitmapDirectoryLength;
+  }
+
+  @Override
+  public int bitmapCount() {
+    return bitmaps.size();
+  }
+
+  @Override
+  public long bitmapTableOffset(int bitmap) {
+    return bitmaps.get(bitmap).tableOffset;
+  }
+
+  @Override
+  public int bitmapTableSize(int bitmap) {
+    return bitmaps.get(bitmap).table.length;
+  }
+
+  @Override
+  public long bitmapTableEntry(int bitmap, int index) {
+    return bitmaps.get(bitmap).table[index];
   }
 }

@@ -197,4 +197,37 @@ class SimulatedImageTest {
     assertEquals(0, image.bitmapDirectoryLength());
     image.validate();
   }
+
+  @Test
+  void bitmapsAreStoredReplacedAndDropped() {
+    SimulatedImage image = new SimulatedImage(9);
+    image.storeBitmap(100, 5, -1);
+    image.storeBitmap(3, 0, -1);
+    assertEquals(2, image.bitmapCount());
+    assertEquals(100, image.bitmapTableSize(0));
+    int data = 0;
+    int allOnes = 0;
+    for (int i = 0; i < 100; i++) {
+      long entry = image.bitmapTableEntry(0, i);
+      if ((entry & SimulatedImage.BITMAP_TABLE_OFFSET_MASK) != 0) {
+        data++;
+      } else if (entry == SimulatedImage.BITMAP_ALL_ONES) {
+        allOnes++;
+      }
+    }
+    assertEquals(5, data);
+    assertTrue(allOnes > 0, "all-ones entries carry bit 0 without an offset");
+    image.validate();
+    Map<Long, Integer> types = image.scanView();
+    assertEquals(MetadataType.BITMAP_TABLE.mask(), types.get(image.bitmapTableOffset(0) >>> 9));
+    long old = image.bitmapTableOffset(0);
+    image.storeBitmap(10, 10, 0); // as QEMU at close: new clusters, the old ones freed
+    assertNotEquals(old, image.bitmapTableOffset(0));
+    assertEquals(10, image.bitmapTableSize(0));
+    image.validate();
+    image.dropBitmap(1);
+    image.dropBitmap(0);
+    assertEquals(0, image.bitmapCount());
+    image.validate();
+  }
 }

@@ -14,14 +14,15 @@ final class FragmentList {
   /*
    * Encoding (one int per fragment, most significant bits first):
    *
-   *   [ start within the window : windowBits ][ run length - 1 : 23 - windowBits ][ types : 9 ]
+   *   [ start within the window : windowBits ][ run length - 1 : 21 - windowBits ][ types : 11 ]
    *
    * The series (patch 1, Qcow2MetadataFragment) packed 8 type bits, an 8-bit length and a 16-bit
    * start into 32 bits, so runs were capped at 255 clusters and a length of 0 was a wasted value
    * (Eric Blake's review). Here the start takes only the bits the window size needs, the length is
-   * stored minus one, and all nine type bits fit (QEMU's bitmap directory, bit 8, is newer than the
-   * series). Runs are capped at min(W, 2^(23 - windowBits)): 128 clusters at W = 65536, 2048 at
-   * W = 4096, the whole window for W <= 2048. Start in the top bits means a window's fragments,
+   * stored minus one, and all eleven type bits fit (QEMU's bitmap directory, bit 8, is newer than
+   * the series; bits 9 and 10, bitmap tables and data, are this project's). Runs are capped at
+   * min(W, 2^(21 - windowBits)): 32 clusters at W = 65536, 512 at W = 4096, the whole window for
+   * W <= 1024. Start in the top bits means a window's fragments,
    * sorted by start, are also sorted as unsigned ints.
    *
    * Lists are canonical: sorted, disjoint, no zero types, and two fragments that touch with the
@@ -30,7 +31,7 @@ final class FragmentList {
    */
 
   /** Bits of a fragment holding the type mask. */
-  static final int TYPE_BITS = 9;
+  static final int TYPE_BITS = 11;
   private static final int TYPE_MASK = (1 << TYPE_BITS) - 1;
 
   private final int windowSize;
