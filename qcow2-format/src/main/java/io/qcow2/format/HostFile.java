@@ -7,7 +7,10 @@ import java.nio.ByteBuffer;
  * The image file. Every write but the corrupt bit's goes through {@link #write} (or {@link
  * #checkWrite} then {@link #writeUnchecked}), which asks the overlap checker first and, if it
  * fires, throws a {@link CorruptionEvent} instead of writing; {@link Qcow2Image} catches it and
- * signals the corruption.
+ * signals the corruption. The parallel path's in-place data writes go through {@link
+ * #writeInPlace}, checked beforehand under the table mutex. Only {@link #read}, {@link
+ * #writeInPlace}, {@link #checkInside} and {@link #force} may be called by several threads at once
+ * (under the image's shared lock; no exclusive call then changes the file's end).
  */
 final class HostFile {
   private final HostIo io;
@@ -98,6 +101,19 @@ final class HostFile {
       io.write(bb, offset + (bb.position() - off));
     }
     end = Math.max(end, offset + len);
+  }
+
+  /**
+   * Writes guest data into clusters inside the file whose overlap check the caller made under the
+   * image's table mutex ({@link AllocatedClusterIo}): safe from many threads at once (positional,
+   * with its own buffer wrapper), and the file's end unchanged (the clusters lie inside it).
+   */
+  void writeInPlace(long offset, byte[] buf, int off, int len) throws IOException {
+    assert offset + len <= ((end + clusterSize - 1) & -clusterSize);
+    ByteBuffer bb = ByteBuffer.wrap(buf, off, len);
+    while (bb.hasRemaining()) {
+      io.write(bb, offset + (bb.position() - off));
+    }
   }
 
   /**

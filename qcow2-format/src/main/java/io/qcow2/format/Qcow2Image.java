@@ -34,9 +34,19 @@ import java.util.Optional;
  * selected strategy accepts. Strategies are found on the class path and the strategy path
  * ({@link OverlapCheckers#STRATEGY_PATH_PROPERTY}).
  *
- * <p><b>Not thread-safe</b>: one call at a time. A call that starts while another thread's call is
- * in flight is refused with a {@link ConcurrentUseException} before it does anything; callers that
- * share an image between threads serialise their calls, for example with a lock.
+ * <p><b>Threads.</b> Every public method is thread-safe. In parallel with each other (shared):
+ * {@link #read}, {@link #write} in place into data clusters the image alone owns (allocated,
+ * COPIED, refcount 1, not compressed or zero, in an image without persistent bitmaps), {@link
+ * #extentAt}, {@link #map}, {@link #info}, {@link #virtualSize}, {@link #isWritable}, and the
+ * device force at the end of {@link #flush}. Alone, after the calls in flight (exclusive): a
+ * {@link #write} that allocates, copies on write or sets a COPIED flag, {@link #writeCompressed},
+ * {@link #writeZeroes}, {@link #discard}, {@link #resize}, {@link #shrink}, the commit part of
+ * {@link #flush}, {@link #close}, the snapshot calls, and any call that meets a corruption event
+ * (signalled under the exclusive lock only). A read racing a write of the same bytes returns, for
+ * each byte, its old or its new value (as NBD leaves overlapping requests unordered); a write that
+ * returned is seen by every read that starts afterwards, on any thread; {@link #flush} covers every
+ * write that returned before it was called. {@link #overlapChecker()} is the live checker, not
+ * thread-safe: use it only while no other call is in flight.
  */
 public final class Qcow2Image implements Closeable, GuestImage {
   static final long L1_OFFSET_MASK = MetadataView.L1_OFFSET_MASK;
@@ -73,8 +83,10 @@ public final class Qcow2Image implements Closeable, GuestImage {
   /** QEMU's corruption signal, and the in-memory state rebuilt from the file after a failure. */
   private final CorruptionSignal corruption;
   private boolean closed;
-  /** Refuses a call while another thread's call is in flight (the image is not thread-safe). */
-  private final InFlightCalls calls = new InFlightCalls("Qcow2Image");
+  /** Shared: reads, in-place writes, lookups; exclusive: every other call (see the class comment). */
+  private final CallLocks locks;
+  /** Reads and in-place writes of owned allocated clusters under the shared lock. */
+  private final AllocatedClusterIo parallel;
 
   /** An image over {@code io}, whose header was read and checked ({@link ImageOpener#open}). */
   Qcow2Image(Path path, HostIo io, Header header, boolean writable,
@@ -101,6 +113,8 @@ public final class Qcow2Image implements Closeable, GuestImage {
     this.resizer = new ImageResizer(file, header, tables, refcounts, allocator, commits, reads, writes);
     this.corruption = new CorruptionSignal(file, header, tables, refcounts, commits, reads, metadata,
         Map.copyOf(options), writable);
+    this.locks = new CallLocks(corruption);
+    this.parallel = new AllocatedClusterIo(header, file, tables, refcounts, reads, locks.tableMutex);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -175,7 +189,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   @Override
   public long virtualSize() {
-    return header.size;
+    locks.lockShared();
+    try {
+      return header.size;
+    } finally {
+      locks.unlockShared();
+    }
   }
 
   public int clusterSize() {
@@ -184,9 +203,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** What the header says now. */
   public ImageInfo info() {
-    try (InFlightCalls call = calls.enter("info")) {
-      return header.info();
-    }
+    return locks.sharedValue(header::info);
   }
 
   public Path path() {
@@ -194,10 +211,13 @@ public final class Qcow2Image implements Closeable, GuestImage {
   }
 
   public boolean isWritable() {
-    return writable && !corruption.happened();
+    return locks.sharedValue(() -> writable && !corruption.happened());
   }
 
-  /** The overlap checker, empty when the options select mode {@code none}. */
+  /**
+   * The overlap checker, empty when the options select mode {@code none}. The checker is not
+   * thread-safe: use it only while no other call on this image is in flight.
+   */
   public Optional<OverlapChecker> overlapChecker() {
     return file.tracker.checker();
   }
@@ -219,12 +239,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    */
   @Override
   public void read(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    call("read", () -> {
+    locks.inParallelOrAlone(() -> {
       checkOpen();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
-      reads.read(guestOffset, buf, off, len);
-    });
+    }, () -> parallel.read(guestOffset, buf, off, len),
+        () -> reads.read(guestOffset, buf, off, len));
   }
 
   /**
@@ -232,7 +252,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * contiguous host offsets merged, as {@code qemu-img map} does.
    */
   public List<Extent> map() throws IOException {
-    return query("map", () -> {
+    return locks.lookup(() -> {
       checkOpen();
       return reads.map();
     });
@@ -240,7 +260,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   @Override
   public Extent extentAt(long guestOffset, long maxLength) throws IOException {
-    return query("extentAt", () -> reads.extentAt(guestOffset, maxLength));
+    return locks.lookup(() -> reads.extentAt(guestOffset, maxLength));
   }
 
   /**
@@ -252,11 +272,12 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if the range ends beyond the virtual size
    */
   public void write(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    call("write", () -> {
+    locks.inParallelOrAlone(() -> {
       checkWritable();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
-      bitmaps.guestWrite(guestOffset, len);
+    }, () -> parallel.write(guestOffset, buf, off, len), () -> {
+      bitmaps.guestWrite(guestOffset, len); // the parallel path declines images with bitmaps
       request(() -> writes.write(guestOffset, buf, off, len));
     });
   }
@@ -273,7 +294,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws MetadataOverlapException, ReadOnlyImageException as {@link #write}
    */
   public void writeCompressed(long guestOffset, byte[] buf, int off, int len) throws IOException {
-    call("writeCompressed", () -> {
+    locks.alone(() -> {
       checkWritable();
       checkRange(guestOffset, len);
       Objects.checkFromIndexSize(off, len, buf.length);
@@ -290,7 +311,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * writes. So a refused request writes nothing (QEMU checks a request before its first write
    * too). On any failure the in-memory state is reloaded from the file.
    */
-  private void request(Action plan) throws IOException {
+  private void request(CallLocks.Action plan) throws IOException {
     try {
       plan.run();
       commits.commit();
@@ -313,7 +334,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * version 2 images with a backing file get zero data written.
    */
   public void writeZeroes(long offset, long length) throws IOException {
-    call("writeZeroes", () -> {
+    locks.alone(() -> {
       checkWritable();
       checkRange(offset, length);
       bitmaps.guestWrite(offset, length);
@@ -327,7 +348,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * they read from the backing file.
    */
   public void discard(long offset, long length) throws IOException {
-    call("discard", () -> {
+    locks.alone(() -> {
       checkWritable();
       checkRange(offset, length);
       bitmaps.guestWrite(offset, length);
@@ -341,7 +362,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if {@code newSize} is smaller than the current size
    */
   public void resize(long newSize) throws IOException {
-    call("resize", () -> {
+    locks.alone(() -> {
       checkWritable();
       bitmaps.checkResizable();
       resizer.grow(newSize);
@@ -360,7 +381,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    *     multiple of 512
    */
   public void shrink(long newSize) throws IOException {
-    call("shrink", () -> {
+    locks.alone(() -> {
       checkWritable();
       resizer.checkShrink(newSize);
       bitmaps.checkResizable();
@@ -375,7 +396,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * preallocation); with {@code zeroFill} writes zeros into them. Used by create.
    */
   void preallocate(boolean zeroFill) throws IOException {
-    call("preallocate", () -> {
+    locks.alone(() -> {
       checkWritable();
       resizer.preallocate(zeroFill);
     });
@@ -392,7 +413,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * bitmaps in use before any guest write, signalled.
    */
   void prepareForWrites() throws IOException {
-    call("open", () -> {
+    locks.alone(() -> {
       long maintained = header.bitmapCount > 0 ? Header.AUTOCLEAR_BITMAPS : 0;
       if ((header.autoclear & ~maintained) != 0) {
         header.autoclear &= maintained;
@@ -407,52 +428,25 @@ public final class Qcow2Image implements Closeable, GuestImage {
     return bitmaps;
   }
 
-  /** The body of a public call. */
-  private interface Action {
-    void run() throws IOException;
-  }
-
-  /** The body of a public call that returns a value. */
-  private interface Query<T> {
-    T run() throws IOException;
-  }
-
   /**
-   * Runs a public call: one at a time, and a corruption event found anywhere below is signalled
-   * before the call returns (the public exception thrown instead of the event).
+   * Writes everything to the file and forces it to the device: the commit alone, the force
+   * (the slow part) in parallel with reads and in-place writes.
    */
-  private void call(String name, Action body) throws IOException {
-    query(name, () -> {
-      body.run();
-      return null;
-    });
-  }
-
-  private <T> T query(String name, Query<T> body) throws IOException {
-    try (InFlightCalls call = calls.enter(name)) {
-      try {
-        return body.run();
-      } catch (CorruptionEvent e) {
-        throw corruption.signal(e);
-      }
-    }
-  }
-
-  /** Writes everything to the file and forces it to the device. */
   public void flush() throws IOException {
-    call("flush", () -> {
+    locks.aloneThenShared(() -> {
       checkOpen();
       if (writable && !corruption.happened()) {
         commits.commit();
         commits.flushDeferredRefcounts();
-        file.force(true);
+        return true;
       }
-    });
+      return false;
+    }, () -> file.force(true));
   }
 
   @Override
   public void close() throws IOException {
-    call("close", () -> {
+    locks.alone(() -> {
       if (closed) {
         return;
       }
@@ -578,7 +572,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    *     table would exceed 64 MiB
    */
   public SnapshotInfo createSnapshot(String name) throws IOException {
-    return query("createSnapshot", () -> {
+    return locks.aloneQuery(() -> {
       checkWritable();
       return snapshotOperations().create(name);
     });
@@ -586,7 +580,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
 
   /** The internal snapshots, in table order, as {@code qemu-img snapshot -l}. */
   public List<SnapshotInfo> listSnapshots() throws IOException {
-    return query("listSnapshots", () -> {
+    return locks.aloneQuery(() -> {
       checkOpen();
       return snapshotOperations().list();
     });
@@ -599,7 +593,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void applySnapshot(String idOrName) throws IOException {
-    call("applySnapshot", () -> {
+    locks.alone(() -> {
       checkWritable();
       snapshotOperations().apply(idOrName);
     });
@@ -611,7 +605,7 @@ public final class Qcow2Image implements Closeable, GuestImage {
    * @throws IllegalArgumentException if no snapshot has this id or name
    */
   public void deleteSnapshot(String idOrName) throws IOException {
-    call("deleteSnapshot", () -> {
+    locks.alone(() -> {
       checkWritable();
       snapshotOperations().delete(idOrName);
     });

@@ -26,7 +26,10 @@ final class ReadPath {
   private final int clusterBits;
   private final int clusterSize;
   private final int l2Bits;
-  /** The last inflated cluster and its L2 entry; {@code cachedCompressed == null} means none. */
+  /**
+   * The last inflated cluster and its L2 entry; {@code cachedCompressed == null} means none. A new
+   * array per inflate, never written once cached: parallel readers copy from it.
+   */
   private long cachedCompressedEntry;
   private byte[] cachedCompressed;
 
@@ -133,9 +136,24 @@ final class ReadPath {
           "Compressed cluster for guest cluster %d at host offset 0x%x (%d bytes, %s): %s",
           cluster, hostOffset, compressedSize, CompressedClusters.name(header.compressionType), e.getMessage()));
     }
-    cachedCompressedEntry = entry;
-    cachedCompressed = out;
+    cacheInflated(entry, out);
     return out;
+  }
+
+  /**
+   * The inflated cluster of compressed entry {@code entry} if it is the one cached, else null;
+   * under the exclusive lock or the table mutex ({@link AllocatedClusterIo}). The array is never
+   * written after it is cached (each inflate fills a new one), so callers copy from it outside
+   * the mutex.
+   */
+  byte[] cachedInflated(long entry) {
+    return cachedCompressed != null && entry == cachedCompressedEntry ? cachedCompressed : null;
+  }
+
+  /** Caches {@code inflated}, never written again, as {@code entry}'s cluster; as {@link #cachedInflated}. */
+  void cacheInflated(long entry, byte[] inflated) {
+    cachedCompressedEntry = entry;
+    cachedCompressed = inflated;
   }
 
   /** Forgets the inflated cluster if it is {@code entry}'s (whose clusters are being freed). */

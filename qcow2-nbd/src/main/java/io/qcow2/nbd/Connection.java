@@ -20,7 +20,8 @@ import java.util.function.Consumer;
  * One client: the fixed newstyle handshake, then requests until the client sends DISC, hangs up,
  * breaks the protocol or the server stops. The thread that runs {@link #run} reads and parses every
  * request; engine work and the reply run on the connection's own workers, so several requests are
- * in flight at once, and replies are written whole under one lock per connection.
+ * in flight at once (and run in the thread-safe engine in parallel), and replies are written whole
+ * under one lock per connection.
  */
 final class Connection implements Runnable {
   /** Worker threads per connection: requests in flight beyond these wait in the queue. */
@@ -53,7 +54,7 @@ final class Connection implements Runnable {
   private volatile boolean stopping;
 
   /** What a connection serves: one export of one image. */
-  record Export(String name, LockedImage image, boolean readOnly) {
+  record Export(String name, ExportedImage image, boolean readOnly) {
     int transmissionFlags() {
       int flags = Nbd.TF_HAS_FLAGS | Nbd.TF_SEND_FLUSH | Nbd.TF_SEND_FUA | Nbd.TF_CAN_MULTI_CONN;
       return readOnly ? flags | Nbd.TF_READ_ONLY : flags | Nbd.TF_SEND_TRIM | Nbd.TF_SEND_WRITE_ZEROES;

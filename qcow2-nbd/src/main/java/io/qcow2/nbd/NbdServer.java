@@ -32,13 +32,16 @@ import java.util.function.Consumer;
  * disconnects until {@link #close}.
  *
  * <p><b>Threads.</b> Every connection parses its requests on its own thread and runs them on its own
- * workers, so several connections and several requests per connection are in flight at once; every
- * engine call of every connection is serialised by one lock around the image, because {@code
- * Qcow2Image} is single-threaded. Replies are written whole under a lock per connection. {@code
- * NBD_FLAG_CAN_MULTI_CONN} is advertised: all connections share one image, and a FLUSH on any of
- * them flushes that image after every write already answered on any connection. All methods of this
- * class are thread-safe; the image passed to {@link #start} belongs to the server from then on and
- * must not be used by anyone else.
+ * bounded pool of workers (at most 64 requests and 32 MiB of buffers per connection), so several
+ * connections and several requests per connection are in flight at once and run in the engine in
+ * parallel: {@code Qcow2Image} is thread-safe, reads and in-place writes of allocated clusters run
+ * together, allocation, zero writes, discards and flushes alone. Replies are written whole under a
+ * lock per connection. {@code NBD_FLAG_CAN_MULTI_CONN} is advertised, as the NBD protocol allows
+ * when every connection shares one cache: all connections share one {@code Qcow2Image} (one set of
+ * table caches, one file), and a FLUSH (or FUA) on any of them waits for every engine call in
+ * flight, writes every dirty table and forces the file, so every write answered on any connection
+ * before it is durable and visible on all of them when it is answered. All methods of this class
+ * are thread-safe; the image passed to {@link #start} belongs to the server from then on.
  *
  * <p><b>Corruption.</b> A write the overlap check refuses fails with {@code EIO} and one log line
  * naming the metadata type and host offset; the engine then refuses every write ({@code EPERM}),
@@ -83,7 +86,7 @@ public final class NbdServer implements Closeable {
 
   private final ServerSocketChannel listener;
   private final SocketAddress address;
-  private final LockedImage image;
+  private final ExportedImage image;
   private final Connection.Export export;
   private final Consumer<String> log;
   private final Semaphore slots;
@@ -99,7 +102,7 @@ public final class NbdServer implements Closeable {
     this.listener = listener;
     this.address = listener.getLocalAddress();
     this.log = log;
-    this.image = new LockedImage(image, log);
+    this.image = new ExportedImage(image, log);
     this.export = new Connection.Export(settings.exportName(), this.image,
         settings.readOnly() || !image.isWritable());
     this.slots = new Semaphore(settings.maxConnections());

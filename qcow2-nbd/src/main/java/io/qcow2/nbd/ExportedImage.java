@@ -5,26 +5,26 @@ import io.qcow2.format.MetadataOverlapException;
 import io.qcow2.format.Qcow2Image;
 import io.qcow2.format.ReadOnlyImageException;
 import java.io.IOException;
-import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Consumer;
 
 /**
- * The exported image behind one lock: every engine call of every connection runs under it, so the
- * single-threaded {@link Qcow2Image} sees one call at a time. Each method returns the NBD error
- * value of its outcome (0 for success) rather than throwing: an engine error is the client's reply,
- * not the server's failure.
+ * The exported image, called by every worker of every connection at once: {@link Qcow2Image} is
+ * thread-safe (reads and in-place writes of allocated clusters run in parallel; allocation,
+ * zero writes, discards and flushes run alone, after the calls in flight). Each method returns the
+ * NBD error value of its outcome (0 for success) rather than throwing: an engine error is the
+ * client's reply, not the server's failure.
  */
-final class LockedImage {
+final class ExportedImage {
   /** Zero bytes written per engine call for WRITE_ZEROES with NO_HOLE. */
   private static final int ZERO_CHUNK = 1 << 20;
 
   private final Qcow2Image image;
-  private final ReentrantLock lock = new ReentrantLock();
   private final Consumer<String> log;
   private final long size;
-  private byte[] zeros;
+  /** Zeros for WRITE_ZEROES with NO_HOLE; only ever read, so shared by every worker. */
+  private static final byte[] ZEROS = new byte[ZERO_CHUNK];
 
-  LockedImage(Qcow2Image image, Consumer<String> log) {
+  ExportedImage(Qcow2Image image, Consumer<String> log) {
     this.image = image;
     this.log = log;
     this.size = image.virtualSize();
@@ -35,19 +35,15 @@ final class LockedImage {
   }
 
   int read(long offset, byte[] buf, int len) {
-    lock.lock();
     try {
       image.read(offset, buf, 0, len);
       return 0;
     } catch (IOException | RuntimeException e) {
       return error("read", offset, len, e);
-    } finally {
-      lock.unlock();
     }
   }
 
   int write(long offset, byte[] buf, int len, boolean fua) {
-    lock.lock();
     try {
       image.write(offset, buf, 0, len);
       if (fua) {
@@ -56,21 +52,15 @@ final class LockedImage {
       return 0;
     } catch (IOException | RuntimeException e) {
       return error("write", offset, len, e);
-    } finally {
-      lock.unlock();
     }
   }
 
   int writeZeroes(long offset, long len, boolean noHole, boolean fua) {
-    lock.lock();
     try {
       if (noHole) {
-        if (zeros == null) {
-          zeros = new byte[ZERO_CHUNK];
-        }
         for (long done = 0; done < len; ) {
           int n = (int) Math.min(ZERO_CHUNK, len - done);
-          image.write(offset + done, zeros, 0, n);
+          image.write(offset + done, ZEROS, 0, n);
           done += n;
         }
       } else {
@@ -82,13 +72,10 @@ final class LockedImage {
       return 0;
     } catch (IOException | RuntimeException e) {
       return error("write zeroes", offset, len, e);
-    } finally {
-      lock.unlock();
     }
   }
 
   int discard(long offset, long len, boolean fua) {
-    lock.lock();
     try {
       image.discard(offset, len);
       if (fua) {
@@ -97,8 +84,6 @@ final class LockedImage {
       return 0;
     } catch (IOException | RuntimeException e) {
       return error("discard", offset, len, e);
-    } finally {
-      lock.unlock();
     }
   }
 
@@ -108,7 +93,6 @@ final class LockedImage {
    * covering at least one byte; {@code null} if the engine failed (logged).
    */
   int[] allocation(long offset, long len, int maxExtents) {
-    lock.lock();
     try {
       int[] extents = new int[2 * maxExtents];
       int n = 0;
@@ -134,31 +118,21 @@ final class LockedImage {
     } catch (IOException | RuntimeException e) {
       error("block status", offset, len, e);
       return null;
-    } finally {
-      lock.unlock();
     }
   }
 
   int flush() {
-    lock.lock();
     try {
       image.flush();
       return 0;
     } catch (IOException | RuntimeException e) {
       return error("flush", 0, 0, e);
-    } finally {
-      lock.unlock();
     }
   }
 
   /** Flushes and closes the image; called once, after every connection has stopped. */
   void close() throws IOException {
-    lock.lock();
-    try {
-      image.close();
-    } finally {
-      lock.unlock();
-    }
+    image.close();
   }
 
   /**
