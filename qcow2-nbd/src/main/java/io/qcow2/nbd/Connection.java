@@ -131,18 +131,27 @@ final class Connection implements Runnable {
     }
   }
 
-  /** Lets every request already read finish and answer, then closes. */
+  /**
+   * Lets every request already read finish and answer, then closes. Workers are never interrupted:
+   * an interrupt during the image's file I/O would close the image's FileChannel for every
+   * connection. A worker stuck on a reply to a client that stopped reading is freed by closing
+   * the socket instead (on interrupt of this thread, i.e. the server stopping).
+   */
   private void finish() {
     if (workers != null) {
       workers.shutdown();
-      try {
-        while (!workers.awaitTermination(1, TimeUnit.SECONDS)) {
-          if (!channel.isOpen()) {
-            workers.shutdownNow();
+      boolean interrupted = false;
+      while (true) {
+        try {
+          if (workers.awaitTermination(1, TimeUnit.SECONDS)) {
+            break;
           }
+        } catch (InterruptedException e) {
+          interrupted = true;
+          abort();
         }
-      } catch (InterruptedException e) {
-        workers.shutdownNow();
+      }
+      if (interrupted) {
         Thread.currentThread().interrupt();
       }
     }
