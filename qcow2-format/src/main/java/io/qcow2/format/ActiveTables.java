@@ -94,13 +94,13 @@ final class ActiveTables {
 
   /** The kind of an L2 entry (QEMU's qcow2_get_cluster_type). */
   static Extent.Kind kind(long entry) {
-    if ((entry & Qcow2Image.COMPRESSED) != 0) {
+    if ((entry & TableEntry.COMPRESSED) != 0) {
       return Extent.Kind.COMPRESSED;
     }
-    if ((entry & Qcow2Image.ZERO_FLAG) != 0) {
+    if ((entry & TableEntry.ZERO_FLAG) != 0) {
       return Extent.Kind.ZERO;
     }
-    return (entry & Qcow2Image.L2_OFFSET_MASK) == 0 ? Extent.Kind.UNALLOCATED : Extent.Kind.DATA;
+    return (entry & TableEntry.L2_OFFSET_MASK) == 0 ? Extent.Kind.UNALLOCATED : Extent.Kind.DATA;
   }
 
   /**
@@ -110,11 +110,11 @@ final class ActiveTables {
    * @throws CorruptionEvent if the offset is not cluster-aligned
    */
   long allocatedOffset(long entry, long cluster) throws IOException {
-    long host = entry & Qcow2Image.L2_OFFSET_MASK;
+    long host = entry & TableEntry.L2_OFFSET_MASK;
     if (!aligned(host)) {
       throw file.corruption(String.format(
           "Cluster allocation offset %s unaligned (L2 offset: %s, L2 index: %s)", hex(host),
-          hex(l1[(int) (cluster >>> l2Bits)] & Qcow2Image.L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
+          hex(l1[(int) (cluster >>> l2Bits)] & TableEntry.L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
     }
     return host;
   }
@@ -126,7 +126,7 @@ final class ActiveTables {
   void zeroEntryOffset(long entry, long cluster) throws IOException {
     if (header.version < 3) {
       throw file.corruption(String.format("Zero cluster entry found in pre-v3 image (L2 offset: %s, L2 index: %s)",
-          hex(l1[(int) (cluster >>> l2Bits)] & Qcow2Image.L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
+          hex(l1[(int) (cluster >>> l2Bits)] & TableEntry.L1_OFFSET_MASK), hex(cluster & ((1 << l2Bits) - 1))));
     }
     allocatedOffset(entry, cluster);
   }
@@ -154,7 +154,7 @@ final class ActiveTables {
    * @throws CorruptionEvent if it is not cluster-aligned (QEMU's check)
    */
   long l2Offset(int l1Index) throws IOException {
-    long offset = l1[l1Index] & Qcow2Image.L1_OFFSET_MASK;
+    long offset = l1[l1Index] & TableEntry.L1_OFFSET_MASK;
     if (!aligned(offset)) {
       throw file.corruption(String.format("L2 table offset %s unaligned (L1 index: %s)", hex(offset), hex(l1Index)));
     }

@@ -1,8 +1,8 @@
 package io.qcow2.format;
 
 import static io.qcow2.format.ActiveTables.kind;
-import static io.qcow2.format.Qcow2Image.COPIED;
-import static io.qcow2.format.Qcow2Image.L2_OFFSET_MASK;
+import static io.qcow2.format.TableEntry.COPIED;
+import static io.qcow2.format.TableEntry.L2_OFFSET_MASK;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
 

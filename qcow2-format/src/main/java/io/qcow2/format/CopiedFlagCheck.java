@@ -21,7 +21,7 @@ final class CopiedFlagCheck {
     int entries = (int) (header.clusterSize / 8);
     for (int i = 0; i < activeL1.length; i++) {
       long l1Entry = activeL1[i];
-      long l2Offset = l1Entry & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = l1Entry & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         continue;
       }
@@ -29,13 +29,13 @@ final class CopiedFlagCheck {
       if (refcount == StoredRefcounts.UNREADABLE) {
         continue;
       }
-      if ((refcount == 1) != ((l1Entry & Qcow2Image.COPIED) != 0)) {
+      if ((refcount == 1) != ((l1Entry & TableEntry.COPIED) != 0)) {
         report.message("%s OFLAG_COPIED L2 cluster: l1_index=%d l1_entry=%x refcount=%s",
             repair ? "Repairing" : "ERROR", i, l1Entry, Long.toUnsignedString(refcount));
         if (!repair) {
           report.corruptions++;
         } else {
-          long fixed = refcount == 1 ? l1Entry | Qcow2Image.COPIED : l1Entry & ~Qcow2Image.COPIED;
+          long fixed = refcount == 1 ? l1Entry | TableEntry.COPIED : l1Entry & ~TableEntry.COPIED;
           long entryOffset = header.l1Offset + 8L * i;
           if (!references.overlapFree(entryOffset, 8, MetadataType.ACTIVE_L1.mask())) {
             report.repairFailed("ERROR: Could not write L1 entry; metadata overlap check "
@@ -52,21 +52,21 @@ final class CopiedFlagCheck {
       int dirty = 0;
       for (int j = 0; j < l2.length; j++) {
         long l2Entry = l2[j];
-        long dataOffset = l2Entry & Qcow2Image.L2_OFFSET_MASK;
-        if ((l2Entry & Qcow2Image.COMPRESSED) != 0 || dataOffset == 0) {
+        long dataOffset = l2Entry & TableEntry.L2_OFFSET_MASK;
+        if ((l2Entry & TableEntry.COMPRESSED) != 0 || dataOffset == 0) {
           continue;
         }
         long dataRefcount = stored.get(dataOffset >>> header.clusterBits);
         if (dataRefcount == StoredRefcounts.UNREADABLE) {
           continue;
         }
-        if ((dataRefcount == 1) != ((l2Entry & Qcow2Image.COPIED) != 0)) {
+        if ((dataRefcount == 1) != ((l2Entry & TableEntry.COPIED) != 0)) {
           report.corruptions++;
           report.message("%s OFLAG_COPIED data cluster: l2_entry=%x refcount=%s",
               repair ? "Repairing" : "ERROR", l2Entry, Long.toUnsignedString(dataRefcount));
           if (repair) {
             l2[j] = dataRefcount == 1
-                ? l2Entry | Qcow2Image.COPIED : l2Entry & ~Qcow2Image.COPIED;
+                ? l2Entry | TableEntry.COPIED : l2Entry & ~TableEntry.COPIED;
             dirty++;
           }
         }

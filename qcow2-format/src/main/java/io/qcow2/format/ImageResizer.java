@@ -1,7 +1,7 @@
 package io.qcow2.format;
 
 import static com.google.common.base.Preconditions.checkArgument;
-import static io.qcow2.format.Qcow2Image.COPIED;
+import static io.qcow2.format.TableEntry.COPIED;
 
 import java.io.IOException;
 

@@ -1,6 +1,6 @@
 package io.qcow2.format;
 
-import static io.qcow2.format.Qcow2Image.L1_OFFSET_MASK;
+import static io.qcow2.format.TableEntry.L1_OFFSET_MASK;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
 import static io.qcow2.overlap.MetadataType.BITMAP_DIRECTORY;

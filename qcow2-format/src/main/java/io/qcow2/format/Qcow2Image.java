@@ -49,11 +49,6 @@ import java.util.Optional;
  * thread-safe: use it only while no other call is in flight.
  */
 public final class Qcow2Image implements Closeable, GuestImage {
-  static final long L1_OFFSET_MASK = MetadataView.L1_OFFSET_MASK;
-  static final long L2_OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
-  static final long COPIED = 1L << 63;
-  static final long COMPRESSED = 1L << 62;
-  static final long ZERO_FLAG = 1L;
   private final Path path;
   private final HostFile file;
   private final Header header;

@@ -1,7 +1,7 @@
 package io.qcow2.format;
 
 import static io.qcow2.format.ActiveTables.kind;
-import static io.qcow2.format.Qcow2Image.L2_OFFSET_MASK;
+import static io.qcow2.format.TableEntry.L2_OFFSET_MASK;
 
 import java.io.IOException;
 import java.nio.file.Path;

@@ -77,7 +77,7 @@ final class ReferenceScan {
       if ((entry & L1_RESERVED_MASK) != 0) {
         report.corruption("ERROR found L1 entry with reserved bits set: %x", entry);
       }
-      long l2Offset = entry & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = entry & TableEntry.L1_OFFSET_MASK;
       // With only flag bits set QEMU still counts an "L2 table" at offset 0, the header cluster;
       // its overlap check skips it.
       references.increment(l2Offset, clusterSize, l2Offset == 0 ? null
@@ -100,11 +100,11 @@ final class ReferenceScan {
     long nextContiguous = 0;
     for (int i = 0; i < l2.length && !report.walkFailed; i++) {
       long entry = l2[i];
-      if ((entry & Qcow2Image.COMPRESSED) != 0) {
-        if ((entry & Qcow2Image.COPIED) != 0) {
+      if ((entry & TableEntry.COMPRESSED) != 0) {
+        if ((entry & TableEntry.COPIED) != 0) {
           report.corruption("ERROR: coffset=0x%x: copied flag must never be set for "
               + "compressed clusters", CompressedDescriptor.hostOffset(entry, clusterBits));
-          entry &= ~Qcow2Image.COPIED;
+          entry &= ~TableEntry.COPIED;
         }
         references.increment(CompressedDescriptor.hostOffset(entry, clusterBits),
             CompressedDescriptor.compressedBytes(entry, clusterBits), null);
@@ -118,12 +118,12 @@ final class ReferenceScan {
       if ((entry & L2_RESERVED_MASK) != 0) {
         report.corruption("ERROR found l2 entry with reserved bits set: %x", entry);
       }
-      long offset = entry & Qcow2Image.L2_OFFSET_MASK;
+      long offset = entry & TableEntry.L2_OFFSET_MASK;
       if (offset == 0) {
         continue;
       }
       // QCOW2_CLUSTER_NORMAL or QCOW2_CLUSTER_ZERO_ALLOC
-      boolean zero = (entry & Qcow2Image.ZERO_FLAG) != 0;
+      boolean zero = (entry & TableEntry.ZERO_FLAG) != 0;
       if ((offset & (clusterSize - 1)) != 0) {
         if (zero && repairing == RepairMode.ALL) {
           if (!repairMisalignedZeroCluster(offset, l2Offset + 8L * i, active)) {
@@ -162,7 +162,7 @@ final class ReferenceScan {
       report.walkFailed = true;
       return false;
     }
-    file.writeLong(Qcow2Image.ZERO_FLAG, entryOffset);
+    file.writeLong(TableEntry.ZERO_FLAG, entryOffset);
     report.corruptionsFixed++;
     return true;
   }

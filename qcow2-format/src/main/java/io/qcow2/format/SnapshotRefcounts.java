@@ -34,12 +34,12 @@ final class SnapshotRefcounts {
       long entry = l2[j];
       long first;
       long count;
-      if ((entry & Qcow2Image.COMPRESSED) != 0) {
+      if ((entry & TableEntry.COMPRESSED) != 0) {
         long[] range = compressedClusters(entry);
         first = range[0];
         count = range[1];
       } else {
-        long host = entry & Qcow2Image.L2_OFFSET_MASK;
+        long host = entry & TableEntry.L2_OFFSET_MASK;
         if (host == 0) {
           continue;
         }
@@ -61,12 +61,12 @@ final class SnapshotRefcounts {
     long[] flags = l2.clone();
     for (int j = 0; j < flags.length; j++) {
       long entry = flags[j];
-      long host = entry & Qcow2Image.L2_OFFSET_MASK;
-      if ((entry & Qcow2Image.COMPRESSED) != 0 || host == 0) {
+      long host = entry & TableEntry.L2_OFFSET_MASK;
+      if ((entry & TableEntry.COMPRESSED) != 0 || host == 0) {
         continue;
       }
       boolean copied = shadow.finalRefcount(host >>> clusterBits) == 1;
-      flags[j] = copied ? entry | Qcow2Image.COPIED : entry & ~Qcow2Image.COPIED;
+      flags[j] = copied ? entry | TableEntry.COPIED : entry & ~TableEntry.COPIED;
     }
     return flags;
   }
@@ -79,19 +79,19 @@ final class SnapshotRefcounts {
     checkL2Offsets(l1, what);
     long max = RefcountEntries.max(refcounts.order());
     for (long l1Entry : l1) {
-      long l2Offset = l1Entry & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = l1Entry & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         continue;
       }
       checkBelowMax(l2Offset >>> clusterBits, max, what);
       for (long entry : tables.readL2TableFromFile(l2Offset)) {
-        if ((entry & Qcow2Image.COMPRESSED) != 0) {
+        if ((entry & TableEntry.COMPRESSED) != 0) {
           long[] range = compressedClusters(entry);
           for (long c = range[0]; c < range[0] + range[1]; c++) {
             checkBelowMax(c, max, what);
           }
-        } else if ((entry & Qcow2Image.L2_OFFSET_MASK) != 0) {
-          checkBelowMax((entry & Qcow2Image.L2_OFFSET_MASK) >>> clusterBits, max, what);
+        } else if ((entry & TableEntry.L2_OFFSET_MASK) != 0) {
+          checkBelowMax((entry & TableEntry.L2_OFFSET_MASK) >>> clusterBits, max, what);
         }
       }
     }
@@ -104,7 +104,7 @@ final class SnapshotRefcounts {
   void checkL2Offsets(long[] l1, String what) throws IOException {
     long fileSize = file.size();
     for (int i = 0; i < l1.length; i++) {
-      long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = l1[i] & TableEntry.L1_OFFSET_MASK;
       checkL2Aligned(l2Offset, i);
       if (l2Offset != 0 && l2Offset + clusterSize > fileSize) {
         throw new CorruptImageException(String.format(

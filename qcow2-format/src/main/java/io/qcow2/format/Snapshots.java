@@ -115,7 +115,7 @@ final class Snapshots {
     // through the copy (or through the shared table).
     long[][] copies = new long[l1.length][];
     for (int i = 0; i < l1.length; i++) {
-      long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = l1[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         continue;
       }
@@ -124,7 +124,7 @@ final class Snapshots {
       if (refcounts.get(l2Offset >>> clusterBits) == 1) {
         copies[i] = l2.clone();
         for (int j = 0; j < l2.length; j++) {
-          copies[i][j] &= ~Qcow2Image.COPIED;
+          copies[i][j] &= ~TableEntry.COPIED;
         }
       } else {
         shadow.add(l2Offset >>> clusterBits, 1, +1);
@@ -138,16 +138,16 @@ final class Snapshots {
     if (l1.length > 0) {
       for (int i = 0; i < l1.length; i++) {
         if (copies[i] != null) {
-          newL1[i] = refcounts.allocate(1) | Qcow2Image.COPIED;
+          newL1[i] = refcounts.allocate(1) | TableEntry.COPIED;
         } else {
-          newL1[i] = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+          newL1[i] = l1[i] & TableEntry.L1_OFFSET_MASK;
         }
       }
       newL1Offset = refcounts.allocate(l1Clusters);
       refcounts.flush();
       for (int i = 0; i < l1.length; i++) {
         if (copies[i] != null) {
-          writeFresh(newL1[i] & Qcow2Image.L1_OFFSET_MASK, copies[i]);
+          writeFresh(newL1[i] & TableEntry.L1_OFFSET_MASK, copies[i]);
         }
       }
       writeFresh(newL1Offset, newL1);
@@ -174,12 +174,12 @@ final class Snapshots {
       remove(oldL1Offset, l1Clusters, ACTIVE_L1.mask());
       enter(oldL1Offset, l1Clusters, INACTIVE_L1.mask());
       for (int i = 0; i < l1.length; i++) {
-        long l2Offset = l1[i] & Qcow2Image.L1_OFFSET_MASK;
+        long l2Offset = l1[i] & TableEntry.L1_OFFSET_MASK;
         if (l2Offset != 0) {
           enter(l2Offset, 1, INACTIVE_L2.mask());
           if (copies[i] != null) {
             remove(l2Offset, 1, ACTIVE_L2.mask());
-            enter(newL1[i] & Qcow2Image.L1_OFFSET_MASK, 1, ACTIVE_L2.mask());
+            enter(newL1[i] & TableEntry.L1_OFFSET_MASK, 1, ACTIVE_L2.mask());
           }
         }
       }
@@ -258,7 +258,7 @@ final class Snapshots {
     // lose the active path. A new active L1 table, switched with the refcounts in one header write.
     long[][] snapshotL2 = new long[snapshotL1.length][];
     for (int i = 0; i < snapshotL1.length; i++) {
-      long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = snapshotL1[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         snapshotL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.add(l2Offset >>> clusterBits, 1, +1);
@@ -267,7 +267,7 @@ final class Snapshots {
       }
     }
     for (long e : current) {
-      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask());
@@ -277,12 +277,12 @@ final class Snapshots {
     shadow.checkFrees();
     long[] next = new long[current.length];
     for (int i = 0; i < snapshotL1.length && i < next.length; i++) {
-      long l2Offset = snapshotL1[i] & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = snapshotL1[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         continue;
       }
       next[i] = l2Offset
-          | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? Qcow2Image.COPIED : 0);
+          | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? TableEntry.COPIED : 0);
       // COPIED left in a snapshot's table (QEMU sets it there on delete) goes while the table is
       // still inactive: once shared with the active state its clusters have refcount 2 or more.
       long[] l2 = snapshotL2[i];
@@ -315,13 +315,13 @@ final class Snapshots {
     }
     // Patch 8: the old active L2 tables stop being active; the snapshot's start.
     for (long e : current) {
-      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         remove(l2Offset, 1, ACTIVE_L2.mask());
       }
     }
     for (long e : next) {
-      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         enter(l2Offset, 1, ACTIVE_L2.mask());
       }
@@ -350,7 +350,7 @@ final class Snapshots {
     // the new flags (the active path moves to the copy), and a new active L1 table carries the
     // new L1 flags; both switch with the refcounts in one header write.
     for (long e : snapshotL1) {
-      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         // Patch 11 below: it stops being inactive if no snapshot has it any more.
@@ -360,7 +360,7 @@ final class Snapshots {
     }
     long[][] activeL2 = new long[active.length][];
     for (int i = 0; i < active.length; i++) {
-      long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = active[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
         activeL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.markActive(l2Offset >>> clusterBits, 1);
@@ -371,7 +371,7 @@ final class Snapshots {
     long[][] copies = new long[active.length][];
     boolean l1Changed = false;
     for (int i = 0; i < active.length; i++) {
-      long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = active[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         newL1[i] = active[i];
         continue;
@@ -386,14 +386,14 @@ final class Snapshots {
         l1Changed = true;
       } else {
         newL1[i] = l2Offset
-            | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? Qcow2Image.COPIED : 0);
+            | (shadow.finalRefcount(l2Offset >>> clusterBits) == 1 ? TableEntry.COPIED : 0);
         l1Changed |= newL1[i] != active[i];
       }
     }
     shadow.checkFrees();
     for (int i = 0; i < active.length; i++) {
       if (copies[i] != null) {
-        newL1[i] = refcounts.allocate(1) | Qcow2Image.COPIED;
+        newL1[i] = refcounts.allocate(1) | TableEntry.COPIED;
       }
     }
     long oldL1Offset = header.l1Offset;
@@ -404,7 +404,7 @@ final class Snapshots {
       refcounts.flush();
       for (int i = 0; i < active.length; i++) {
         if (copies[i] != null) {
-          writeFresh(newL1[i] & Qcow2Image.L1_OFFSET_MASK, copies[i]);
+          writeFresh(newL1[i] & TableEntry.L1_OFFSET_MASK, copies[i]);
         }
       }
       writeFresh(newL1Offset, newL1);
@@ -432,9 +432,9 @@ final class Snapshots {
     }
     for (int i = 0; i < active.length; i++) {
       if (copies[i] != null) {
-        long l2Offset = active[i] & Qcow2Image.L1_OFFSET_MASK;
+        long l2Offset = active[i] & TableEntry.L1_OFFSET_MASK;
         remove(l2Offset, 1, ACTIVE_L2.mask());
-        enter(newL1[i] & Qcow2Image.L1_OFFSET_MASK, 1, ACTIVE_L2.mask());
+        enter(newL1[i] & TableEntry.L1_OFFSET_MASK, 1, ACTIVE_L2.mask());
         if (shadow.finalRefcount(l2Offset >>> clusterBits) == 0) {
           remove(l2Offset, 1, INACTIVE_L2.mask());
         }
@@ -443,7 +443,7 @@ final class Snapshots {
     // Patch 11: a table of the snapshot stays inactive while another snapshot still has it.
     Set<Long> activeNow = activeL2Offsets();
     for (long e : snapshotL1) {
-      long l2Offset = e & Qcow2Image.L1_OFFSET_MASK;
+      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         continue;
       }
@@ -494,7 +494,7 @@ final class Snapshots {
   private Set<Long> activeL2Offsets() {
     Set<Long> offsets = new HashSet<>();
     for (long e : tables.l1()) {
-      long l2 = e & Qcow2Image.L1_OFFSET_MASK;
+      long l2 = e & TableEntry.L1_OFFSET_MASK;
       if (l2 != 0) {
         offsets.add(l2);
       }

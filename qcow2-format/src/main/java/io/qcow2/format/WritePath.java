@@ -1,10 +1,10 @@
 package io.qcow2.format;
 
 import static com.google.common.base.Preconditions.checkArgument;
-import static io.qcow2.format.Qcow2Image.COMPRESSED;
-import static io.qcow2.format.Qcow2Image.COPIED;
-import static io.qcow2.format.Qcow2Image.L2_OFFSET_MASK;
-import static io.qcow2.format.Qcow2Image.ZERO_FLAG;
+import static io.qcow2.format.TableEntry.COMPRESSED;
+import static io.qcow2.format.TableEntry.COPIED;
+import static io.qcow2.format.TableEntry.L2_OFFSET_MASK;
+import static io.qcow2.format.TableEntry.ZERO_FLAG;
 
 import java.io.IOException;
 import java.util.Arrays;

@@ -58,8 +58,8 @@ class ConcurrentCorruptionTest {
       image.write(base, model, 0, model.length);
     }
     long l1Offset = ImageFiles.readLong(img, 40);
-    long l2Offset = ImageFiles.readLong(img, l1Offset) & Qcow2Image.L1_OFFSET_MASK;
-    ImageFiles.writeLong(img, l2Offset, l1Offset | Qcow2Image.COPIED);
+    long l2Offset = ImageFiles.readLong(img, l1Offset) & TableEntry.L1_OFFSET_MASK;
+    ImageFiles.writeLong(img, l2Offset, l1Offset | TableEntry.COPIED);
     byte[] l1Before = Arrays.copyOfRange(Files.readAllBytes(img), (int) l1Offset, (int) l1Offset + CLUSTER);
 
     AtomicBoolean corrupted = new AtomicBoolean();

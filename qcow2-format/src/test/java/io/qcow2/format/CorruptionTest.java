@@ -57,7 +57,7 @@ class CorruptionTest {
       QemuTools.runMerged("qemu-img", "snapshot", "-c", "snap1", img.toString());
     }
     long l1Offset = ImageFiles.readLong(img, 40);
-    long l2Offset = ImageFiles.readLong(img, l1Offset) & Qcow2Image.L1_OFFSET_MASK;
+    long l2Offset = ImageFiles.readLong(img, l1Offset) & TableEntry.L1_OFFSET_MASK;
     long reftable = ImageFiles.readLong(img, 48);
     long refblock = ImageFiles.readLong(img, reftable);
     long snapshots = ImageFiles.readLong(img, 64);
@@ -81,7 +81,7 @@ class CorruptionTest {
       hostOffset = 0;
     } else {
       // Guest cluster 0's L2 entry now points at the metadata, with COPIED as if it owned it.
-      ImageFiles.writeLong(img, l2Offset, pointee | Qcow2Image.COPIED);
+      ImageFiles.writeLong(img, l2Offset, pointee | TableEntry.COPIED);
     }
     long writeAt = guestOffset;
 
@@ -120,7 +120,7 @@ class CorruptionTest {
     QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER, img.toString(), "4M");
     QemuTools.ioMerged(img, "write -P 0x11 0 4k", "write -P 0x22 2M 4k");
     long l1Offset = ImageFiles.readLong(img, 40);
-    ImageFiles.writeLong(img, l1Offset, l1Offset | Qcow2Image.COPIED);
+    ImageFiles.writeLong(img, l1Offset, l1Offset | TableEntry.COPIED);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(strategy), true)) {
       // Guest cluster 3's "L2 entry" is the L1 table's entry 3, beyond l1_size: zero, so the write
       // allocates and then must update the "L2 table", which is the L1 table.
@@ -160,7 +160,7 @@ class CorruptionTest {
     long target;
     switch (type) {
       case ACTIVE_L1: target = l1Offset; break;
-      case ACTIVE_L2: target = ImageFiles.readLong(img, l1Offset) & Qcow2Image.L1_OFFSET_MASK; break;
+      case ACTIVE_L2: target = ImageFiles.readLong(img, l1Offset) & TableEntry.L1_OFFSET_MASK; break;
       case REFCOUNT_TABLE: target = reftable; break;
       default: target = refblock; break;
     }
@@ -211,8 +211,8 @@ class CorruptionTest {
       image.write(0, new byte[CLUSTER], 0, CLUSTER);
     }
     long l1Offset = ImageFiles.readLong(img, 40);
-    long l2Offset = ImageFiles.readLong(img, l1Offset) & Qcow2Image.L1_OFFSET_MASK;
-    ImageFiles.writeLong(img, l2Offset, l1Offset | Qcow2Image.COPIED);
+    long l2Offset = ImageFiles.readLong(img, l1Offset) & TableEntry.L1_OFFSET_MASK;
+    ImageFiles.writeLong(img, l2Offset, l1Offset | TableEntry.COPIED);
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), true)) {
       MetadataOverlapException e = assertThrows(MetadataOverlapException.class,
           () -> image.write(0, new byte[1], 0, 1));

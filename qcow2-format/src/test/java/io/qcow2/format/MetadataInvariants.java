@@ -37,12 +37,12 @@ final class MetadataInvariants {
     }
     Map<Long, Boolean> data = new HashMap<>();
     for (long e : l1) {
-      long off = e & Qcow2Image.L1_OFFSET_MASK;
+      long off = e & TableEntry.L1_OFFSET_MASK;
       if (off != 0) {
         put(expected, off >>> bits, 1, MetadataType.ACTIVE_L2);
         for (long d : image.readL2Table(off)) {
           if (ActiveTables.kind(d) == Extent.Kind.DATA) {
-            data.put((d & Qcow2Image.L2_OFFSET_MASK) >>> bits, true);
+            data.put((d & TableEntry.L2_OFFSET_MASK) >>> bits, true);
           }
         }
       }

@@ -305,13 +305,13 @@ class PersistentBitmapsInteropTest {
     long l2Offset;
     try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(), false)) {
       dataCluster = image.bitmaps().tableEntry(0, 0) & ~0x1ffL;
-      l2Offset = image.activeL1()[0] & Qcow2Image.L1_OFFSET_MASK;
+      l2Offset = image.activeL1()[0] & TableEntry.L1_OFFSET_MASK;
     }
     assertNotEquals(0, dataCluster);
     // Guest cluster 0's L2 entry now points at the bitmap's data cluster (COPIED: written in place).
     try (var f = new java.io.RandomAccessFile(img.toFile(), "rw")) {
       f.seek(l2Offset);
-      f.writeLong(dataCluster | Qcow2Image.COPIED);
+      f.writeLong(dataCluster | TableEntry.COPIED);
     }
     for (String strategy : TestOptions.strategies()) {
       Path copy = Files.copy(img, dir.resolve("steer-" + strategy + ".qcow2"), StandardCopyOption.REPLACE_EXISTING);

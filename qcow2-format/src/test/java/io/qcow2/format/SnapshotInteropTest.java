@@ -61,7 +61,7 @@ class SnapshotInteropTest {
       for (Snapshot s : image.snapshots()) {
         assertTrue((checker.check(s.l1Offset(), 1, 0) & MetadataType.INACTIVE_L1.mask()) != 0);
         for (long e : image.readTableFromFile(s.l1Offset(), s.l1Size())) {
-          long l2 = e & Qcow2Image.L1_OFFSET_MASK;
+          long l2 = e & TableEntry.L1_OFFSET_MASK;
           if (l2 != 0) {
             assertTrue((checker.check(l2, 1, 0) & MetadataType.INACTIVE_L2.mask()) != 0);
           }

@@ -221,7 +221,7 @@ class SnapshotTest {
       int inactive = io.qcow2.overlap.MetadataType.INACTIVE_L2.mask();
       image.createSnapshot("s");
       image.applySnapshot("s"); // the active L1 now shares the snapshot's L2 table
-      long l2 = image.activeL1()[0] & Qcow2Image.L1_OFFSET_MASK;
+      long l2 = image.activeL1()[0] & TableEntry.L1_OFFSET_MASK;
       assertEquals(active | inactive, checker.check(l2, 512, 0));
       image.deleteSnapshot("s");
       assertEquals(active, checker.check(l2, 512, 0));
@@ -452,7 +452,7 @@ class SnapshotTest {
       image.createSnapshot("s2"); // and s2 (a shared table is not copied)
     }
     long l1 = ImageFiles.readLong(img, 40);
-    long l2 = ImageFiles.readLong(img, l1) & Qcow2Image.L1_OFFSET_MASK;
+    long l2 = ImageFiles.readLong(img, l1) & TableEntry.L1_OFFSET_MASK;
     long block = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
     long refcountAt = block + 2 * (l2 / clusterSize);
     assertEquals(3, ImageFiles.readInt(img, refcountAt) >>> 16, "refcount of the shared L2 table");
@@ -497,7 +497,7 @@ class SnapshotTest {
       image.applySnapshot("s1"); // the active L1 and s1 share s1's L2 table
     }
     long l1 = ImageFiles.readLong(img, 40);
-    long l2 = ImageFiles.readLong(img, l1) & Qcow2Image.L1_OFFSET_MASK;
+    long l2 = ImageFiles.readLong(img, l1) & TableEntry.L1_OFFSET_MASK;
     long block = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
     long refcountAt = block + 2 * (l2 / clusterSize);
     assertEquals(2, ImageFiles.readInt(img, refcountAt) >>> 16, "refcount of the shared L2 table");
