@@ -21,8 +21,13 @@ import io.qcow2.overlap.MetadataType;
  * palette word: up to {@value #PALETTE_SIZE} type masks of {@value #PALETTE_SLOT_BITS} bits (0 when the
  *   codes are raw masks)
  * records, bit-packed: residual (startWidth bits), length - 1 (lengthWidth bits), type code
- *   (typeWidth bits); then one spare word, so that every field is read with two loads and no branch
+ *   (typeWidth bits), in whole words
  * </pre>
+ *
+ * <p>The caller stores blocks back to back in one {@code long[]} and passes each block's first
+ * word ({@code from}); it keeps two zero words after the last block, so that every field is read
+ * with two loads and no branch (a read past a block's records sees the next block's words, which
+ * the masks drop).
  *
  * <p>Run {@code i} starts at {@code base + i * slope + residual[i]}: starts are predicted by the
  * straight line through the first and last start, and only the deviation is stored (a frame of
@@ -143,7 +148,7 @@ final class PackedBlock {
         && base + BASE_BIAS >= 0;
     int prefix = compact ? COMPACT_PREFIX_WORDS : FULL_PREFIX_WORDS;
     long bits = (long) count * recordWidth;
-    long[] block = new long[prefix + (int) (bits >>> 6) + 2];
+    long[] block = new long[prefix + (int) ((bits + 63) >>> 6)];
     block[0] = palette;
     if (compact) {
       boolean window = count >= WINDOW && spread <= WINDOW - 2 && recordWidth <= WINDOW_RECORD_WIDTH;
@@ -184,21 +189,21 @@ final class PackedBlock {
     return union;
   }
 
-  /** Runs in the block with head {@code heads[at..]} and words {@code block}. */
-  static int count(long[] heads, int at, long[] block) {
+  /** Runs in the block with head {@code heads[at..]} and words from {@code block[from]} on. */
+  static int count(long[] heads, int at, long[] block, int from) {
     int count = (int) (heads[at] >>> COUNT_SHIFT) & 0xff;
-    return count != 0 ? count : (int) block[1] & 0xff;
+    return count != 0 ? count : (int) block[from + 1] & 0xff;
   }
 
   /** Appends every run of the block with head {@code heads[at..]} and words {@code block} to {@code out}. */
-  static void decodeInto(long[] heads, int at, long[] block, RunList out) {
-    Shape shape = new Shape(heads, at, block);
+  static void decodeInto(long[] heads, int at, long[] block, int from, RunList out) {
+    Shape shape = new Shape(heads, at, block, from);
     for (int i = 0; i < shape.count; i++) {
       long record = shape.origin + (long) i * shape.recordWidth;
       long start = shape.base + i * shape.slope + get(block, record, shape.startWidth);
       long length = 1 + get(block, record + shape.startWidth, shape.lengthWidth);
       int code = (int) get(block, record + shape.startWidth + shape.lengthWidth, shape.typeWidth);
-      out.add(start, start + length, shape.types(block, code));
+      out.add(start, start + length, shape.types(block, from, code));
     }
   }
 
@@ -208,7 +213,8 @@ final class PackedBlock {
    * Returns the run's types (0 in a gap) and fills {@code span}, unless null, as {@code
    * unionOverlapping} does, or returns -1 and leaves {@code span} alone when it does not apply.
    */
-  static int typesWithinOneRun(long[] heads, int at, long[] block, long low, long high, long[] span) {
+  static int typesWithinOneRun(
+      long[] heads, int at, long[] block, int from, long low, long high, long[] span) {
     long line = heads[at + 1];
     if ((line & WINDOW_FLAG) == 0) {
       return -1;
@@ -225,7 +231,7 @@ final class PackedBlock {
     long x = high - base;
     long quotient = (Math.min(x, X_LIMIT) * (line & RECIPROCAL_MASK)) >>> RECIPROCAL_BITS;
     int first = (int) Math.max(0, Math.min((head >>> COUNT_SHIFT & 0xff) - 1, quotient) - (WINDOW - 1));
-    long window = word(block, (COMPACT_PREFIX_WORDS << 6) + (long) first * recordWidth);
+    long window = word(block, ((long) from + COMPACT_PREFIX_WORDS << 6) + (long) first * recordWidth);
     long startMask = (1L << startWidth) - 1;
     long below = x - first * slope;
     // (The window's first record starts at or before high: see bisect, which asserts it.)
@@ -238,18 +244,18 @@ final class PackedBlock {
     long end = start + 1 + (record >>> startWidth & ((1L << (head >>> LENGTH_WIDTH_SHIFT)) - 1));
     if (end <= low) {
       if (span != null) {
-        spanGap(span, end, block, head, line, first + ahead);
+        spanGap(span, end, block, from, head, line, first + ahead);
       }
       return 0;
     }
-    return windowHit(block, line, record, start, end, low, high, startWidth, span);
+    return windowHit(block, from, line, record, start, end, low, high, startWidth, span);
   }
 
   /**
    * The end of {@link #typesWithinOneRun} when the range reaches into a run (a few checks in a hundred
    * on a preallocated image): the run's types, or -1 if the range crosses its start or end.
    */
-  private static int windowHit(long[] block, long line, long record, long start, long end, long low,
+  private static int windowHit(long[] block, int from, long line, long record, long start, long end, long low,
       long high, int startWidth, long[] span) {
     if (start > low || end <= high) {
       return -1;
@@ -259,7 +265,7 @@ final class PackedBlock {
         - (typeCode == RAW_TYPES_CODE ? TYPE_BITS : typeCode);
     int code = (int) (record >>> typeShift) & ((1 << (typeCode == RAW_TYPES_CODE ? TYPE_BITS : typeCode)) - 1);
     int types = typeCode == RAW_TYPES_CODE
-        ? code : (int) (block[0] >>> (PALETTE_SLOT_BITS * code) & SLOT_MASK);
+        ? code : (int) (block[from] >>> (PALETTE_SLOT_BITS * code) & SLOT_MASK);
     if (span != null) {
       span[0] = start;
       span[1] = end;
@@ -269,7 +275,7 @@ final class PackedBlock {
   }
 
   /** Records in {@code span} the gap from {@code end} to the start of run {@code i + 1} (window path). */
-  private static void spanGap(long[] span, long end, long[] block, long head, long line, int i) {
+  private static void spanGap(long[] span, long end, long[] block, int from, long head, long line, int i) {
     span[0] = end;
     if (i + 1 < (int) (head >>> COUNT_SHIFT & 0xff)) {
       int startWidth = (int) (head >>> START_WIDTH_SHIFT) & COMPACT_WIDTH_LIMIT;
@@ -277,7 +283,7 @@ final class PackedBlock {
       long slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
       long base = (head & BASE_MASK) - BASE_BIAS;
       span[1] = base + (i + 1) * slope
-          + get(block, (COMPACT_PREFIX_WORDS << 6) + (long) (i + 1) * recordWidth, startWidth);
+          + get(block, ((long) from + COMPACT_PREFIX_WORDS << 6) + (long) (i + 1) * recordWidth, startWidth);
     } else {
       span[1] = Long.MAX_VALUE;
     }
@@ -297,7 +303,7 @@ final class PackedBlock {
    * left alone.
    */
   static int unionOverlapping(
-      long[] heads, int at, long[] block, long low, long high, int wanted, long[] span) {
+      long[] heads, int at, long[] block, int from, long low, long high, int wanted, long[] span) {
     long head = heads[at];
     long line = heads[at + 1];
     boolean compact = (int) (head >>> COUNT_SHIFT & 0xff) != 0;
@@ -318,24 +324,24 @@ final class PackedBlock {
       slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
       spread = (line >>> SPREAD_SHIFT) & COMPACT_SPREAD_LIMIT;
       base = (head & BASE_MASK) - BASE_BIAS;
-      origin = COMPACT_PREFIX_WORDS << 6;
+      origin = (long) from + COMPACT_PREFIX_WORDS << 6;
     } else {
-      long format = block[1];
+      long format = block[from + 1];
       count = (int) format & 0xff;
       startWidth = (int) (format >>> 8) & 127;
       lengthWidth = (int) (format >>> 15) & 127;
       typeWidth = (int) (format >>> 22) & 31;
       spread = format >>> FULL_SPREAD_SHIFT;
-      slope = block[2];
-      base = block[3];
-      origin = FULL_PREFIX_WORDS << 6;
+      slope = block[from + 2];
+      base = block[from + 3];
+      origin = (long) from + FULL_PREFIX_WORDS << 6;
     }
     int recordWidth = startWidth + lengthWidth + typeWidth;
     int i = 0;
     if (slope != 0) {
       long quotient = compact
           ? (Math.min(high - base, X_LIMIT) * (line & RECIPROCAL_MASK)) >>> RECIPROCAL_BITS
-          : fullQuotient(high - base, block[4]);
+          : fullQuotient(high - base, block[from + 4]);
       i = bisect(block, origin, count, recordWidth, startWidth, slope, spread, base, quotient, high);
     }
     long record = origin + (long) i * recordWidth;
@@ -347,7 +353,7 @@ final class PackedBlock {
       span[2] = 0;
       return 0;
     }
-    int found = types(block, typeWidth, (int) get(block, record + startWidth + lengthWidth, typeWidth));
+    int found = types(block, from, typeWidth, (int) get(block, record + startWidth + lengthWidth, typeWidth));
     if (start <= low) {
       if (high < end) {
         span[0] = start;
@@ -363,7 +369,7 @@ final class PackedBlock {
       if (start + 1 + get(block, record + startWidth, lengthWidth) <= low) {
         break;
       }
-      found |= types(block, typeWidth, (int) get(block, record + startWidth + lengthWidth, typeWidth));
+      found |= types(block, from, typeWidth, (int) get(block, record + startWidth + lengthWidth, typeWidth));
       if (start <= low) {
         break;
       }
@@ -372,8 +378,8 @@ final class PackedBlock {
   }
 
   /** The mask of type code {@code code} in a block whose codes are {@code typeWidth} bits wide. */
-  private static int types(long[] block, int typeWidth, int code) {
-    return typeWidth == TYPE_BITS ? code : (int) (block[0] >>> (PALETTE_SLOT_BITS * code) & SLOT_MASK);
+  private static int types(long[] block, int from, int typeWidth, int code) {
+    return typeWidth == TYPE_BITS ? code : (int) (block[from] >>> (PALETTE_SLOT_BITS * code) & SLOT_MASK);
   }
 
   /**
@@ -426,12 +432,12 @@ final class PackedBlock {
     return 64 - Long.numberOfLeadingZeros(max);
   }
 
-  /** The {@code width}-bit field at {@code bit} of the block; the spare word keeps both loads in bounds. */
+  /** The {@code width}-bit field at {@code bit}; the caller's spare word after the last block keeps both loads in bounds. */
   private static long get(long[] block, long bit, int width) {
     return word(block, bit) & ((1L << width) - 1);
   }
 
-  /** The 64 bits from {@code bit} of the block on (bits past the block's end are zero). */
+  /** The 64 bits from {@code bit} on (bits past the block's last record are ignored by every caller). */
   private static long word(long[] block, long bit) {
     int word = (int) (bit >>> 6);
     int shift = (int) bit & 63;
@@ -463,7 +469,7 @@ final class PackedBlock {
     final long base;
     final long origin;
 
-    Shape(long[] heads, int at, long[] block) {
+    Shape(long[] heads, int at, long[] block, int from) {
       long head = heads[at];
       if ((head >>> COUNT_SHIFT & 0xff) != 0) {
         long line = heads[at + 1];
@@ -474,22 +480,22 @@ final class PackedBlock {
         typeWidth = typeCode == RAW_TYPES_CODE ? TYPE_BITS : typeCode;
         slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
         base = (head & BASE_MASK) - BASE_BIAS;
-        origin = COMPACT_PREFIX_WORDS << 6;
+        origin = (long) from + COMPACT_PREFIX_WORDS << 6;
       } else {
-        long format = block[1];
+        long format = block[from + 1];
         count = (int) format & 0xff;
         startWidth = (int) (format >>> 8) & 127;
         lengthWidth = (int) (format >>> 15) & 127;
         typeWidth = (int) (format >>> 22) & 31;
-        slope = block[2];
-        base = block[3];
-        origin = FULL_PREFIX_WORDS << 6;
+        slope = block[from + 2];
+        base = block[from + 3];
+        origin = (long) from + FULL_PREFIX_WORDS << 6;
       }
       recordWidth = startWidth + lengthWidth + typeWidth;
     }
 
-    int types(long[] block, int code) {
-      return PackedBlock.types(block, typeWidth, code);
+    int types(long[] block, int from, int code) {
+      return PackedBlock.types(block, from, typeWidth, code);
     }
   }
 }

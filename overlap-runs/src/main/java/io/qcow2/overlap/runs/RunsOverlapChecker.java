@@ -27,7 +27,8 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Invariants (validate()): runs are sorted, disjoint, non-empty, carry a non-empty subset of the
    * enabled types, and two touching runs never carry the same types (the list is canonical, so the
    * answer to any check depends only on the per-cluster types). Every block holds 1..maxBlockRuns
-   * runs, is exactly the encoding of its runs (records in blocks[k], head in heads[4k..4k + 3]),
+   * runs, is exactly the encoding of its runs (words[offsets[k] .. offsets[k + 1]), head in
+   * heads[2k..2k + 1]), blocks lie back to back from word 0 and every word after the last is zero,
    * firsts[k] is its first start and unions[k] the union of its types. The directory, when not
    * stale, equals a rebuild (see buildDirectory).
    *
@@ -42,6 +43,11 @@ final class RunsOverlapChecker extends OverlapChecker {
   static final String STAT_DIRECTORY_REBUILDS = "directory-rebuilds";
 
   private static final int INITIAL_BLOCKS = 4;
+  /**
+   * Zero words kept after the last block: a field read loads the word holding it and the next, and
+   * a block without record bits has its (empty) records at the word after its last.
+   */
+  private static final int SPARE_WORDS = 2;
   /** Directory buckets per block, at most: fine enough that a bucket rarely holds two block starts. */
   private static final int BUCKETS_PER_BLOCK = 2;
   /** Largest bucket shift whose in-bucket cut fits a directory entry's high half. */
@@ -51,15 +57,20 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   private final int maxBlockRuns;
   private final long clusterLimit;
-  private long[][] blocks = new long[INITIAL_BLOCKS][];
+  /**
+   * Every block's words, back to back, and at least {@value #SPARE_WORDS} spare words: one array, so that at 10^6
+   * structures the records span a few hundred pages instead of one page per block scattered over
+   * the heap (random checks missed the TLB, not only the caches). Block k starts at offsets[k].
+   */
+  private long[] words = new long[SPARE_WORDS];
+  /** Where each block starts in {@link #words}; offsets[blockCount] is the first unused word. */
+  private int[] offsets = new int[INITIAL_BLOCKS + 1];
   /** The blocks' heads, {@value PackedBlock#HEAD_WORDS} words each: what a lookup needs before it reads a record. */
   private long[] heads = new long[INITIAL_BLOCKS * PackedBlock.HEAD_WORDS];
   private long[] firsts = new long[INITIAL_BLOCKS];
   private int[] unions = new int[INITIAL_BLOCKS];
   private int blockCount;
   private long runCount;
-  /** Sum of the blocks' array sizes, so that memoryBytes() is O(1). */
-  private long blockBytes;
   private long[] directory = new long[0];
   private int directoryShift;
   private boolean directoryStale;
@@ -98,7 +109,7 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   @Override
   public long memoryBytes() {
-    return Memory.CHECKER + Memory.LAST_SPAN + Memory.refArray(blocks.length) + blockBytes
+    return Memory.CHECKER + Memory.LAST_SPAN + Memory.longArray(words.length) + Memory.intArray(offsets.length)
         + Memory.longArray(heads.length) + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
         + Memory.longArray(directory.length);
   }
@@ -144,7 +155,7 @@ final class RunsOverlapChecker extends OverlapChecker {
     int misses = ++spanMisses;
     boolean record = misses <= SPAN_MISSES || (misses & (SPAN_MISSES - 1)) == 0;
     int found = PackedBlock.typesWithinOneRun(
-        heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, record ? span : null);
+        heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], first, last, record ? span : null);
     if (found < 0) {
       return unionOverlapping(k, first, last, wanted);
     }
@@ -157,7 +168,8 @@ final class RunsOverlapChecker extends OverlapChecker {
   /** The general path of a check: {@code [first, last]} may cross runs and blocks up to block k. */
   private int unionOverlapping(int k, long first, long last, int wanted) {
     long[] span = lastSpan;
-    int found = PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
+    int found = PackedBlock.unionOverlapping(
+        heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], first, last, wanted, span);
     if (span[1] == Long.MAX_VALUE) {
       span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
     }
@@ -172,7 +184,8 @@ final class RunsOverlapChecker extends OverlapChecker {
       }
     }
     if (k >= 0) {
-      found |= PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
+      found |= PackedBlock.unionOverlapping(
+          heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], first, last, wanted, span);
       // The range spans several runs: whatever span the call saw in block k alone is not ours.
       span[0] = 1;
       span[1] = 0;
@@ -186,17 +199,30 @@ final class RunsOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException naming the first violation
    */
   public void validate() {
-    if (blockCount < 0 || blockCount > blocks.length || blocks.length != firsts.length
-        || blocks.length != unions.length || heads.length != blocks.length * PackedBlock.HEAD_WORDS) {
+    if (blockCount < 0 || blockCount > firsts.length || offsets.length != firsts.length + 1
+        || firsts.length != unions.length || heads.length != firsts.length * PackedBlock.HEAD_WORDS) {
       throw new IllegalStateException(String.format("block count %d, arrays %d/%d/%d/%d",
-          blockCount, blocks.length, firsts.length, unions.length, heads.length));
+          blockCount, offsets.length, firsts.length, unions.length, heads.length));
     }
-    long bytes = 0;
+    if (offsets[0] != 0 || offsets[blockCount] + SPARE_WORDS > words.length) {
+      throw new IllegalStateException(String.format("blocks occupy words %d..%d of %d (%d spare needed)",
+          offsets[0], offsets[blockCount], words.length, SPARE_WORDS));
+    }
+    for (int k = 0; k < blockCount; k++) {
+      if (offsets[k + 1] <= offsets[k]) {
+        throw new IllegalStateException(String.format(
+            "block %d occupies words [%d, %d)", k, offsets[k], offsets[k + 1]));
+      }
+    }
+    for (int w = offsets[blockCount]; w < words.length; w++) {
+      if (words[w] != 0) {
+        throw new IllegalStateException("word " + w + " after the last block is not zero");
+      }
+    }
     long runs = 0;
     long previousEnd = -1;
     int previousTypes = 0;
     for (int k = 0; k < blockCount; k++) {
-      long[] block = blocks[k];
       int count = count(k);
       if (count < 1 || count > maxBlockRuns) {
         throw new IllegalStateException(String.format(
@@ -236,23 +262,18 @@ final class RunsOverlapChecker extends OverlapChecker {
             "block %d: index says types 0x%x, runs hold 0x%x", k, unions[k], union));
       }
       long[] head = new long[PackedBlock.HEAD_WORDS];
-      if (!Arrays.equals(block, PackedBlock.encode(decoded, 0, count, head, 0))
+      long[] expected = PackedBlock.encode(decoded, 0, count, head, 0);
+      if (offsets[k + 1] - offsets[k] != expected.length
+          || !Arrays.equals(words, offsets[k], offsets[k + 1], expected, 0, expected.length)
           || !Arrays.equals(head, 0, head.length, heads, k * PackedBlock.HEAD_WORDS,
               (k + 1) * PackedBlock.HEAD_WORDS)) {
         throw new IllegalStateException("block " + k + " is not the canonical packing of its runs");
       }
-      bytes += Memory.longArray(block.length);
       runs += count;
     }
-    for (int k = blockCount; k < blocks.length; k++) {
-      if (blocks[k] != null) {
-        throw new IllegalStateException("unused block slot " + k + " still holds an array");
-      }
-    }
-    if (bytes != blockBytes || runs != runCount) {
+    if (runs != runCount) {
       throw new IllegalStateException(String.format(
-          "accounting: %d block bytes and %d runs recorded, %d and %d found",
-          blockBytes, runCount, bytes, runs));
+          "accounting: %d runs recorded, %d found", runCount, runs));
     }
     if (!directoryStale) {
       long[] expected = buildDirectory();
@@ -346,59 +367,89 @@ final class RunsOverlapChecker extends OverlapChecker {
     long oldRuns = 0;
     for (int k = low; k <= high; k++) {
       oldRuns += count(k);
-      blockBytes -= Memory.longArray(blocks[k].length);
     }
-    boolean moved = newBlocks != oldBlocks;
-    int newCount = blockCount - oldBlocks + newBlocks;
-    if (newCount > blocks.length) {
-      resize(newCount + (newCount >> 1) + 1);
-    }
-    int tail = blockCount - high - 1;
-    System.arraycopy(blocks, high + 1, blocks, low + newBlocks, tail);
-    System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
-    System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
-    System.arraycopy(heads, (high + 1) * PackedBlock.HEAD_WORDS, heads,
-        (low + newBlocks) * PackedBlock.HEAD_WORDS, tail * PackedBlock.HEAD_WORDS);
-    for (int k = newCount; k < blockCount; k++) {
-      blocks[k] = null;
-    }
-    blockCount = newCount;
-    if (newCount < blocks.length / 4 && blocks.length > INITIAL_BLOCKS) {
-      resize(Math.max(INITIAL_BLOCKS, newCount + (newCount >> 1) + 1));
-    }
+    long[][] packed = new long[newBlocks][];
+    long[] newHeads = new long[newBlocks * PackedBlock.HEAD_WORDS];
+    int newWords = 0;
     int from = 0;
     for (int b = 0; b < newBlocks; b++) {
       // At the end of the list fill blocks completely (appends); elsewhere split evenly.
       int count = atEnd ? Math.min(maxBlockRuns, size - from)
           : size / newBlocks + (b < size % newBlocks ? 1 : 0);
-      int k = low + b;
-      long[] block = PackedBlock.encode(runs, from, count, heads, k * PackedBlock.HEAD_WORDS);
-      moved |= b < oldBlocks && firsts[k] != runs.start(from);
-      blocks[k] = block;
-      firsts[k] = runs.start(from);
-      unions[k] = PackedBlock.union(runs, from, count);
-      blockBytes += Memory.longArray(block.length);
+      packed[b] = PackedBlock.encode(runs, from, count, newHeads, b * PackedBlock.HEAD_WORDS);
+      newWords += packed[b].length;
       from += count;
     }
     assert from == size;
+    int used = offsets[blockCount];
+    int oldStart = offsets[low];
+    int oldEnd = offsets[high + 1];
+    int wordDelta = newWords - (oldEnd - oldStart);
+    if (used + wordDelta + SPARE_WORDS > words.length) {
+      long needed = (long) used + wordDelta + SPARE_WORDS;
+      // A little room to grow: images gain metadata a block at a time, and a tight array keeps the
+      // memory figure right after open close to the structure's size.
+      words = Arrays.copyOf(words, Math.toIntExact(Math.min(Integer.MAX_VALUE - 8, needed + (needed >> 3))));
+    }
+    System.arraycopy(words, oldEnd, words, oldEnd + wordDelta, used - oldEnd);
+    if (wordDelta < 0) {
+      Arrays.fill(words, used + wordDelta, used, 0);
+    }
+
+    boolean moved = newBlocks != oldBlocks;
+    int newCount = blockCount - oldBlocks + newBlocks;
+    if (newCount > firsts.length) {
+      resize(newCount + (newCount >> 1) + 1);
+    }
+    int tail = blockCount - high - 1;
+    System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
+    System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
+    System.arraycopy(offsets, high + 1, offsets, low + newBlocks, tail + 1);
+    System.arraycopy(heads, (high + 1) * PackedBlock.HEAD_WORDS, heads,
+        (low + newBlocks) * PackedBlock.HEAD_WORDS, tail * PackedBlock.HEAD_WORDS);
+    for (int k = low + newBlocks; k <= newCount; k++) {
+      offsets[k] += wordDelta;
+    }
+    blockCount = newCount;
+    if (newCount < firsts.length / 4 && firsts.length > INITIAL_BLOCKS) {
+      resize(Math.max(INITIAL_BLOCKS, newCount + (newCount >> 1) + 1));
+    }
+    if (offsets[newCount] + SPARE_WORDS < words.length / 4) {
+      words = Arrays.copyOf(words, offsets[newCount] + (offsets[newCount] >> 3) + SPARE_WORDS);
+    }
+    int at = oldStart;
+    from = 0;
+    for (int b = 0; b < newBlocks; b++) {
+      int k = low + b;
+      offsets[k] = at;
+      System.arraycopy(packed[b], 0, words, at, packed[b].length);
+      at += packed[b].length;
+      System.arraycopy(newHeads, b * PackedBlock.HEAD_WORDS, heads, k * PackedBlock.HEAD_WORDS, PackedBlock.HEAD_WORDS);
+      moved |= b < oldBlocks && firsts[k] != runs.start(from);
+      int count = count(k);
+      firsts[k] = runs.start(from);
+      unions[k] = PackedBlock.union(runs, from, count);
+      from += count;
+    }
+    assert at == offsets[low + newBlocks];
     blocksWritten += newBlocks;
     runCount += size - oldRuns;
     directoryStale |= moved;
   }
 
   private void resize(int capacity) {
-    blocks = Arrays.copyOf(blocks, capacity);
     firsts = Arrays.copyOf(firsts, capacity);
     unions = Arrays.copyOf(unions, capacity);
+    offsets = Arrays.copyOf(offsets, capacity + 1);
     heads = Arrays.copyOf(heads, capacity * PackedBlock.HEAD_WORDS);
   }
 
   private int count(int k) {
-    return PackedBlock.count(heads, k * PackedBlock.HEAD_WORDS, blocks[k]);
+    return PackedBlock.count(heads, k * PackedBlock.HEAD_WORDS, words, offsets[k]);
   }
 
   private void decodeInto(int k, RunList out) {
-    PackedBlock.decodeInto(heads, k * PackedBlock.HEAD_WORDS, blocks[k], out);
+    PackedBlock.decodeInto(heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], out);
   }
 
   /** The last block whose first start is at or before {@code cluster}, or -1. */

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.qcow2.overlap.MetadataType;
+import java.util.Arrays;
 import java.util.SplittableRandom;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -51,16 +52,23 @@ class PackedBlockTest {
       int count = 1 + random.nextInt(PackedBlock.MAX_RUNS);
       RunList runs = new RunList(count);
       long cluster = random.nextLong(1L << 40);
+      // Regular blocks (fixed gap, one-cluster runs of two types) take the window path where the
+      // gap is small; irregular ones have wide residuals, lengths and raw type codes.
       boolean regular = random.nextBoolean();
       for (int i = 0; i < count; i++) {
         long gap = regular ? 1L << gapBits : 1 + random.nextLong(1L << gapBits);
-        long length = random.nextInt(8) == 0 ? 1 + random.nextInt(20) : 1;
+        long length = !regular && random.nextInt(8) == 0 ? 1 + random.nextInt(20) : 1;
+        int types = regular ? 1 + random.nextInt(2) : 1 + random.nextInt(MetadataType.ALL_MASK);
         cluster += gap;
-        runs.add(cluster, cluster + length, 1 + random.nextInt(random.nextBoolean() ? 3 : MetadataType.ALL_MASK));
+        runs.add(cluster, cluster + length, types);
         cluster += length;
       }
       long[] head = new long[PackedBlock.HEAD_WORDS];
-      long[] block = PackedBlock.encode(runs, 0, count, head, 0);
+      // As the checker stores blocks: behind other words, with a spare word after.
+      long[] packed = PackedBlock.encode(runs, 0, count, head, 0);
+      int from = 1 + random.nextInt(3);
+      long[] block = new long[from + packed.length + 2];
+      System.arraycopy(packed, 0, block, from, packed.length);
       assertRoundTrip(runs);
       fullHeads += head[0] == 0 && head[1] == 0 ? 1 : 0;
       for (int probe = 0; probe < 64; probe++) {
@@ -68,9 +76,9 @@ class PackedBlockTest {
         long at = runs.start(i) + random.nextLong(Math.max(1, (i + 1 < count ? runs.start(i + 1) : runs.end(i) + 64) - runs.start(i)));
         int expected = at < runs.end(i) ? runs.types(i) : 0;
         long[] span = new long[3];
-        int general = PackedBlock.unionOverlapping(head, 0, block, at, at, MetadataType.ALL_MASK, span);
+        int general = PackedBlock.unionOverlapping(head, 0, block, from, at, at, MetadataType.ALL_MASK, span);
         assertEquals(expected, general, () -> "general path at " + at + ", seed " + SEED + " gap bits " + gapBits);
-        int window = PackedBlock.typesWithinOneRun(head, 0, block, at, at, null);
+        int window = PackedBlock.typesWithinOneRun(head, 0, block, from, at, at, null);
         assertTrue(window == -1 || window == expected, () -> "window path at " + at + ", seed " + SEED);
         windowAnswers += window >= 0 ? 1 : 0;
       }
@@ -83,10 +91,11 @@ class PackedBlockTest {
 
   private static void assertRoundTrip(RunList runs) {
     long[] head = new long[PackedBlock.HEAD_WORDS];
-    long[] block = PackedBlock.encode(runs, 0, runs.size(), head, 0);
-    assertEquals(runs.size(), PackedBlock.count(head, 0, block));
+    long[] packed = PackedBlock.encode(runs, 0, runs.size(), head, 0);
+    long[] block = Arrays.copyOf(packed, packed.length + 2);
+    assertEquals(runs.size(), PackedBlock.count(head, 0, block, 0));
     RunList decoded = new RunList(runs.size());
-    PackedBlock.decodeInto(head, 0, block, decoded);
+    PackedBlock.decodeInto(head, 0, block, 0, decoded);
     assertEquals(runs.size(), decoded.size());
     for (int i = 0; i < runs.size(); i++) {
       int run = i;
