@@ -11,7 +11,7 @@ import java.util.Map;
  * primitive arrays index the blocks: their heads (what a lookup needs before it reads a record),
  * first starts, the union of their types, and a directory from cluster buckets to blocks, so a
  * check finds its block in O(1) with no branch on any layout whose blocks are spread evenly
- * (O(log blocks) otherwise) and its run with one multiply-high and, in most blocks, one 64-bit read
+ * (O(log blocks) otherwise) and its run with one multiplication and, in most blocks, one 64-bit read
  * of the records that can hold it.
  *
  * <p>{@code enter}/{@code remove} unpack the blocks holding the runs they change (and their
