@@ -195,6 +195,12 @@ final class PackedBlock {
     return count != 0 ? count : (int) block[from + 1] & 0xff;
   }
 
+  /** Words the block with head {@code heads[at..]} and words from {@code block[from]} on occupies. */
+  static int wordCount(long[] heads, int at, long[] block, int from) {
+    Shape shape = new Shape(heads, at, block, from);
+    return (int) ((shape.origin - ((long) from << 6) + (long) shape.count * shape.recordWidth + 63) >>> 6);
+  }
+
   /** Appends every run of the block with head {@code heads[at..]} and words {@code block} to {@code out}. */
   static void decodeInto(long[] heads, int at, long[] block, int from, RunList out) {
     Shape shape = new Shape(heads, at, block, from);

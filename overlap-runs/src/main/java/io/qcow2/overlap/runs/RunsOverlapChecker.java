@@ -27,8 +27,9 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Invariants (validate()): runs are sorted, disjoint, non-empty, carry a non-empty subset of the
    * enabled types, and two touching runs never carry the same types (the list is canonical, so the
    * answer to any check depends only on the per-cluster types). Every block holds 1..maxBlockRuns
-   * runs, is exactly the encoding of its runs (words[offsets[k] .. offsets[k + 1]), head in
-   * heads[2k..2k + 1]), blocks lie back to back from word 0 and every word after the last is zero,
+   * runs, is exactly the encoding of its runs (words from offsets[k] on, head in heads[2k..2k + 1]);
+   * blocks do not overlap, lie below usedWords with garbageWords dead words between them, and every
+   * word from usedWords on is zero;
    * firsts[k] is its first start and unions[k] the union of its types. The directory, when not
    * stale, equals a rebuild (see buildDirectory).
    *
@@ -58,13 +59,21 @@ final class RunsOverlapChecker extends OverlapChecker {
   private final int maxBlockRuns;
   private final long clusterLimit;
   /**
-   * Every block's words, back to back, and at least {@value #SPARE_WORDS} spare words: one array, so that at 10^6
-   * structures the records span a few hundred pages instead of one page per block scattered over
-   * the heap (random checks missed the TLB, not only the caches). Block k starts at offsets[k].
+   * Every block's words in one array, followed by at least {@value #SPARE_WORDS} zero words, so that
+   * at 10^6 structures the records span a few hundred pages instead of one page per block scattered
+   * over the heap (random checks missed the TLB, not only the caches). Block k starts at
+   * offsets[k]. A rewritten block is appended and its old words become garbage; when garbage
+   * exceeds an eighth of the live words the array is compacted in block order. So an update costs
+   * its blocks' words plus, amortised, eight words copied per word freed, never a shift of the
+   * whole array (the engine enters refcount blocks after the L2 tables, in the middle of the list).
    */
   private long[] words = new long[SPARE_WORDS];
-  /** Where each block starts in {@link #words}; offsets[blockCount] is the first unused word. */
-  private int[] offsets = new int[INITIAL_BLOCKS + 1];
+  /** Where each block starts in {@link #words}. */
+  private int[] offsets = new int[INITIAL_BLOCKS];
+  /** Words of {@link #words} ever written since the last compaction: blocks and garbage. */
+  private int usedWords;
+  /** Words below {@link #usedWords} that belong to no block. */
+  private int garbageWords;
   /** The blocks' heads, {@value PackedBlock#HEAD_WORDS} words each: what a lookup needs before it reads a record. */
   private long[] heads = new long[INITIAL_BLOCKS * PackedBlock.HEAD_WORDS];
   private long[] firsts = new long[INITIAL_BLOCKS];
@@ -199,22 +208,37 @@ final class RunsOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException naming the first violation
    */
   public void validate() {
-    if (blockCount < 0 || blockCount > firsts.length || offsets.length != firsts.length + 1
+    if (blockCount < 0 || blockCount > firsts.length || offsets.length != firsts.length
         || firsts.length != unions.length || heads.length != firsts.length * PackedBlock.HEAD_WORDS) {
       throw new IllegalStateException(String.format("block count %d, arrays %d/%d/%d/%d",
           blockCount, offsets.length, firsts.length, unions.length, heads.length));
     }
-    if (offsets[0] != 0 || offsets[blockCount] + SPARE_WORDS > words.length) {
-      throw new IllegalStateException(String.format("blocks occupy words %d..%d of %d (%d spare needed)",
-          offsets[0], offsets[blockCount], words.length, SPARE_WORDS));
+    if (usedWords < 0 || usedWords + SPARE_WORDS > words.length || garbageWords < 0 || garbageWords > usedWords) {
+      throw new IllegalStateException(String.format("%d words used (%d garbage) of %d, %d spare needed",
+          usedWords, garbageWords, words.length, SPARE_WORDS));
     }
+    long[] extents = new long[blockCount];
+    long liveWords = 0;
     for (int k = 0; k < blockCount; k++) {
-      if (offsets[k + 1] <= offsets[k]) {
+      int size = offsets[k] < 0 || offsets[k] >= usedWords ? -1 : blockWords(k);
+      if (size < 1 || offsets[k] + size > usedWords) {
         throw new IllegalStateException(String.format(
-            "block %d occupies words [%d, %d)", k, offsets[k], offsets[k + 1]));
+            "block %d at word %d (%d words) outside the %d used words", k, offsets[k], size, usedWords));
+      }
+      extents[k] = (long) offsets[k] << 32 | (offsets[k] + size);
+      liveWords += size;
+    }
+    Arrays.sort(extents);
+    for (int i = 1; i < extents.length; i++) {
+      if (extents[i] >>> 32 < (extents[i - 1] & 0xffffffffL)) {
+        throw new IllegalStateException("blocks overlap at word " + (extents[i] >>> 32));
       }
     }
-    for (int w = offsets[blockCount]; w < words.length; w++) {
+    if (liveWords != usedWords - garbageWords) {
+      throw new IllegalStateException(String.format(
+          "%d words in blocks, %d used less %d garbage recorded", liveWords, usedWords, garbageWords));
+    }
+    for (int w = usedWords; w < words.length; w++) {
       if (words[w] != 0) {
         throw new IllegalStateException("word " + w + " after the last block is not zero");
       }
@@ -263,8 +287,8 @@ final class RunsOverlapChecker extends OverlapChecker {
       }
       long[] head = new long[PackedBlock.HEAD_WORDS];
       long[] expected = PackedBlock.encode(decoded, 0, count, head, 0);
-      if (offsets[k + 1] - offsets[k] != expected.length
-          || !Arrays.equals(words, offsets[k], offsets[k + 1], expected, 0, expected.length)
+      if (blockWords(k) != expected.length
+          || !Arrays.equals(words, offsets[k], offsets[k] + expected.length, expected, 0, expected.length)
           || !Arrays.equals(head, 0, head.length, heads, k * PackedBlock.HEAD_WORDS,
               (k + 1) * PackedBlock.HEAD_WORDS)) {
         throw new IllegalStateException("block " + k + " is not the canonical packing of its runs");
@@ -381,19 +405,13 @@ final class RunsOverlapChecker extends OverlapChecker {
       from += count;
     }
     assert from == size;
-    int used = offsets[blockCount];
-    int oldStart = offsets[low];
-    int oldEnd = offsets[high + 1];
-    int wordDelta = newWords - (oldEnd - oldStart);
-    if (used + wordDelta + SPARE_WORDS > words.length) {
-      long needed = (long) used + wordDelta + SPARE_WORDS;
-      // A little room to grow: images gain metadata a block at a time, and a tight array keeps the
-      // memory figure right after open close to the structure's size.
-      words = Arrays.copyOf(words, Math.toIntExact(Math.min(Integer.MAX_VALUE - 8, needed + (needed >> 3))));
+    int oldWords = 0;
+    for (int k = low; k <= high; k++) {
+      oldWords += blockWords(k);
     }
-    System.arraycopy(words, oldEnd, words, oldEnd + wordDelta, used - oldEnd);
-    if (wordDelta < 0) {
-      Arrays.fill(words, used + wordDelta, used, 0);
+    if (usedWords + newWords + SPARE_WORDS > words.length) {
+      long needed = (long) usedWords + newWords + SPARE_WORDS;
+      words = Arrays.copyOf(words, Math.toIntExact(Math.min(Integer.MAX_VALUE - 8, needed + (needed >> 3))));
     }
 
     boolean moved = newBlocks != oldBlocks;
@@ -404,20 +422,14 @@ final class RunsOverlapChecker extends OverlapChecker {
     int tail = blockCount - high - 1;
     System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
     System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
-    System.arraycopy(offsets, high + 1, offsets, low + newBlocks, tail + 1);
+    System.arraycopy(offsets, high + 1, offsets, low + newBlocks, tail);
     System.arraycopy(heads, (high + 1) * PackedBlock.HEAD_WORDS, heads,
         (low + newBlocks) * PackedBlock.HEAD_WORDS, tail * PackedBlock.HEAD_WORDS);
-    for (int k = low + newBlocks; k <= newCount; k++) {
-      offsets[k] += wordDelta;
-    }
     blockCount = newCount;
     if (newCount < firsts.length / 4 && firsts.length > INITIAL_BLOCKS) {
       resize(Math.max(INITIAL_BLOCKS, newCount + (newCount >> 1) + 1));
     }
-    if (offsets[newCount] + SPARE_WORDS < words.length / 4) {
-      words = Arrays.copyOf(words, offsets[newCount] + (offsets[newCount] >> 3) + SPARE_WORDS);
-    }
-    int at = oldStart;
+    int at = usedWords;
     from = 0;
     for (int b = 0; b < newBlocks; b++) {
       int k = low + b;
@@ -431,16 +443,41 @@ final class RunsOverlapChecker extends OverlapChecker {
       unions[k] = PackedBlock.union(runs, from, count);
       from += count;
     }
-    assert at == offsets[low + newBlocks];
+    usedWords = at;
+    garbageWords += oldWords;
+    int liveWords = usedWords - garbageWords;
+    if (garbageWords > liveWords >> 3 || usedWords + SPARE_WORDS < words.length / 4) {
+      compact(liveWords);
+    }
     blocksWritten += newBlocks;
     runCount += size - oldRuns;
     directoryStale |= moved;
   }
 
+  /** Rewrites {@link #words} with the blocks back to back in block order and room for an eighth more. */
+  private void compact(int liveWords) {
+    long[] packed = new long[liveWords + (liveWords >> 3) + SPARE_WORDS];
+    int at = 0;
+    for (int k = 0; k < blockCount; k++) {
+      int size = blockWords(k);
+      System.arraycopy(words, offsets[k], packed, at, size);
+      offsets[k] = at;
+      at += size;
+    }
+    assert at == liveWords;
+    words = packed;
+    usedWords = at;
+    garbageWords = 0;
+  }
+
+  private int blockWords(int k) {
+    return PackedBlock.wordCount(heads, k * PackedBlock.HEAD_WORDS, words, offsets[k]);
+  }
+
   private void resize(int capacity) {
     firsts = Arrays.copyOf(firsts, capacity);
     unions = Arrays.copyOf(unions, capacity);
-    offsets = Arrays.copyOf(offsets, capacity + 1);
+    offsets = Arrays.copyOf(offsets, capacity);
     heads = Arrays.copyOf(heads, capacity * PackedBlock.HEAD_WORDS);
   }
 
