@@ -9,10 +9,10 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link RunsOverlapChecker}: 12-byte header, the base class's 2 ints and 3 longs, own 4 ints, 5
-   * longs, 1 boolean and 6 references, aligned as JOL reports it on JDK 17.
+   * {@link RunsOverlapChecker}: 12-byte header, the base class's 2 ints and 3 longs, own 6 ints, 4
+   * longs, 1 boolean and 7 references, aligned as JOL reports it on JDK 17.
    */
-  static final long CHECKER = 128;
+  static final long CHECKER = 136;
   /** The checker's {@code long[3]} of the last check's span. */
   static final long LAST_SPAN = longArray(3);
 
@@ -28,9 +28,5 @@ final class Memory {
 
   static long longArray(long length) {
     return align(ARRAY_HEADER + 8 * length);
-  }
-
-  static long refArray(long length) {
-    return align(ARRAY_HEADER + 4 * length);
   }
 }

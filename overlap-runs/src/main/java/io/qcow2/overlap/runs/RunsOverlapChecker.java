@@ -11,7 +11,7 @@ import java.util.Map;
  * primitive arrays index the blocks: their heads (what a lookup needs before it reads a record),
  * first starts, the union of their types, and a directory from cluster buckets to blocks, so a
  * check finds its block in O(1) with no branch on any layout whose blocks are spread evenly
- * (O(log blocks) otherwise) and its run with one multiply-high and, in most blocks, one 64-bit read
+ * (O(log blocks) otherwise) and its run with one multiplication and, in most blocks, one 64-bit read
  * of the records that can hold it.
  *
  * <p>{@code enter}/{@code remove} unpack the blocks holding the runs they change (and their
@@ -27,7 +27,9 @@ final class RunsOverlapChecker extends OverlapChecker {
    * Invariants (validate()): runs are sorted, disjoint, non-empty, carry a non-empty subset of the
    * enabled types, and two touching runs never carry the same types (the list is canonical, so the
    * answer to any check depends only on the per-cluster types). Every block holds 1..maxBlockRuns
-   * runs, is exactly the encoding of its runs (records in blocks[k], head in heads[4k..4k + 3]),
+   * runs, is exactly the encoding of its runs (words from offsets[k] on, head in heads[2k..2k + 1]);
+   * blocks do not overlap, lie below usedWords with garbageWords dead words between them, and every
+   * word from usedWords on is zero;
    * firsts[k] is its first start and unions[k] the union of its types. The directory, when not
    * stale, equals a rebuild (see buildDirectory).
    *
@@ -42,6 +44,11 @@ final class RunsOverlapChecker extends OverlapChecker {
   static final String STAT_DIRECTORY_REBUILDS = "directory-rebuilds";
 
   private static final int INITIAL_BLOCKS = 4;
+  /**
+   * Zero words kept after the last block: a field read loads the word holding it and the next, and
+   * a block without record bits has its (empty) records at the word after its last.
+   */
+  private static final int SPARE_WORDS = 2;
   /** Directory buckets per block, at most: fine enough that a bucket rarely holds two block starts. */
   private static final int BUCKETS_PER_BLOCK = 2;
   /** Largest bucket shift whose in-bucket cut fits a directory entry's high half. */
@@ -51,15 +58,28 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   private final int maxBlockRuns;
   private final long clusterLimit;
-  private long[][] blocks = new long[INITIAL_BLOCKS][];
+  /**
+   * Every block's words in one array, followed by at least {@value #SPARE_WORDS} zero words, so that
+   * at 10^6 structures the records span a few hundred pages instead of one page per block scattered
+   * over the heap (random checks missed the TLB, not only the caches). Block k starts at
+   * offsets[k]. A rewritten block is appended and its old words become garbage; when garbage
+   * exceeds an eighth of the live words the array is compacted in block order. So an update costs
+   * its blocks' words plus, amortised, eight words copied per word freed, never a shift of the
+   * whole array (the engine enters refcount blocks after the L2 tables, in the middle of the list).
+   */
+  private long[] words = new long[SPARE_WORDS];
+  /** Where each block starts in {@link #words}. */
+  private int[] offsets = new int[INITIAL_BLOCKS];
+  /** Words of {@link #words} ever written since the last compaction: blocks and garbage. */
+  private int usedWords;
+  /** Words below {@link #usedWords} that belong to no block. */
+  private int garbageWords;
   /** The blocks' heads, {@value PackedBlock#HEAD_WORDS} words each: what a lookup needs before it reads a record. */
   private long[] heads = new long[INITIAL_BLOCKS * PackedBlock.HEAD_WORDS];
   private long[] firsts = new long[INITIAL_BLOCKS];
   private int[] unions = new int[INITIAL_BLOCKS];
   private int blockCount;
   private long runCount;
-  /** Sum of the blocks' array sizes, so that memoryBytes() is O(1). */
-  private long blockBytes;
   private long[] directory = new long[0];
   private int directoryShift;
   private boolean directoryStale;
@@ -98,7 +118,7 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   @Override
   public long memoryBytes() {
-    return Memory.CHECKER + Memory.LAST_SPAN + Memory.refArray(blocks.length) + blockBytes
+    return Memory.CHECKER + Memory.LAST_SPAN + Memory.longArray(words.length) + Memory.intArray(offsets.length)
         + Memory.longArray(heads.length) + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
         + Memory.longArray(directory.length);
   }
@@ -125,7 +145,9 @@ final class RunsOverlapChecker extends OverlapChecker {
   protected int checkClusters(long first, long count, int wanted) {
     long last = first + count - 1;
     long[] span = lastSpan;
-    if (first >= span[0] && last < span[1]) {
+    // One branch on both bounds' signs: random checks (nearly always outside) would mispredict the
+    // first of two separate compares half the time.
+    if (((first - span[0]) | (span[1] - 1 - last)) >= 0) {
       spanMisses = 0;
       return (int) span[2];
     }
@@ -142,7 +164,7 @@ final class RunsOverlapChecker extends OverlapChecker {
     int misses = ++spanMisses;
     boolean record = misses <= SPAN_MISSES || (misses & (SPAN_MISSES - 1)) == 0;
     int found = PackedBlock.typesWithinOneRun(
-        heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, record ? span : null);
+        heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], first, last, record ? span : null);
     if (found < 0) {
       return unionOverlapping(k, first, last, wanted);
     }
@@ -155,7 +177,8 @@ final class RunsOverlapChecker extends OverlapChecker {
   /** The general path of a check: {@code [first, last]} may cross runs and blocks up to block k. */
   private int unionOverlapping(int k, long first, long last, int wanted) {
     long[] span = lastSpan;
-    int found = PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
+    int found = PackedBlock.unionOverlapping(
+        heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], first, last, wanted, span);
     if (span[1] == Long.MAX_VALUE) {
       span[1] = k + 1 < blockCount ? firsts[k + 1] : clusterLimit;
     }
@@ -170,7 +193,8 @@ final class RunsOverlapChecker extends OverlapChecker {
       }
     }
     if (k >= 0) {
-      found |= PackedBlock.unionOverlapping(heads, k * PackedBlock.HEAD_WORDS, blocks[k], first, last, wanted, span);
+      found |= PackedBlock.unionOverlapping(
+          heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], first, last, wanted, span);
       // The range spans several runs: whatever span the call saw in block k alone is not ours.
       span[0] = 1;
       span[1] = 0;
@@ -184,17 +208,45 @@ final class RunsOverlapChecker extends OverlapChecker {
    * @throws IllegalStateException naming the first violation
    */
   public void validate() {
-    if (blockCount < 0 || blockCount > blocks.length || blocks.length != firsts.length
-        || blocks.length != unions.length || heads.length != blocks.length * PackedBlock.HEAD_WORDS) {
+    if (blockCount < 0 || blockCount > firsts.length || offsets.length != firsts.length
+        || firsts.length != unions.length || heads.length != firsts.length * PackedBlock.HEAD_WORDS) {
       throw new IllegalStateException(String.format("block count %d, arrays %d/%d/%d/%d",
-          blockCount, blocks.length, firsts.length, unions.length, heads.length));
+          blockCount, offsets.length, firsts.length, unions.length, heads.length));
     }
-    long bytes = 0;
+    if (usedWords < 0 || usedWords + SPARE_WORDS > words.length || garbageWords < 0 || garbageWords > usedWords) {
+      throw new IllegalStateException(String.format("%d words used (%d garbage) of %d, %d spare needed",
+          usedWords, garbageWords, words.length, SPARE_WORDS));
+    }
+    long[] extents = new long[blockCount];
+    long liveWords = 0;
+    for (int k = 0; k < blockCount; k++) {
+      int size = offsets[k] < 0 || offsets[k] >= usedWords ? -1 : blockWords(k);
+      if (size < 1 || offsets[k] + size > usedWords) {
+        throw new IllegalStateException(String.format(
+            "block %d at word %d (%d words) outside the %d used words", k, offsets[k], size, usedWords));
+      }
+      extents[k] = (long) offsets[k] << 32 | (offsets[k] + size);
+      liveWords += size;
+    }
+    Arrays.sort(extents);
+    for (int i = 1; i < extents.length; i++) {
+      if (extents[i] >>> 32 < (extents[i - 1] & 0xffffffffL)) {
+        throw new IllegalStateException("blocks overlap at word " + (extents[i] >>> 32));
+      }
+    }
+    if (liveWords != usedWords - garbageWords) {
+      throw new IllegalStateException(String.format(
+          "%d words in blocks, %d used less %d garbage recorded", liveWords, usedWords, garbageWords));
+    }
+    for (int w = usedWords; w < words.length; w++) {
+      if (words[w] != 0) {
+        throw new IllegalStateException("word " + w + " after the last block is not zero");
+      }
+    }
     long runs = 0;
     long previousEnd = -1;
     int previousTypes = 0;
     for (int k = 0; k < blockCount; k++) {
-      long[] block = blocks[k];
       int count = count(k);
       if (count < 1 || count > maxBlockRuns) {
         throw new IllegalStateException(String.format(
@@ -234,23 +286,18 @@ final class RunsOverlapChecker extends OverlapChecker {
             "block %d: index says types 0x%x, runs hold 0x%x", k, unions[k], union));
       }
       long[] head = new long[PackedBlock.HEAD_WORDS];
-      if (!Arrays.equals(block, PackedBlock.encode(decoded, 0, count, head, 0))
+      long[] expected = PackedBlock.encode(decoded, 0, count, head, 0);
+      if (blockWords(k) != expected.length
+          || !Arrays.equals(words, offsets[k], offsets[k] + expected.length, expected, 0, expected.length)
           || !Arrays.equals(head, 0, head.length, heads, k * PackedBlock.HEAD_WORDS,
               (k + 1) * PackedBlock.HEAD_WORDS)) {
         throw new IllegalStateException("block " + k + " is not the canonical packing of its runs");
       }
-      bytes += Memory.longArray(block.length);
       runs += count;
     }
-    for (int k = blockCount; k < blocks.length; k++) {
-      if (blocks[k] != null) {
-        throw new IllegalStateException("unused block slot " + k + " still holds an array");
-      }
-    }
-    if (bytes != blockBytes || runs != runCount) {
+    if (runs != runCount) {
       throw new IllegalStateException(String.format(
-          "accounting: %d block bytes and %d runs recorded, %d and %d found",
-          blockBytes, runCount, bytes, runs));
+          "accounting: %d runs recorded, %d found", runCount, runs));
     }
     if (!directoryStale) {
       long[] expected = buildDirectory();
@@ -344,59 +391,102 @@ final class RunsOverlapChecker extends OverlapChecker {
     long oldRuns = 0;
     for (int k = low; k <= high; k++) {
       oldRuns += count(k);
-      blockBytes -= Memory.longArray(blocks[k].length);
     }
-    boolean moved = newBlocks != oldBlocks;
-    int newCount = blockCount - oldBlocks + newBlocks;
-    if (newCount > blocks.length) {
-      resize(newCount + (newCount >> 1) + 1);
-    }
-    int tail = blockCount - high - 1;
-    System.arraycopy(blocks, high + 1, blocks, low + newBlocks, tail);
-    System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
-    System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
-    System.arraycopy(heads, (high + 1) * PackedBlock.HEAD_WORDS, heads,
-        (low + newBlocks) * PackedBlock.HEAD_WORDS, tail * PackedBlock.HEAD_WORDS);
-    for (int k = newCount; k < blockCount; k++) {
-      blocks[k] = null;
-    }
-    blockCount = newCount;
-    if (newCount < blocks.length / 4 && blocks.length > INITIAL_BLOCKS) {
-      resize(Math.max(INITIAL_BLOCKS, newCount + (newCount >> 1) + 1));
-    }
+    long[][] packed = new long[newBlocks][];
+    long[] newHeads = new long[newBlocks * PackedBlock.HEAD_WORDS];
+    int newWords = 0;
     int from = 0;
     for (int b = 0; b < newBlocks; b++) {
       // At the end of the list fill blocks completely (appends); elsewhere split evenly.
       int count = atEnd ? Math.min(maxBlockRuns, size - from)
           : size / newBlocks + (b < size % newBlocks ? 1 : 0);
-      int k = low + b;
-      long[] block = PackedBlock.encode(runs, from, count, heads, k * PackedBlock.HEAD_WORDS);
-      moved |= b < oldBlocks && firsts[k] != runs.start(from);
-      blocks[k] = block;
-      firsts[k] = runs.start(from);
-      unions[k] = PackedBlock.union(runs, from, count);
-      blockBytes += Memory.longArray(block.length);
+      packed[b] = PackedBlock.encode(runs, from, count, newHeads, b * PackedBlock.HEAD_WORDS);
+      newWords += packed[b].length;
       from += count;
     }
     assert from == size;
+    int oldWords = 0;
+    for (int k = low; k <= high; k++) {
+      oldWords += blockWords(k);
+    }
+    if (usedWords + newWords + SPARE_WORDS > words.length) {
+      long needed = (long) usedWords + newWords + SPARE_WORDS;
+      words = Arrays.copyOf(words, Math.toIntExact(Math.min(Integer.MAX_VALUE - 8, needed + (needed >> 3))));
+    }
+
+    boolean moved = newBlocks != oldBlocks;
+    int newCount = blockCount - oldBlocks + newBlocks;
+    if (newCount > firsts.length) {
+      resize(newCount + (newCount >> 1) + 1);
+    }
+    int tail = blockCount - high - 1;
+    System.arraycopy(firsts, high + 1, firsts, low + newBlocks, tail);
+    System.arraycopy(unions, high + 1, unions, low + newBlocks, tail);
+    System.arraycopy(offsets, high + 1, offsets, low + newBlocks, tail);
+    System.arraycopy(heads, (high + 1) * PackedBlock.HEAD_WORDS, heads,
+        (low + newBlocks) * PackedBlock.HEAD_WORDS, tail * PackedBlock.HEAD_WORDS);
+    blockCount = newCount;
+    if (newCount < firsts.length / 4 && firsts.length > INITIAL_BLOCKS) {
+      resize(Math.max(INITIAL_BLOCKS, newCount + (newCount >> 1) + 1));
+    }
+    int at = usedWords;
+    from = 0;
+    for (int b = 0; b < newBlocks; b++) {
+      int k = low + b;
+      offsets[k] = at;
+      System.arraycopy(packed[b], 0, words, at, packed[b].length);
+      at += packed[b].length;
+      System.arraycopy(newHeads, b * PackedBlock.HEAD_WORDS, heads, k * PackedBlock.HEAD_WORDS, PackedBlock.HEAD_WORDS);
+      moved |= b < oldBlocks && firsts[k] != runs.start(from);
+      int count = count(k);
+      firsts[k] = runs.start(from);
+      unions[k] = PackedBlock.union(runs, from, count);
+      from += count;
+    }
+    usedWords = at;
+    garbageWords += oldWords;
+    int liveWords = usedWords - garbageWords;
+    if (garbageWords > liveWords >> 3 || usedWords + SPARE_WORDS < words.length / 4) {
+      compact(liveWords);
+    }
     blocksWritten += newBlocks;
     runCount += size - oldRuns;
     directoryStale |= moved;
   }
 
+  /** Rewrites {@link #words} with the blocks back to back in block order and room for an eighth more. */
+  private void compact(int liveWords) {
+    long[] packed = new long[liveWords + (liveWords >> 3) + SPARE_WORDS];
+    int at = 0;
+    for (int k = 0; k < blockCount; k++) {
+      int size = blockWords(k);
+      System.arraycopy(words, offsets[k], packed, at, size);
+      offsets[k] = at;
+      at += size;
+    }
+    assert at == liveWords;
+    words = packed;
+    usedWords = at;
+    garbageWords = 0;
+  }
+
+  private int blockWords(int k) {
+    return PackedBlock.wordCount(heads, k * PackedBlock.HEAD_WORDS, words, offsets[k]);
+  }
+
   private void resize(int capacity) {
-    blocks = Arrays.copyOf(blocks, capacity);
     firsts = Arrays.copyOf(firsts, capacity);
     unions = Arrays.copyOf(unions, capacity);
+    offsets = Arrays.copyOf(offsets, capacity);
     heads = Arrays.copyOf(heads, capacity * PackedBlock.HEAD_WORDS);
   }
 
   private int count(int k) {
-    return PackedBlock.count(heads, k * PackedBlock.HEAD_WORDS);
+    return PackedBlock.count(heads, k * PackedBlock.HEAD_WORDS, words, offsets[k]);
   }
 
   private void decodeInto(int k, RunList out) {
-    PackedBlock.decodeInto(heads, k * PackedBlock.HEAD_WORDS, blocks[k], out);
+    PackedBlock.decodeInto(heads, k * PackedBlock.HEAD_WORDS, words, offsets[k], out);
   }
 
   /** The last block whose first start is at or before {@code cluster}, or -1. */
