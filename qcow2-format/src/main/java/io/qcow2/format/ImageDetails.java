@@ -35,15 +35,14 @@ public final class ImageDetails {
     List<SnapshotSummary> summaries = new ArrayList<>();
     byte[] entry = new byte[Snapshot.HEADER_SIZE + 24];
     for (Snapshot s : image.snapshots()) {
-      // The engine keeps what it needs; the clock fields are read from the entry (spec
-      // "Snapshots": date_nsec at 20, vm_clock_nsec at 24, extra data size at 36, icount at 56).
+      // The engine keeps what it needs; the clock fields are decoded from the entry again, and
+      // icount is the third field of the extra data (spec "Snapshots").
       image.readHost(s.tableOffset(), entry, 0, entry.length);
-      ByteBuffer b = ByteBuffer.wrap(entry);
-      long extraSize = Integer.toUnsignedLong(b.getInt(36));
-      long icount = extraSize >= 24 ? b.getLong(Snapshot.HEADER_SIZE + 16) : -1;
-      summaries.add(new SnapshotSummary(s.id(), s.name(), s.dateSeconds(),
-          Integer.toUnsignedLong(b.getInt(20)), s.vmStateSize(), b.getLong(24), icount,
-          s.l1Size()));
+      Snapshot.Head head = Snapshot.Head.decode(entry);
+      long icount = head.extraSize() >= 24
+          ? ByteBuffer.wrap(entry).getLong(Snapshot.HEADER_SIZE + 16) : -1;
+      summaries.add(new SnapshotSummary(s.id(), s.name(), s.dateSeconds(), head.dateNanos(),
+          s.vmStateSize(), head.vmClockNanos(), icount, s.l1Size()));
     }
     return summaries;
   }
