@@ -202,19 +202,25 @@ class ConcurrentStressTest {
       int length = random.nextBoolean() ? STRIPE : SECTOR;
       offset += random.nextInt(STRIPE / length) * length;
       switch (random.nextInt(5)) {
-        case 0, 1, 2 -> {
-          byte[] data = patterned(offset, length);
-          image.write(offset, data, 0, length);
-          System.arraycopy(data, 0, model, (int) offset, length);
-          acknowledged++;
-        }
-        case 3 -> {
-          image.writeZeroes(offset, length);
-          Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
-          acknowledged++;
-        }
+        case 0, 1, 2 -> write(offset, length);
+        case 3 -> writeZeroes(offset, length);
         default -> check(offset, length);
       }
+    }
+
+    /** Writes this range's pattern and records it in the model once acknowledged. */
+    private void write(long offset, int length) throws IOException {
+      byte[] data = patterned(offset, length);
+      image.write(offset, data, 0, length);
+      System.arraycopy(data, 0, model, (int) offset, length);
+      acknowledged++;
+    }
+
+    /** Zeroes the range and records it in the model once acknowledged. */
+    private void writeZeroes(long offset, int length) throws IOException {
+      image.writeZeroes(offset, length);
+      Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
+      acknowledged++;
     }
 
     /** A write, zero write, discard or read in this writer's own region. */
@@ -228,17 +234,8 @@ class ConcurrentStressTest {
       long offset = base + (long) first * SECTOR;
       int length = sectors * SECTOR;
       switch (random.nextInt(8)) {
-        case 0, 1, 2 -> {
-          byte[] data = patterned(offset, length);
-          image.write(offset, data, 0, length);
-          System.arraycopy(data, 0, model, (int) offset, length);
-          acknowledged++;
-        }
-        case 3 -> {
-          image.writeZeroes(offset, length);
-          Arrays.fill(model, (int) offset, (int) offset + length, (byte) 0);
-          acknowledged++;
-        }
+        case 0, 1, 2 -> write(offset, length);
+        case 3 -> writeZeroes(offset, length);
         case 4 -> {
           image.discard(offset, length);
           // Whole clusters only (partial ones are left alone, as QEMU); they then read as zeros.
