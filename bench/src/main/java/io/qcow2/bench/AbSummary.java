@@ -11,22 +11,29 @@ import java.util.Map;
  * (512-byte checks). Every error is a 99.9 % half-width. The field names are a contract (issue 11).
  */
 final class AbSummary {
-  static final String METHOD = "probe: System.nanoTime around every call into the strategy, over"
-      + " the workload thread's CPU time in windows of ~250 us bracketed by the thread CPU clock,"
-      + " preempted windows dropped, probe cost calibrated out; mean of single-shot iterations,"
-      + " Student-t 99.9 %; shareVsNone from the workload thread's CPU time, paired per iteration"
-      + " with an overlap-check=none pass of the same workload just before it in the same JVM";
-  static final String METHOD_UNPAIRED = METHOD.substring(0, METHOD.indexOf(", paired per"))
-      + " against the none fork's (no paired none pass in these results)";
+  static final String METHOD = "probe: System.nanoTime around every call into the strategy, less"
+      + " the probe's own interval per call measured in situ (the same workload through the probe"
+      + " around a no-op checker, just before in the same JVM), over the workload thread's CPU time"
+      + " in windows of ~250 us bracketed by the thread CPU clock, preempted windows dropped; mean"
+      + " of single-shot iterations, Student-t 99.9 %; shareVsNone from the workload thread's CPU"
+      + " time, paired per iteration with an overlap-check=none pass of the same workload just"
+      + " before it in the same JVM";
+  static final String METHOD_UNPAIRED = "probe: System.nanoTime around every call into the"
+      + " strategy, less the probe's own interval per call calibrated on a no-op checker in a tight"
+      + " loop, over the workload thread's CPU time in windows of ~250 us bracketed by the thread CPU"
+      + " clock, preempted windows dropped; mean of single-shot iterations, Student-t 99.9 %;"
+      + " shareVsNone against the none fork's (no paired passes in these results)";
   static final String METHOD_WITHOUT_PROBE =
       "shareVsNone only: no probe metrics in these results (share is null)";
 
   /**
    * One macro entry. Shares in percent, errors in percentage points; NaN where unknown (written as
-   * null).
+   * null). {@code nsPerCall}: the direct share as time inside the strategy per call into it (the
+   * share of the workload thread's CPU time over the calls the probe counted).
    */
   record Macro(String workload, String strategy, double share, double shareError,
-      double shareVsNone, double shareVsNoneError, String method, double ms, double msError) {}
+      double shareVsNone, double shareVsNoneError, String method, double ms, double msError,
+      double nsPerCall, double nsPerCallError) {}
 
   /** One check-latency point. */
   record Check(String strategy, long structures, double ns, double nsError) {}
@@ -74,10 +81,23 @@ final class AbSummary {
     }
     double directShare = isNone ? 0 : share == null ? Double.NaN : share.score();
     double directError = isNone ? 0 : share == null ? Double.NaN : share.error();
+    double[] perCall = nanosPerCall(r, directShare, directError);
     return new Macro(label, r.strategy(), directShare, directError, vsNone, vsNoneError,
         share == null && !isNone ? METHOD_WITHOUT_PROBE
             : isNone || r.secondary().containsKey(ProbeProfiler.VS_NONE) ? METHOD : METHOD_UNPAIRED,
-        r.score(), r.error());
+        r.score(), r.error(), perCall[0], perCall[1]);
+  }
+
+  /** Share × thread CPU time / calls, with the share's and the CPU time's relative errors. */
+  private static double[] nanosPerCall(BenchResult r, double share, double shareError) {
+    BenchResult.Secondary calls = r.secondary().get(ProbeProfiler.CALLS);
+    BenchResult.Secondary cpu = r.secondary().get(ProbeProfiler.CPU);
+    if (calls == null || cpu == null || calls.score() <= 0 || Double.isNaN(share)) {
+      return new double[] {Double.NaN, Double.NaN};
+    }
+    double ns = share / 100 * cpu.score() * 1e6 / calls.score();
+    double relative = Math.hypot(share == 0 ? 0 : shareError / share, cpu.error() / cpu.score());
+    return new double[] {ns, Math.abs(ns) * relative};
   }
 
   /** The workload thread's CPU time and its error when the probe measured it, else the score. */
@@ -117,6 +137,8 @@ final class AbSummary {
       o.put("method", m.method());
       o.put("ms", m.ms());
       o.put("msError", m.msError());
+      o.put("nsPerCall", m.nsPerCall());
+      o.put("nsPerCallError", m.nsPerCallError());
       array.add(o);
     }
     for (Check c : checks(results)) {

@@ -15,8 +15,9 @@ import java.lang.management.ThreadMXBean;
  * #PREEMPTION_SLACK_NANOS} ns had the thread descheduled inside it, and is left out of numerator
  * and denominator alike. Preemption by a neighbour does not depend on which code the workload is
  * running, so the kept windows are a fair sample of the workload; on an idle machine every window
- * is kept. The probe's own cost per call (calibrated in {@link #calibrate}) is taken out of both
- * sides.
+ * is kept. The probe's own cost per call is taken out of both sides: inside the timed interval,
+ * as measured in situ by the floor pass when one ran (see {@link #startFloor}), else as calibrated
+ * in a tight loop ({@link #calibrate}); outside it, as calibrated.
  *
  * <p>Single-threaded by design: the workload thread calls {@link #start}, the checker and {@link
  * #stop}; JMH's profiler thread reads {@link #lastIteration} after the iteration.
@@ -30,9 +31,12 @@ final class CheckProbe {
    *
    * @param noneCpuMillis the thread CPU time of the paired overlap-check=none pass run just before
    *     the iteration (see {@link #startReference}), NaN when there was none
+   * @param floorNanos the probe's interval around a no-op call, per call, measured by the floor
+   *     pass just before the iteration (see {@link #startFloor}) and taken out of the share; NaN
+   *     when there was none (the tight-loop calibration was taken out instead)
    */
   record Iteration(double sharePercent, double cpuMillis, double keptPercent, long calls,
-      double noneCpuMillis) {
+      double noneCpuMillis, double floorNanos) {
     /** {@code (t − t_none) / t} in percent of the paired none pass, NaN without one. */
     double vsNonePercent() {
       return 100 * (cpuMillis - noneCpuMillis) / cpuMillis;
@@ -65,6 +69,9 @@ final class CheckProbe {
   private static long referenceStartCpu;
   private static double referenceCpu = Double.NaN;
 
+  private static boolean floorPass;
+  private static double floorNanos = Double.NaN;
+
   private static boolean calibrating;
   private static long calibrationInside;
   /** Keeps the calibration loops' results alive, so the JIT cannot drop the calls. */
@@ -88,21 +95,41 @@ final class CheckProbe {
     startCpu = windowCpu;
   }
 
+  /**
+   * Starts the floor pass: the same workload, run by the iteration's setup just before {@link
+   * #start}, with the probe around a checker that does nothing ({@link ProbeProvider#selectFloor}).
+   * Its {@link #stop} publishes nothing but the mean interval the probe measured around a call that
+   * does nothing, in the workload's own cache and branch state; the next iteration takes that out
+   * of its share instead of the tight-loop calibration, which left 0.3-0.7 % of W1 and W3 on a
+   * no-op strategy.
+   */
+  static void startFloor() {
+    start();
+    floorPass = true;
+  }
+
   /** Ends the iteration started by {@link #start} and publishes its figures. */
   static void stop() {
     long now = System.nanoTime();
     closeWindow(now);
     running = false;
+    if (floorPass) {
+      floorPass = false;
+      floorNanos = keptCalls == 0 ? Double.NaN : keptInside / (double) keptCalls;
+      return;
+    }
     // Every window costs two reads of the thread CPU clock: probe cost, not workload.
     double cpu = THREADS.getCurrentThreadCpuTime() - startCpu - calls * overheadNanos
         - windows * 2 * clockNanos;
-    double insideKept = keptInside - keptCalls * insideNanos;
+    double inside = Double.isNaN(floorNanos) ? insideNanos : floorNanos;
+    double insideKept = keptInside - keptCalls * inside;
     double cpuKept = keptCpu - keptCalls * overheadNanos - keptWindows * clockNanos;
     double share = calls == 0 ? 0
         : keptWindows == 0 || cpuKept <= 0 ? Double.NaN : 100 * insideKept / cpuKept;
     last = new Iteration(share, cpu / 1e6, windows == 0 ? 0 : 100.0 * keptWindows / windows, calls,
-        referenceCpu / 1e6);
+        referenceCpu / 1e6, floorNanos);
     referenceCpu = Double.NaN;
+    floorNanos = Double.NaN;
   }
 
   /**
@@ -128,6 +155,7 @@ final class CheckProbe {
   static void clear() {
     last = null;
     referenceCpu = Double.NaN;
+    floorNanos = Double.NaN;
   }
 
   /** Records one call into the strategy that started at {@code startWall} and ended at {@code endWall}. */

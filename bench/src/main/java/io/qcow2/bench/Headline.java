@@ -73,6 +73,12 @@ final class Headline {
     return String.format(Locale.ROOT, format, value, error);
   }
 
+  /** Time per call as "24.6 ± 1.1 ns", "-" when unknown. */
+  static String nanos(double value, double error) {
+    return Double.isNaN(value) ? "-"
+        : String.format(Locale.ROOT, value < 10 ? "%.2f ± %.2f ns" : "%.1f ± %.1f ns", value, error);
+  }
+
   static String speedUp(double[] s) {
     return s == null ? "-" : String.format(Locale.ROOT, "%.2f× ± %.2f", s[0], s[1]);
   }
@@ -88,8 +94,10 @@ final class Headline {
           continue;
         }
         out.append(String.format(Locale.ROOT,
-            "  %-16s share %-20s vs none %-20s %8.1f ms wall, speed-up over legacy %s%n",
+            "  %-16s share %-20s %-24s vs none %-20s %8.1f ms wall, speed-up over legacy %s%n",
             m.strategy(), percent(m.share(), m.shareError()),
+            Double.isNaN(m.nsPerCall()) ? ""
+                : nanos(m.nsPerCall(), m.nsPerCallError()) + " a call",
             percent(m.shareVsNone(), m.shareVsNoneError()), m.ms(),
             speedUp(w.speedUp().get(m.strategy()))));
       }

@@ -96,7 +96,8 @@ final class HtmlReport {
         + "against <code>none</code> ((t &minus; t<sub>none</sub>) / t, thread CPU time); speed-up "
         + "= legacy's CPU time / the strategy's. Errors are 99.9 % half-widths.</p>\n"
         + "<table id=\"answer\">\n<tr><th>workload</th><th>winner</th><th>strategy</th>"
-        + "<th>share (direct)</th><th>share vs none</th><th>ms (wall)</th>"
+        + "<th>share (direct)</th><th>in the strategy per call</th><th>share vs none</th>"
+        + "<th>ms (wall)</th>"
         + "<th>speed-up over legacy</th><th>series (perf, QEMU 2014)</th></tr>\n");
     for (Headline.Workload w : workloads) {
       boolean first = true;
@@ -110,6 +111,8 @@ final class HtmlReport {
             .append("</td><td>").append(esc(m.strategy())).append("</td>")
             .append("<td class=\"n\">").append(esc(Headline.percent(m.share(), m.shareError())))
             .append("</td><td class=\"n\">")
+            .append(esc(Headline.nanos(m.nsPerCall(), m.nsPerCallError())))
+            .append("</td><td class=\"n\">")
             .append(esc(Headline.percent(m.shareVsNone(), m.shareVsNoneError())))
             .append("</td><td class=\"n\">").append(esc(ReportTable.number(m.ms())))
             .append("</td><td class=\"n\">")
@@ -120,7 +123,7 @@ final class HtmlReport {
       }
       for (BenchResult r : w.outside()) {
         out.append("<tr class=\"ref\"><td></td><td></td><td>").append(esc(r.strategy()))
-            .append("</td><td></td><td></td><td class=\"n\">")
+            .append("</td><td></td><td></td><td></td><td class=\"n\">")
             .append(esc(ReportTable.number(r.score()) + " ± " + ReportTable.number(r.error())))
             .append("</td><td></td><td></td></tr>\n");
       }

@@ -53,7 +53,9 @@ import org.openjdk.jmh.annotations.Warmup;
  * setup of every iteration of a strategy other than {@code none} first runs the same
  * workload with overlap-check=none in the same JVM and hands its thread CPU time to {@link
  * CheckProbe#stopReference}: the share against {@code none} then comes from pairs measured
- * back to back on the same compiled code, not from two forks that drift apart.
+ * back to back on the same compiled code, not from two forks that drift apart. The setup then runs
+ * the floor pass ({@link CheckProbe#startFloor}): the same workload through the probe around a
+ * checker that does nothing, whose per-call interval the iteration takes out of its direct share.
  */
 @BenchmarkMode(Mode.SingleShotTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
@@ -100,14 +102,22 @@ public class ImageWorkloadBenchmark {
 
     /** Open options selecting this strategy with the given overlap-check template. */
     Map<String, String> openOptions(String template) {
-      Map<String, String> options = new HashMap<>();
       if (strategy.equals(Strategies.NONE)) {
-        options.put(OverlapCheckOptions.OVERLAP_CHECK, "none");
-      } else {
-        options.put(OverlapCheckOptions.OVERLAP_CHECK, template);
-        // The strategy, with every call into it timed for the direct overlap share.
-        options.put(OverlapCheckers.STRATEGY_OPTION, ProbeProvider.select(strategy));
+        return NONE;
       }
+      // The strategy, with every call into it timed for the direct overlap share.
+      return probed(template, ProbeProvider.select(strategy));
+    }
+
+    /** Open options for the floor pass: the probe around a checker that does nothing. */
+    Map<String, String> floorOptions(String template) {
+      return probed(template, ProbeProvider.selectFloor());
+    }
+
+    private static Map<String, String> probed(String template, String probe) {
+      Map<String, String> options = new HashMap<>();
+      options.put(OverlapCheckOptions.OVERLAP_CHECK, template);
+      options.put(OverlapCheckers.STRATEGY_OPTION, probe);
       return options;
     }
   }
@@ -128,6 +138,11 @@ public class ImageWorkloadBenchmark {
         CheckProbe.startReference();
         create(file, w1MiB, NONE);
         CheckProbe.stopReference();
+        Files.delete(file);
+        Map<String, String> floor = s.floorOptions("cached");
+        CheckProbe.startFloor();
+        create(file, w1MiB, floor);
+        CheckProbe.stop();
         Files.delete(file);
       }
     }
@@ -168,6 +183,11 @@ public class ImageWorkloadBenchmark {
           CheckProbe.startReference();
           write(none);
           CheckProbe.stopReference();
+        }
+        try (Qcow2Image floor = fresh(file, s.floorOptions("cached"))) {
+          CheckProbe.startFloor();
+          write(floor);
+          CheckProbe.stop();
         }
       }
       image = fresh(file, s.openOptions("cached"));
@@ -238,6 +258,11 @@ public class ImageWorkloadBenchmark {
           CheckProbe.startReference();
           write(none);
           CheckProbe.stopReference();
+        }
+        try (Qcow2Image floor = Qcow2Image.open(file, s.floorOptions("cached"), true)) {
+          CheckProbe.startFloor();
+          write(floor);
+          CheckProbe.stop();
         }
       }
       image = Qcow2Image.open(file, s.openOptions("cached"), true);
@@ -319,6 +344,12 @@ public class ImageWorkloadBenchmark {
           CheckProbe.startReference();
           write(none);
           CheckProbe.stopReference();
+        }
+        Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
+        try (Qcow2Image floor = Qcow2Image.open(file, s.floorOptions("all"), true)) {
+          CheckProbe.startFloor();
+          write(floor);
+          CheckProbe.stop();
         }
       }
       Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);

@@ -6,13 +6,20 @@ import io.qcow2.overlap.OverlapChecker;
 import io.qcow2.overlap.OverlapCheckerSetup;
 import java.util.Map;
 
-/** A checker that holds and finds nothing: what {@link CheckProbe} calibrates its own cost on. */
+/**
+ * A checker that holds and finds nothing: what {@link CheckProbe} measures its own cost on, in a
+ * tight loop and in the floor pass.
+ */
 final class NoopChecker extends OverlapChecker {
   static final OverlapCheckerSetup SETUP =
       new OverlapCheckerSetup(9, MetadataType.ALL_MASK, MetadataView.EMPTY, Map.of());
 
   NoopChecker() {
-    super(SETUP);
+    this(SETUP);
+  }
+
+  NoopChecker(OverlapCheckerSetup setup) {
+    super(setup);
   }
 
   @Override

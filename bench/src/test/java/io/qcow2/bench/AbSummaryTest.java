@@ -32,7 +32,9 @@ class AbSummaryTest {
     assertEquals(5 + 2, entries.size(), entries.toString());
     Map<String, Object> legacy = entries.get(1);
     assertEquals(List.of("workload", "strategy", "share", "shareError", "shareVsNone",
-        "shareVsNoneError", "method", "ms", "msError"), List.copyOf(legacy.keySet()));
+        "shareVsNoneError", "method", "ms", "msError", "nsPerCall", "nsPerCallError"),
+        List.copyOf(legacy.keySet()));
+    assertNull(legacy.get("nsPerCall"), "no call count in these results");
     assertEquals("W3", legacy.get("workload"));
     assertEquals("legacy", legacy.get("strategy"));
     assertEquals(55.0, ((Number) legacy.get("share")).doubleValue(), 1e-9);
@@ -81,6 +83,13 @@ class AbSummaryTest {
     assertEquals(0.7, ((Number) windowed.get("shareVsNoneError")).doubleValue(), 1e-9);
     assertEquals(AbSummary.METHOD, windowed.get("method"));
     assertEquals(AbSummary.METHOD, entries.get(0).get("method"));
+    // 12 % of 90 ms over 50 000 calls.
+    assertEquals(0.12 * 90e6 / 50_000, ((Number) windowed.get("nsPerCall")).doubleValue(), 1e-3);
+    assertEquals(216 * Math.hypot(0.5 / 12, 3.0 / 90),
+        ((Number) windowed.get("nsPerCallError")).doubleValue(), 1e-3);
+    assertTrue(Headline.toText(Headline.of(BenchResult.parseJmhJson(new FakeResults()
+            .pairedProbed("w3RandomWrites", "windowed", 120, 12, 90, 11.5, 0.7).json())))
+        .contains("216.0 ± 11.5 ns a call"));
   }
 
   @Test

@@ -70,7 +70,7 @@ final class FakeResults {
 
   /**
    * As {@link #probed}, plus the paired none pass's metrics: {@code (t − t_none) / t} per
-   * iteration (percent) with its error.
+   * iteration (percent) with its error; 50 000 calls per iteration.
    */
   FakeResults pairedProbed(String method, String strategy, double ms, double share,
       double cpu, double vsNone, double vsNoneError) {
@@ -79,7 +79,8 @@ final class FakeResults {
             "probe.share" : {"score" : %s, "scoreError" : 0.5, "scoreUnit" : "%%"},
             "probe.cpu" : {"score" : %s, "scoreError" : 3, "scoreUnit" : "ms"},
             "probe.noneCpu" : {"score" : %s, "scoreError" : 3, "scoreUnit" : "ms"},
-            "probe.vsNone" : {"score" : %s, "scoreError" : %s, "scoreUnit" : "%%"}
+            "probe.vsNone" : {"score" : %s, "scoreError" : %s, "scoreUnit" : "%%"},
+            "probe.calls" : {"score" : 50000, "scoreError" : 0, "scoreUnit" : "calls"}
           }""", share, cpu, cpu * (1 - vsNone / 100), vsNone, vsNoneError);
     return addWithSecondary("io.qcow2.bench.ImageWorkloadBenchmark." + method, "ss", "ms/op", ms,
         1, secondary, "strategy", strategy, "size", "64");
