@@ -77,29 +77,27 @@ final class ClusterAllocator {
 
   /**
    * The offset of an L2 table this image alone owns for {@code l1Index}: allocated when absent,
-   * copied when shared with a snapshot (refcount above 1).
+   * copied when the L1 entry lacks COPIED or the table is shared (refcount above 1).
    */
   long l2ForWrite(int l1Index) throws IOException {
     long l2Offset = tables.l2Offset(l1Index);
-    if (l2Offset != 0) {
-      if (owned(l2Offset)) {
-        if (!tables.isCached(l2Offset)) {  // a cached table may be new and not written yet
-          file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
-        }
-        if ((tables.l1()[l1Index] & COPIED) == 0) {
-          tables.setL1(l1Index, l2Offset | COPIED);
-        }
-        return l2Offset;
+    // In place only when the L1 entry says COPIED, as QEMU decides, and the refcount agrees: a
+    // missing flag is never repaired from a refcount, which a hostile image can forge (a refcount
+    // table entry pointing at the header reads as refcount 1 for clusters a snapshot shares).
+    if (l2Offset != 0 && (tables.l1()[l1Index] & COPIED) != 0 && owned(l2Offset)) {
+      if (!tables.isCached(l2Offset)) {  // a cached table may be new and not written yet
+        file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
       }
+      return l2Offset;
     }
     long[] copied = null;
     if (l2Offset != 0) {
       // Copy on write of a shared L2 table: its data clusters keep their refcounts (each is now
-      // referenced by one more table), so no entry keeps COPIED.
+      // referenced by one more table). The entries are copied as they are, flags included, as
+      // QEMU does: a consistent shared table has no COPIED entry, and a COPIED entry in a corrupt
+      // one is still written in place only where its refcount is 1 (WritePath), so that a
+      // hostile entry pointing at metadata meets the overlap check as it does in QEMU.
       copied = tables.l2Table(l2Offset).clone();
-      for (int i = 0; i < copied.length; i++) {
-        copied[i] &= ~COPIED;
-      }
     }
     long newOffset = allocate(1);
     if (newOffset == 0) {

@@ -85,7 +85,8 @@ final class WritePath {
       }
       return -1;
     }
-    return kind == Extent.Kind.DATA && allocator.owned(host) ? host : -1;
+    // COPIED and the refcount must agree, as for L2 tables (ClusterAllocator#l2ForWrite).
+    return kind == Extent.Kind.DATA && (entry & COPIED) != 0 && allocator.owned(host) ? host : -1;
   }
 
   /**
@@ -110,12 +111,6 @@ final class WritePath {
       }
       file.checkInside(host, (long) k << clusterBits, "L2 entry of guest cluster", cluster);
       commits.queueData(host, buf, off, k << clusterBits);
-      for (int i = 0; i < k; i++) {
-        long e = l2[l2Index + i];
-        if ((e & COPIED) == 0) {
-          tables.setL2(l2Offset, l2, l2Index + i, e | COPIED);
-        }
-      }
       return k;
     }
     while (k < limit && inPlaceOffset(l2[l2Index + k], cluster + k, guest + ((long) k << clusterBits), false) < 0) {
@@ -144,9 +139,6 @@ final class WritePath {
     if (host >= 0) {
       file.checkInside(host, inCluster + n, "L2 entry of guest cluster", cluster);
       commits.queueData(host + inCluster, buf, off, n);
-      if ((entry & COPIED) == 0) {
-        tables.setL2(l2Offset, l2, l2Index, entry | COPIED);
-      }
       return;
     }
     byte[] data;
