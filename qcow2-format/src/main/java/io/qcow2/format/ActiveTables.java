@@ -3,6 +3,8 @@ package io.qcow2.format;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
 
+import com.google.common.collect.HashMultiset;
+import com.google.common.collect.Multiset;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.LongBuffer;
@@ -23,6 +25,11 @@ final class ActiveTables {
   private final int clusterSize;
   private final int l2Bits;
   private long[] l1;
+  /**
+   * The L2 tables that more than one active L1 entry points at, counted: only a hostile image has
+   * any, and such a table must stay protected while any entry still points at it.
+   */
+  private final Multiset<Long> sharedL2 = HashMultiset.create();
   /** The bytes of the L1 range being written (reused). */
   private byte[] l1WriteBuffer = new byte[0];
   private LongBuffer l1WriteLongs = LongBuffer.allocate(0);
@@ -44,6 +51,7 @@ final class ActiveTables {
     this.clusterSize = header.clusterSize;
     this.l2Bits = clusterBits - 3;
     this.l1 = readL1();
+    countSharedL2();
     this.l2Cache = new TableCache<>(cachedL2Tables, () -> new long[1 << l2Bits]);
     this.l2Buffer = new byte[clusterSize];
     this.l2BufferLongs = ByteBuffer.wrap(l2Buffer).asLongBuffer();
@@ -63,6 +71,7 @@ final class ActiveTables {
     l1DirtyFrom = Integer.MAX_VALUE;
     l1DirtyTo = -1;
     l1 = readL1();
+    countSharedL2();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -76,6 +85,38 @@ final class ActiveTables {
   /** Replaces the in-memory active L1 table; the caller has written it (and the header) already. */
   void replaceL1(long[] table) {
     l1 = table;
+    countSharedL2();
+  }
+
+  private void countSharedL2() {
+    sharedL2.clear();
+    long[] offsets = new long[l1.length];
+    int n = 0;
+    for (long e : l1) {
+      long offset = e & TableEntry.L1_OFFSET_MASK;
+      if (offset != 0) {
+        offsets[n++] = offset;
+      }
+    }
+    Arrays.sort(offsets, 0, n);
+    for (int i = 1; i < n; i++) {
+      if (offsets[i] == offsets[i - 1]) {
+        sharedL2.add(offsets[i], sharedL2.contains(offsets[i]) ? 1 : 2);
+      }
+    }
+  }
+
+  /**
+   * Drops one active L1 entry's reference to the L2 table at {@code l2Offset} (the caller is about
+   * to point the entry elsewhere); whether no other entry points at the table.
+   */
+  boolean releaseL2Reference(long l2Offset) {
+    int count = sharedL2.count(l2Offset);
+    if (count == 0) {
+      return true;
+    }
+    sharedL2.setCount(l2Offset, count == 2 ? 0 : count - 1);
+    return false;
   }
 
   void setL1(int index, long entry) {

@@ -11,7 +11,7 @@ import java.util.concurrent.locks.ReentrantLock;
 /**
  * The parallel path of a {@link Qcow2Image}: guest reads, and guest writes that land in place in
  * clusters the image alone owns, run by many threads at once under the image's <em>shared</em>
- * lock ({@link ImageLocks}). Anything else (an allocation, copy on write, a COPIED flag to set, a
+ * lock ({@link ImageLocks}). Anything else (an allocation, copy on write, a
  * write to a compressed or zero cluster, an entry that fails a check, a refused overlap check) is
  * left to the exclusive path: {@link #read} and {@link #write} return {@code false} having written
  * nothing, and the caller runs the call again under the exclusive lock, where it behaves exactly

@@ -6,6 +6,7 @@ import static io.qcow2.format.TableEntry.L2_OFFSET_MASK;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
 
+import io.qcow2.overlap.MetadataType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -103,13 +104,15 @@ final class ClusterAllocator {
     if (newOffset == 0) {
       throw file.corruption("Preventing invalid allocation of L2 table at offset 0");
     }
+    // An L2 table is written with active L2 tables ignored, as in QEMU; so a forged refcount that
+    // hands out a live table would let the new one overwrite it unseen. Refuse that here.
+    file.checkWrite(newOffset, clusterSize, MetadataType.ALL_MASK & ~ACTIVE_L2.mask());
     file.tracker.enter(newOffset, 1, ACTIVE_L2.mask());
     tables.addL2Table(newOffset, copied);
-    tables.setL1(l1Index, newOffset | COPIED);
     if (l2Offset != 0) {
-      file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
-      refcounts.deferFree(l2Offset, clusterSize);
+      retireL2Table(l2Offset);
     }
+    tables.setL1(l1Index, newOffset | COPIED);
     return newOffset;
   }
 
@@ -128,12 +131,23 @@ final class ClusterAllocator {
     for (long entry : tables.l2Table(l2Offset)) {
       freeEntry(entry);
     }
-    file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
-    refcounts.deferFree(l2Offset, clusterSize);
+    retireL2Table(l2Offset);
     tables.setL1(l1Index, 0);
     if (owned) {
       tables.forgetL2Table(l2Offset);
     }
+  }
+
+  /**
+   * An L1 entry stops pointing at the L2 table at {@code l2Offset}: the table leaves the checker
+   * unless another entry still points at it (a hostile image), and its reference is freed; freeing
+   * a table still in use then meets the corruption check of a metadata free, as with legacy.
+   */
+  private void retireL2Table(long l2Offset) throws IOException {
+    if (tables.releaseL2Reference(l2Offset)) {
+      file.tracker.remove(l2Offset, 1, ACTIVE_L2.mask());
+    }
+    refcounts.deferFree(l2Offset, clusterSize);
   }
 
   /** Grows the active L1 table to at least {@code entries} entries (moving it if needed). */
