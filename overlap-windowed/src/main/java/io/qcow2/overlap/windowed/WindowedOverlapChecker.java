@@ -78,6 +78,10 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private long appendedFirst;
   private long appendedEnd;
   private int appendedTypes;
+  /** The stretch appended before that one: QEMU fills the previous L2 table after allocating the next. */
+  private long previousFirst;
+  private long previousEnd;
+  private int previousTypes;
   /** Whether the current enter appended to a list with no line or span anywhere (see enterClusters). */
   private boolean appendedToPlainList;
   /*
@@ -163,6 +167,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
       // Appended past the window's last run, so these clusters held nothing and now hold exactly
       // the types entered: the engine's next write is usually to the structure it just allocated
       // (QEMU fills a new L2 table or refcount block).
+      previousFirst = appendedFirst;
+      previousEnd = appendedEnd;
+      previousTypes = appendedTypes;
       appendedFirst = first;
       appendedEnd = first + count;
       appendedTypes = types;
@@ -176,6 +183,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
     }
     if (!plainLists || appendedFirst < end && first < appendedEnd) {
       appendedEnd = appendedFirst;
+    }
+    if (!plainLists || previousFirst < end && first < previousEnd) {
+      previousEnd = previousFirst;
     }
   }
 
@@ -354,6 +364,9 @@ final class WindowedOverlapChecker extends OverlapChecker {
     if (first >= appendedFirst && end <= appendedEnd) {
       return appendedTypes & wanted;
     }
+    if (first >= previousFirst && end <= previousEnd) {
+      return previousTypes & wanted;
+    }
     long firstWindow = first >>> windowBits;
     if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
       int slot = denseSlots[(int) firstWindow] - 1;
@@ -517,6 +530,7 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private void validateUniformStretch() {
     validateStretch(uniformFirst, uniformEnd, uniformTypes);
     validateStretch(appendedFirst, appendedEnd, appendedTypes);
+    validateStretch(previousFirst, previousEnd, previousTypes);
   }
 
   private void validateStretch(long uniformFirst, long uniformEnd, int uniformTypes) {
