@@ -57,13 +57,12 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final BitmapCache cache;
   /*
    * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
-   * run or gap the last single-window check found, or the clusters an append just filled. A
-   * modification forgets it if it meets it, or if it leaves a span or a cached line (the lists
-   * alone no longer tell every cluster's types). Guest writes are often sequential, and the
-   * engine's next write after an allocation is usually to the new structure, so many checks land
-   * in it: two comparisons. (Four stretches, for the few structures the engine's own writes go
-   * round while it creates an image, made random and sequential checks slower in JMH and W1 no
-   * faster: tried and reverted, 2026-11-30 13:08 UTC.)
+   * run or gap the last single-window check found. A modification forgets it if it meets it, or
+   * if it leaves a span or a cached line (the lists alone no longer tell every cluster's types).
+   * Guest writes are often sequential, so many checks land in it: two comparisons. (A second
+   * stretch of this kind, the check before the last one's, answered about 6 000 more of W1's
+   * checks but made W3's random checks, which miss every stretch, 10-50 % slower replayed: tried
+   * and reverted, 2026-11-30 15:55 UTC. See README "fourth pass".)
    */
   private long uniformFirst;
   private long uniformEnd;
