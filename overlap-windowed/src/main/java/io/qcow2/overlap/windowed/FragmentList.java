@@ -166,9 +166,10 @@ final class FragmentList {
      * 10^6 structures), and interpolating from n * cluster / W fails on the clumps real windows
      * have (the L1 table, the refcount table, snapshot tables). Lists of INDEXED_RUNS runs or more
      * carry an index: the first run of each of 8 to 16 runs' worth of equal chunks of the window
-     * (2 bytes an entry), so a search reads one index entry and scans on average 4 to 8 runs, one
-     * or two cache lines, comparing the raw fragments (the start is in the top bits) without
-     * decoding them. Clumps longer than 16 runs in a chunk are halved first.
+     * (2 bytes an entry), so a search reads one index entry and counts the runs of the chunk that
+     * start at or before the cluster, one or two cache lines, comparing the raw fragments (the
+     * start is in the top bits) without decoding them. Clumps longer than 16 runs in a chunk are
+     * halved first.
      */
     assert summary == summary(list, n) : slotSummaryMismatch(summary, list, n);
     int lastEnd = summary & END_MASK;
@@ -198,9 +199,13 @@ final class FragmentList {
         hi = mid;
       }
     }
-    while (lo < hi && Integer.toUnsignedLong(list[lo]) < key) {
-      lo++;
+    // Count the runs below the key rather than stop at the first one above it: the stop was a
+    // branch mispredicted once per search (the position is random), the count has none to predict.
+    int below = lo;
+    for (int i = lo; i < hi; i++) {
+      below += (int) ((Integer.toUnsignedLong(list[i]) - key) >>> 63);
     }
+    lo = below;
     // lo: the first run starting after the cluster; the one before may still cover it.
     return lo > 0 && endOf(list[lo - 1]) > cluster ? lo - 1 : lo;
   }

@@ -10,10 +10,10 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 5 ints, 3
+   * {@link WindowedOverlapChecker}: header, the base class's 2 ints and 3 longs, own 7 ints, 7
    * longs, 8 references and 2 booleans.
    */
-  static final long CHECKER = 128;
+  static final long CHECKER = 168;
   /** {@link FragmentList}: header, 13 ints, 2 longs, 3 references. */
   static final long FRAGMENT_LIST = 96;
   /** {@link WindowTable}: header, 2 ints, 3 references. */

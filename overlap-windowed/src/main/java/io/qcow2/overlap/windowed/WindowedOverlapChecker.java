@@ -57,17 +57,30 @@ final class WindowedOverlapChecker extends OverlapChecker {
   private final BitmapCache cache;
   /*
    * Every cluster of [uniformFirst, uniformEnd) holds exactly uniformTypes (0: no metadata): the
-   * run or gap the last single-window check found, or the clusters an append just filled. A
-   * modification forgets it if it meets it, or if it leaves a span or a cached line (the lists
-   * alone no longer tell every cluster's types). Guest writes are often sequential, and the
-   * engine's next write after an allocation is usually to the new structure, so many checks land
-   * in it: two comparisons. (Four stretches, for the few structures the engine's own writes go
-   * round while it creates an image, made random and sequential checks slower in JMH and W1 no
-   * faster: tried and reverted, 2026-11-30 13:08 UTC.)
+   * run or gap the last single-window check found. A modification forgets it if it meets it, or
+   * if it leaves a span or a cached line (the lists alone no longer tell every cluster's types).
+   * Guest writes are often sequential, so many checks land in it: two comparisons. (A second
+   * stretch of this kind, the check before the last one's, answered about 6 000 more of W1's
+   * checks but made W3's random checks, which miss every stretch, 10-50 % slower replayed: tried
+   * and reverted, 2026-11-30 15:55 UTC. See README "fourth pass".)
    */
   private long uniformFirst;
   private long uniformEnd;
   private int uniformTypes;
+  /*
+   * The same for the clusters the last enter appended to a window: kept apart from the stretch a
+   * check finds, because the engine checks other structures (the refcount block, the previous L2
+   * table, the L1 table) between allocating a structure and writing it, and each of those checks
+   * would replace a single stretch (W1: 8 206 of 36 972 checks land in the clusters just entered;
+   * with one stretch 3 of them were answered by it).
+   */
+  private long appendedFirst;
+  private long appendedEnd;
+  private int appendedTypes;
+  /** The stretch appended before that one: QEMU fills the previous L2 table after allocating the next. */
+  private long previousFirst;
+  private long previousEnd;
+  private int previousTypes;
   /** Whether the current enter appended to a list with no line or span anywhere (see enterClusters). */
   private boolean appendedToPlainList;
   /*
@@ -153,14 +166,25 @@ final class WindowedOverlapChecker extends OverlapChecker {
       // Appended past the window's last run, so these clusters held nothing and now hold exactly
       // the types entered: the engine's next write is usually to the structure it just allocated
       // (QEMU fills a new L2 table or refcount block).
-      remember(first, first + count, types);
+      previousFirst = appendedFirst;
+      previousEnd = appendedEnd;
+      previousTypes = appendedTypes;
+      appendedFirst = first;
+      appendedEnd = first + count;
+      appendedTypes = types;
     }
   }
 
-  /** Forgets the uniform stretch if it meets {@code [first, end)} or the lists are not plain. */
+  /** Forgets each remembered stretch that meets {@code [first, end)}, both if the lists are not plain. */
   private void forgetStretch(long first, long end) {
     if (!plainLists || uniformFirst < end && first < uniformEnd) {
       uniformEnd = uniformFirst;
+    }
+    if (!plainLists || appendedFirst < end && first < appendedEnd) {
+      appendedEnd = appendedFirst;
+    }
+    if (!plainLists || previousFirst < end && first < previousEnd) {
+      previousEnd = previousFirst;
     }
   }
 
@@ -336,6 +360,12 @@ final class WindowedOverlapChecker extends OverlapChecker {
     if (first >= uniformFirst && end <= uniformEnd) {
       return uniformTypes & wanted;
     }
+    if (first >= appendedFirst && end <= appendedEnd) {
+      return appendedTypes & wanted;
+    }
+    if (first >= previousFirst && end <= previousEnd) {
+      return previousTypes & wanted;
+    }
     long firstWindow = first >>> windowBits;
     if (plainLists && firstWindow == (end - 1) >>> windowBits && firstWindow < denseSlots.length) {
       int slot = denseSlots[(int) firstWindow] - 1;
@@ -497,6 +527,12 @@ final class WindowedOverlapChecker extends OverlapChecker {
   }
 
   private void validateUniformStretch() {
+    validateStretch(uniformFirst, uniformEnd, uniformTypes);
+    validateStretch(appendedFirst, appendedEnd, appendedTypes);
+    validateStretch(previousFirst, previousEnd, previousTypes);
+  }
+
+  private void validateStretch(long uniformFirst, long uniformEnd, int uniformTypes) {
     if (uniformFirst >= uniformEnd) {
       return;
     }
