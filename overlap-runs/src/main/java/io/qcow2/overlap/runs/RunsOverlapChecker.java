@@ -191,9 +191,25 @@ final class RunsOverlapChecker extends OverlapChecker {
       // One branch: the cells' bits and whether the range reaches past the next cell.
       if (((filter[(int) (firstCell >>> 6)] >>> firstCell | filter[(int) (lastCell >>> 6)] >>> lastCell) & 1
           | (firstCell + 1 - lastCell) >>> 63) == 0) {
+        if (++spanMisses <= SPAN_MISSES) {
+          // Soon after a span hit (a sequential writer): the clear cells become the span.
+          span[0] = cellOrigin + (firstCell << cellShift);
+          span[1] = cellOrigin + (lastCell + 1 << cellShift);
+          span[2] = 0;
+        }
         return 0;
       }
     }
+    return checkInBlocks(first, last, wanted);
+  }
+
+  /**
+   * The check of {@code [first, last]} by the directory, the head and the records: everything the
+   * last span and the cell filter could not answer, kept out of {@link #checkClusters} so that the
+   * span and the filter stay small enough for C2 to inline into the API's {@code check}.
+   */
+  private int checkInBlocks(long first, long last, int wanted) {
+    long[] span = lastSpan;
     int k = blockForCheck(last);
     if (k < 0) {
       span[0] = 0;
