@@ -115,10 +115,6 @@ final class PackedBlock {
    * the head to {@code heads[at..at + 1]} and returns the block's words.
    */
   static long[] encode(RunList runs, int from, int count, long[] heads, int at) {
-    return encode(runs, from, count, heads, at, MAX_FRACTION);
-  }
-
-  private static long[] encode(RunList runs, int from, int count, long[] heads, int at, int maxFraction) {
     assert count >= 1 && count <= MAX_RUNS && from + count <= runs.size();
     long first = runs.start(from);
     long last = runs.start(from + count - 1);
@@ -126,16 +122,26 @@ final class PackedBlock {
     // A compact head's slope keeps up to six fraction bits (within its 20): the integral slope
     // alone drifts up to a cluster per run from the starts (an L2 table every 65 clusters with a
     // refcount block every fourth is a slope of 52.2), which widened every residual by 2 bits.
-    int fraction = Math.max(0, Math.min(maxFraction, SLOPE_BITS - width(integralSlope))) & ~1;
+    // One pass measures the residuals of both lines; a block that is not compact with the
+    // fraction gets the integral line (compact if it fits, else a full head).
+    int fraction = Math.max(0, Math.min(MAX_FRACTION, SLOPE_BITS - width(integralSlope))) & ~1;
     long slope = count == 1 ? 0 : ((last - first) << fraction) / (count - 1);
-    long[] deviations = deviations(runs, from, count, slope, fraction);
-    long minDeviation = deviations[0];
-    long maxDeviation = deviations[1];
+    long minDeviation = 0;
+    long maxDeviation = 0;
+    long minIntegral = 0;
+    long maxIntegral = 0;
     long maxLength = 0;
     long palette = 0;
     int paletteSize = 0;
     for (int i = 0; i < count; i++) {
-      maxLength = Math.max(maxLength, runs.end(from + i) - runs.start(from + i) - 1);
+      long start = runs.start(from + i);
+      long deviation = start - first - (i * slope >>> fraction);
+      minDeviation = Math.min(minDeviation, deviation);
+      maxDeviation = Math.max(maxDeviation, deviation);
+      long integral = start - first - i * integralSlope;
+      minIntegral = Math.min(minIntegral, integral);
+      maxIntegral = Math.max(maxIntegral, integral);
+      maxLength = Math.max(maxLength, runs.end(from + i) - start - 1);
       if (paletteSize <= PALETTE_SIZE && paletteIndex(palette, paletteSize, runs.types(from + i)) < 0) {
         if (paletteSize < PALETTE_SIZE) {
           palette |= (long) runs.types(from + i) << (PALETTE_SLOT_BITS * paletteSize);
@@ -143,43 +149,42 @@ final class PackedBlock {
         paletteSize++;
       }
     }
-    long maxResidual = maxDeviation - minDeviation;
-    long base = first + minDeviation;
-    int startWidth = width(maxResidual);
     int lengthWidth = width(maxLength);
     int typeWidth = paletteSize <= 1 ? 0 : paletteSize == 2 ? 1 : paletteSize <= PALETTE_SIZE ? 2 : TYPE_BITS;
     if (typeWidth == TYPE_BITS) {
       palette = 0;
     }
-    // The run at or before c lies in [q - spread, q] for q the last run whose line lies at or
-    // before c: see bisect. (With fraction bits the line is rounded down, hence the + 1.)
-    // Residuals span less than 3 * count * slope (starts rise by at least 1 per run), so spread
-    // stays below 3 * MAX_RUNS.
-    long spread = slope == 0 ? 0 : (((maxResidual + (fraction == 0 ? 0 : 1)) << fraction) + slope - 1) / slope;
-    assert spread <= 3 * MAX_RUNS : spread;
-    int recordWidth = startWidth + lengthWidth + typeWidth;
-    boolean compact = startWidth <= COMPACT_WIDTH_LIMIT && lengthWidth <= COMPACT_WIDTH_LIMIT
-        && slope <= SLOPE_MASK && spread <= COMPACT_SPREAD_LIMIT
-        && last - base < 1L << (RECIPROCAL_BITS - fraction) && base + BASE_BIAS >= 0;
-    if (!compact && fraction != 0) {
-      // A full head keeps an integral slope (and a compact head may still fit without the fraction).
-      return encode(runs, from, count, heads, at, 0);
+    long spread = spread(maxDeviation - minDeviation, slope, fraction);
+    if (!compact(first + minDeviation, last, maxDeviation - minDeviation, lengthWidth, slope, fraction, spread)) {
+      fraction = 0;
+      slope = integralSlope;
+      minDeviation = minIntegral;
+      maxDeviation = maxIntegral;
+      spread = spread(maxDeviation - minDeviation, slope, fraction);
     }
-    return pack(runs, from, count, heads, at, compact, slope, fraction, base, spread, palette, paletteSize,
-        startWidth, lengthWidth, typeWidth);
+    long base = first + minDeviation;
+    long maxResidual = maxDeviation - minDeviation;
+    return pack(runs, from, count, heads, at, compact(base, last, maxResidual, lengthWidth, slope, fraction, spread),
+        slope, fraction, base, spread, palette, paletteSize, width(maxResidual), lengthWidth, typeWidth);
   }
 
-  /** The minimum and maximum of {@code start[i] - start[0] - line(i)} over the runs. */
-  private static long[] deviations(RunList runs, int from, int count, long slope, int fraction) {
-    long first = runs.start(from);
-    long min = 0;
-    long max = 0;
-    for (int i = 0; i < count; i++) {
-      long deviation = runs.start(from + i) - first - (i * slope >>> fraction);
-      min = Math.min(min, deviation);
-      max = Math.max(max, deviation);
-    }
-    return new long[] {min, max};
+  /**
+   * How far, in runs, the answer may lie below the last run whose line lies at or before a cluster:
+   * see bisect. (With fraction bits the line is rounded down, hence the + 1.) Residuals span less
+   * than 3 * count * slope (starts rise by at least 1 per run), so it stays below 3 * MAX_RUNS.
+   */
+  private static long spread(long maxResidual, long slope, int fraction) {
+    long spread = slope == 0 ? 0 : (((maxResidual + (fraction == 0 ? 0 : 1)) << fraction) + slope - 1) / slope;
+    assert spread <= 3 * MAX_RUNS : spread;
+    return spread;
+  }
+
+  /** Whether a block with these fields fits a compact head. */
+  private static boolean compact(long base, long last, long maxResidual, int lengthWidth, long slope,
+      int fraction, long spread) {
+    return width(maxResidual) <= COMPACT_WIDTH_LIMIT && lengthWidth <= COMPACT_WIDTH_LIMIT
+        && slope <= SLOPE_MASK && spread <= COMPACT_SPREAD_LIMIT
+        && last - base < 1L << (RECIPROCAL_BITS - fraction) && base + BASE_BIAS >= 0;
   }
 
   private static long[] pack(RunList runs, int from, int count, long[] heads, int at, boolean compact,

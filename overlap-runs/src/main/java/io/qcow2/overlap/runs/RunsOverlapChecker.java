@@ -105,8 +105,8 @@ final class RunsOverlapChecker extends OverlapChecker {
    * 512-byte clusters, of which about seven in ten hold no metadata). Built on the first check after
    * it went stale; {@code enter} sets the bits of its clusters; {@code remove} leaves them set (a
    * set bit only sends the check on to the blocks). It goes stale when an enter reaches outside the
-   * covered clusters or removes since the build exceed a quarter of the runs, so a rebuild (which
-   * decodes every run) is paid for by as many changes as it costs.
+   * covered clusters (which reach an eighth past the runs) or removes since the build exceed the
+   * runs, so a rebuild (which decodes every run) is paid for by changes in proportion to its cost.
    */
   private long[] cells = new long[0];
   private long cellOrigin;
@@ -165,7 +165,7 @@ final class RunsOverlapChecker extends OverlapChecker {
   protected void removeClusters(long first, long count, int types) {
     if ((checkClusters(first, count, types) & types) != 0) {
       update(first, first + count, types, false);
-      if (++removesSinceCells > runCount >> 2) {
+      if (++removesSinceCells > runCount) {
         staleCells();
       }
     }
@@ -704,8 +704,9 @@ final class RunsOverlapChecker extends OverlapChecker {
     int length = Math.toIntExact((((reach - 1) >>> shift) >>> 6) + 1);
     long[] filter = cells.length == length ? cells : new long[length];
     Arrays.fill(filter, 0);
+    RunList block = new RunList(maxBlockRuns);
     for (int k = 0; k < blockCount; k++) {
-      RunList block = new RunList(count(k));
+      block.clear();
       decodeInto(k, block);
       for (int i = 0; i < block.size(); i++) {
         setCells(filter, (block.start(i) - origin) >>> shift, (block.end(i) - 1 - origin) >>> shift);
