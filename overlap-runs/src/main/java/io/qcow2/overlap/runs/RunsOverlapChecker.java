@@ -102,7 +102,7 @@ final class RunsOverlapChecker extends OverlapChecker {
    * cellOrigin + (i + 1 << cellShift))}, so a clear bit answers a check with one load from an array
    * indexed by the cluster itself, before the directory, the head and the records. Its cells are as
    * small as {@value #CELL_BITS_PER_RUN} bits per run allow (16 clusters on images preallocated at
-   * 512-byte clusters, of which about seven in ten hold no metadata). Built on the first check after
+   * 512-byte clusters, of which three in four hold no metadata). Built on the first check after
    * it went stale; {@code enter} sets the bits of its clusters; {@code remove} leaves them set (a
    * set bit only sends the check on to the blocks). It goes stale when an enter reaches outside the
    * covered clusters (which reach an eighth past the runs) or removes since the build exceed the
@@ -191,8 +191,10 @@ final class RunsOverlapChecker extends OverlapChecker {
       // One branch: the cells' bits and whether the range reaches past the next cell.
       if (((filter[(int) (firstCell >>> 6)] >>> firstCell | filter[(int) (lastCell >>> 6)] >>> lastCell) & 1
           | (firstCell + 1 - lastCell) >>> 63) == 0) {
-        if (++spanMisses <= SPAN_MISSES) {
-          // Soon after a span hit (a sequential writer): the clear cells become the span.
+        if (spanMisses < SPAN_MISSES) {
+          // Soon after a span hit (a sequential writer): the clear cells become the span. (Random
+          // checks, long past it, neither store nor count here.)
+          spanMisses++;
           span[0] = cellOrigin + (firstCell << cellShift);
           span[1] = cellOrigin + (lastCell + 1 << cellShift);
           span[2] = 0;
