@@ -9,10 +9,10 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link RunsOverlapChecker}: 12-byte header, the base class's 2 ints and 3 longs, own 6 ints, 4
-   * longs, 1 boolean and 7 references, aligned as JOL reports it on JDK 17.
+   * {@link RunsOverlapChecker}: 12-byte header, the base class's 2 ints and 3 longs, own 7 ints, 8
+   * longs, 2 booleans and 8 references, aligned as JOL reports it on JDK 17.
    */
-  static final long CHECKER = 136;
+  static final long CHECKER = 176;
   /** The checker's {@code long[3]} of the last check's span. */
   static final long LAST_SPAN = longArray(3);
 

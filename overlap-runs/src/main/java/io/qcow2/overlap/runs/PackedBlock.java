@@ -11,8 +11,9 @@ import io.qcow2.overlap.MetadataType;
  * <pre>
  * compact head (count != 0), everything a lookup needs before it reads a record:
  *   head 0: base + 2^47 (48 bits) | count (8) &lt;&lt; 48 | startWidth (4) &lt;&lt; 56 | lengthWidth (4) &lt;&lt; 60
- *   head 1: ceil(2^31 / slope) (32 bits, 0 when slope is 0) | slope (20) &lt;&lt; 32 | type width code (2) &lt;&lt; 52
- *           | spread (3) &lt;&lt; 54 | record width (4) &lt;&lt; 57 | window flag &lt;&lt; 61
+ *   head 1: ceil(2^29 / slope) (32 bits, 0 when slope is 0) | slope (20, in 2^-fraction clusters) &lt;&lt; 32
+ *           | type width code (2) &lt;&lt; 52 | spread (3) &lt;&lt; 54 | record width (4) &lt;&lt; 57 | window flag &lt;&lt; 61
+ *           | fraction / 2 (2) &lt;&lt; 62
  *   block:  palette word, records
  * full head (blocks whose fields do not fit the compact one; rare, e.g. runs millions of clusters apart):
  *   head 0 and 1: zero
@@ -29,14 +30,16 @@ import io.qcow2.overlap.MetadataType;
  * with two loads and no branch (a read past a block's records sees the next block's words, which
  * the masks drop).
  *
- * <p>Run {@code i} starts at {@code base + i * slope + residual[i]}: starts are predicted by the
- * straight line through the first and last start, and only the deviation is stored (a frame of
- * reference around a linear predictor), so a regular layout such as "an L2 table every 65 clusters"
- * costs a few bits per run wherever it lies. The same line finds a run: the run at or before cluster
- * {@code c} has an index within {@code spread} of {@code (c - base) / slope}, so a lookup is one
- * multiplication by the stored reciprocal (a quotient that may be one too large) and a search of at
- * most {@code spread + 2} records: when the head's window flag is set, {@value #WINDOW} independent
- * compares of one 64-bit read, counted without a branch, else a branch-free binary search.
+ * <p>Run {@code i} starts at {@code base + ((i * slope) >>> fraction) + residual[i]}: starts are
+ * predicted by the straight line through the first and last start, and only the deviation is stored
+ * (a frame of reference around a linear predictor), so a regular layout such as "an L2 table every 65
+ * clusters" costs a few bits per run wherever it lies. A compact head's slope keeps up to six
+ * fraction bits (0, 2, 4 or 6, as many as its 20 bits allow); a full head's is integral. The same
+ * line finds a run: the run at or before cluster {@code c} has an index within {@code spread} of the
+ * last run whose line lies at or before c, so a lookup is one multiplication by the stored reciprocal
+ * (a quotient that may be one too large) and a search of at most {@code spread + 2} records: when
+ * the head's window flag is set, {@value #WINDOW} records of one 64-bit read compared at once and
+ * counted without a branch, else a branch-free binary search.
  *
  * <p>Type codes index the palette when a block holds at most {@value #PALETTE_SIZE} distinct masks
  * (width 0, 1 or 2 bits), else they are the raw masks ({@link #TYPE_BITS} bits, one per metadata
@@ -47,8 +50,8 @@ final class PackedBlock {
   static final int MAX_RUNS = 255;
   /** Words of a block's head, kept by the caller. */
   static final int HEAD_WORDS = 2;
-  /** Records compared at once by a lookup in a block whose search window fits one 64-bit read. */
-  static final int WINDOW = 7;
+  /** Records read at once by a lookup in a block whose search window fits one 64-bit read. */
+  static final int WINDOW = 4;
   /** Width of a raw type mask: one bit per metadata type. */
   static final int TYPE_BITS = MetadataType.values().length;
   /** Width of one palette slot: a type mask must fit it (PackedBlockTest checks that they do). */
@@ -71,7 +74,8 @@ final class PackedBlock {
   private static final int LENGTH_WIDTH_SHIFT = 60;
   private static final int COMPACT_WIDTH_LIMIT = 15;
 
-  private static final int RECIPROCAL_BITS = 31;
+  /** A compact head's reciprocal is {@code ceil(2^29 / slope)}, its slope in 2^-fraction clusters. */
+  private static final int RECIPROCAL_BITS = 29;
   private static final long RECIPROCAL_MASK = (1L << 32) - 1;
   private static final int SLOPE_SHIFT = 32;
   private static final int SLOPE_BITS = 20;
@@ -81,13 +85,16 @@ final class PackedBlock {
   private static final int COMPACT_SPREAD_LIMIT = 7;
   private static final int RECORD_WIDTH_SHIFT = 57;
   private static final long WINDOW_FLAG = 1L << 61;
+  /** The compact slope's fraction bits, halved: 0 to 3 for 0, 2, 4 or 6 bits. */
+  private static final int FRACTION_SHIFT = 62;
+  /** Most fraction bits of a compact slope. */
+  private static final int MAX_FRACTION = 6;
   /**
-   * Largest distance from a compact block's base that its quotient takes: larger ones are clamped,
-   * which is exact because a compact block's starts all lie less than {@link #COMPACT_REACH} above
-   * its base.
+   * Largest scaled distance {@code ((c - base + 1) << fraction) - 1} a compact quotient takes:
+   * larger ones are clamped, which is exact because a compact block's starts all lie less than
+   * {@code 2^(29 - fraction)} clusters above its base.
    */
-  private static final long X_LIMIT = (1L << RECIPROCAL_BITS) - 1;
-  private static final long COMPACT_REACH = 1L << 30;
+  private static final long Z_LIMIT = (1L << RECIPROCAL_BITS) - 1;
 
   /** Words before the records: the palette, and in a block with a full head its four words. */
   private static final int COMPACT_PREFIX_WORDS = 1;
@@ -111,17 +118,30 @@ final class PackedBlock {
     assert count >= 1 && count <= MAX_RUNS && from + count <= runs.size();
     long first = runs.start(from);
     long last = runs.start(from + count - 1);
-    long slope = count == 1 ? 0 : (last - first) / (count - 1);
+    long integralSlope = count == 1 ? 0 : (last - first) / (count - 1);
+    // A compact head's slope keeps up to six fraction bits (within its 20): the integral slope
+    // alone drifts up to a cluster per run from the starts (an L2 table every 65 clusters with a
+    // refcount block every fourth is a slope of 52.2), which widened every residual by 2 bits.
+    // One pass measures the residuals of both lines; a block that is not compact with the
+    // fraction gets the integral line (compact if it fits, else a full head).
+    int fraction = Math.max(0, Math.min(MAX_FRACTION, SLOPE_BITS - width(integralSlope))) & ~1;
+    long slope = count == 1 ? 0 : ((last - first) << fraction) / (count - 1);
     long minDeviation = 0;
     long maxDeviation = 0;
+    long minIntegral = 0;
+    long maxIntegral = 0;
     long maxLength = 0;
     long palette = 0;
     int paletteSize = 0;
     for (int i = 0; i < count; i++) {
-      long deviation = runs.start(from + i) - first - i * slope;
+      long start = runs.start(from + i);
+      long deviation = start - first - (i * slope >>> fraction);
       minDeviation = Math.min(minDeviation, deviation);
       maxDeviation = Math.max(maxDeviation, deviation);
-      maxLength = Math.max(maxLength, runs.end(from + i) - runs.start(from + i) - 1);
+      long integral = start - first - i * integralSlope;
+      minIntegral = Math.min(minIntegral, integral);
+      maxIntegral = Math.max(maxIntegral, integral);
+      maxLength = Math.max(maxLength, runs.end(from + i) - start - 1);
       if (paletteSize <= PALETTE_SIZE && paletteIndex(palette, paletteSize, runs.types(from + i)) < 0) {
         if (paletteSize < PALETTE_SIZE) {
           palette |= (long) runs.types(from + i) << (PALETTE_SLOT_BITS * paletteSize);
@@ -129,35 +149,62 @@ final class PackedBlock {
         paletteSize++;
       }
     }
-    long maxResidual = maxDeviation - minDeviation;
-    long base = first + minDeviation;
-    int startWidth = width(maxResidual);
     int lengthWidth = width(maxLength);
     int typeWidth = paletteSize <= 1 ? 0 : paletteSize == 2 ? 1 : paletteSize <= PALETTE_SIZE ? 2 : TYPE_BITS;
     if (typeWidth == TYPE_BITS) {
       palette = 0;
     }
-    // The run at or before c lies in [q - spread, q] for q = (c - base) / slope: see bisect.
-    // Residuals span less than 3 * count * slope (starts rise by at least 1 per run), so spread
-    // stays below 3 * MAX_RUNS.
-    long spread = slope == 0 ? 0 : (maxResidual + slope - 1) / slope;
+    long spread = spread(maxDeviation - minDeviation, slope, fraction);
+    if (!compact(first + minDeviation, last, maxDeviation - minDeviation, lengthWidth, slope, fraction, spread)) {
+      fraction = 0;
+      slope = integralSlope;
+      minDeviation = minIntegral;
+      maxDeviation = maxIntegral;
+      spread = spread(maxDeviation - minDeviation, slope, fraction);
+    }
+    long base = first + minDeviation;
+    long maxResidual = maxDeviation - minDeviation;
+    return pack(runs, from, count, heads, at, compact(base, last, maxResidual, lengthWidth, slope, fraction, spread),
+        slope, fraction, base, spread, palette, paletteSize, width(maxResidual), lengthWidth, typeWidth);
+  }
+
+  /**
+   * How far, in runs, the answer may lie below the last run whose line lies at or before a cluster:
+   * see bisect. (With fraction bits the line is rounded down, hence the + 1.) Residuals span less
+   * than 3 * count * slope (starts rise by at least 1 per run), so it stays below 3 * MAX_RUNS.
+   */
+  private static long spread(long maxResidual, long slope, int fraction) {
+    long spread = slope == 0 ? 0 : (((maxResidual + (fraction == 0 ? 0 : 1)) << fraction) + slope - 1) / slope;
     assert spread <= 3 * MAX_RUNS : spread;
+    return spread;
+  }
+
+  /** Whether a block with these fields fits a compact head. */
+  private static boolean compact(long base, long last, long maxResidual, int lengthWidth, long slope,
+      int fraction, long spread) {
+    return width(maxResidual) <= COMPACT_WIDTH_LIMIT && lengthWidth <= COMPACT_WIDTH_LIMIT
+        && slope <= SLOPE_MASK && spread <= COMPACT_SPREAD_LIMIT
+        && last - base < 1L << (RECIPROCAL_BITS - fraction) && base + BASE_BIAS >= 0;
+  }
+
+  private static long[] pack(RunList runs, int from, int count, long[] heads, int at, boolean compact,
+      long slope, int fraction, long base, long spread, long palette, int paletteSize, int startWidth,
+      int lengthWidth, int typeWidth) {
     int recordWidth = startWidth + lengthWidth + typeWidth;
-    boolean compact = startWidth <= COMPACT_WIDTH_LIMIT && lengthWidth <= COMPACT_WIDTH_LIMIT
-        && slope <= SLOPE_MASK && spread <= COMPACT_SPREAD_LIMIT && last - base < COMPACT_REACH
-        && base + BASE_BIAS >= 0;
     int prefix = compact ? COMPACT_PREFIX_WORDS : FULL_PREFIX_WORDS;
     long bits = (long) count * recordWidth;
     long[] block = new long[prefix + (int) ((bits + 63) >>> 6)];
     block[0] = palette;
     if (compact) {
-      boolean window = count >= WINDOW && spread <= WINDOW - 2 && recordWidth <= WINDOW_RECORD_WIDTH;
+      boolean window = count >= WINDOW && spread <= WINDOW - 2 && recordWidth <= WINDOW_RECORD_WIDTH
+          && recordWidth <= COMPACT_WIDTH_LIMIT;
       int typeCode = typeWidth == TYPE_BITS ? RAW_TYPES_CODE : typeWidth;
       heads[at] = (base + BASE_BIAS) | (long) count << COUNT_SHIFT
           | (long) startWidth << START_WIDTH_SHIFT | (long) lengthWidth << LENGTH_WIDTH_SHIFT;
       heads[at + 1] = (slope == 0 ? 0 : ((1L << RECIPROCAL_BITS) + slope - 1) / slope)
           | slope << SLOPE_SHIFT | (long) typeCode << TYPE_CODE_SHIFT | spread << SPREAD_SHIFT
-          | (window ? (long) recordWidth << RECORD_WIDTH_SHIFT | WINDOW_FLAG : 0);
+          | (window ? (long) recordWidth << RECORD_WIDTH_SHIFT | WINDOW_FLAG : 0)
+          | (long) (fraction >>> 1) << FRACTION_SHIFT;
     } else {
       heads[at] = 0;
       heads[at + 1] = 0;
@@ -171,7 +218,7 @@ final class PackedBlock {
     for (int i = 0; i < count; i++) {
       long start = runs.start(from + i);
       long record = origin + (long) i * recordWidth;
-      put(block, record, startWidth, start - base - i * slope);
+      put(block, record, startWidth, start - base - (i * slope >>> fraction));
       put(block, record + startWidth, lengthWidth, runs.end(from + i) - start - 1);
       int types = runs.types(from + i);
       put(block, record + startWidth + lengthWidth, typeWidth,
@@ -206,7 +253,7 @@ final class PackedBlock {
     Shape shape = new Shape(heads, at, block, from);
     for (int i = 0; i < shape.count; i++) {
       long record = shape.origin + (long) i * shape.recordWidth;
-      long start = shape.base + i * shape.slope + get(block, record, shape.startWidth);
+      long start = shape.base + (i * shape.slope >>> shape.fraction) + get(block, record, shape.startWidth);
       long length = 1 + get(block, record + shape.startWidth, shape.lengthWidth);
       int code = (int) get(block, record + shape.startWidth + shape.lengthWidth, shape.typeWidth);
       out.add(start, start + length, shape.types(block, from, code));
@@ -225,7 +272,7 @@ final class PackedBlock {
     if ((line & WINDOW_FLAG) == 0) {
       return -1;
     }
-    // Everything comes from the two head words and one 64-bit read of the records: the seven
+    // Everything comes from the two head words and one 64-bit read of the records: the four
     // records that can hold the answer are compared at once (independent shifts, compares summed
     // without a branch) and the answer is decoded from the same bits, so a random lookup waits for
     // the head and one line of records. Kept small enough for C2 to inline into the check.
@@ -233,20 +280,21 @@ final class PackedBlock {
     int startWidth = (int) (head >>> START_WIDTH_SHIFT) & COMPACT_WIDTH_LIMIT;
     int recordWidth = (int) (line >>> RECORD_WIDTH_SHIFT) & COMPACT_WIDTH_LIMIT;
     long slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
+    int fraction = (int) (line >>> FRACTION_SHIFT) << 1;
     long base = (head & BASE_MASK) - BASE_BIAS;
     long x = high - base;
-    long quotient = (Math.min(x, X_LIMIT) * (line & RECIPROCAL_MASK)) >>> RECIPROCAL_BITS;
+    long quotient = compactQuotient(x, line, fraction);
     int first = (int) Math.max(0, Math.min((head >>> COUNT_SHIFT & 0xff) - 1, quotient) - (WINDOW - 1));
     long window = word(block, ((long) from + COMPACT_PREFIX_WORDS << 6) + (long) first * recordWidth);
     long startMask = (1L << startWidth) - 1;
-    long below = x - first * slope;
+    long firstLine = first * slope;
     // (The window's first record starts at or before high: see bisect, which asserts it.)
     int ahead = 0;
     for (int j = 1; j < WINDOW; j++) {
-      ahead += 1 - (int) ((below - j * slope - (window >>> j * recordWidth & startMask)) >>> 63);
+      ahead += 1 - (int) ((x - (firstLine + j * slope >>> fraction) - (window >>> j * recordWidth & startMask)) >>> 63);
     }
     long record = window >>> ahead * recordWidth;
-    long start = base + (first + ahead) * slope + (record & startMask);
+    long start = base + (firstLine + ahead * slope >>> fraction) + (record & startMask);
     long end = start + 1 + (record >>> startWidth & ((1L << (head >>> LENGTH_WIDTH_SHIFT)) - 1));
     if (end <= low) {
       if (span != null) {
@@ -287,8 +335,9 @@ final class PackedBlock {
       int startWidth = (int) (head >>> START_WIDTH_SHIFT) & COMPACT_WIDTH_LIMIT;
       int recordWidth = (int) (line >>> RECORD_WIDTH_SHIFT) & COMPACT_WIDTH_LIMIT;
       long slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
+      int fraction = (int) (line >>> FRACTION_SHIFT) << 1;
       long base = (head & BASE_MASK) - BASE_BIAS;
-      span[1] = base + (i + 1) * slope
+      span[1] = base + ((i + 1) * slope >>> fraction)
           + get(block, ((long) from + COMPACT_PREFIX_WORDS << 6) + (long) (i + 1) * recordWidth, startWidth);
     } else {
       span[1] = Long.MAX_VALUE;
@@ -318,6 +367,7 @@ final class PackedBlock {
     int lengthWidth;
     int typeWidth;
     long slope;
+    int fraction = 0;
     long spread;
     long base;
     long origin;
@@ -328,6 +378,7 @@ final class PackedBlock {
       int typeCode = (int) (line >>> TYPE_CODE_SHIFT) & 3;
       typeWidth = typeCode == RAW_TYPES_CODE ? TYPE_BITS : typeCode;
       slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
+      fraction = (int) (line >>> FRACTION_SHIFT) << 1;
       spread = (line >>> SPREAD_SHIFT) & COMPACT_SPREAD_LIMIT;
       base = (head & BASE_MASK) - BASE_BIAS;
       origin = (long) from + COMPACT_PREFIX_WORDS << 6;
@@ -346,16 +397,17 @@ final class PackedBlock {
     int i = 0;
     if (slope != 0) {
       long quotient = compact
-          ? (Math.min(high - base, X_LIMIT) * (line & RECIPROCAL_MASK)) >>> RECIPROCAL_BITS
+          ? compactQuotient(high - base, line, fraction)
           : fullQuotient(high - base, block[from + 4]);
-      i = bisect(block, origin, count, recordWidth, startWidth, slope, spread, base, quotient, high);
+      i = bisect(block, origin, count, recordWidth, startWidth, slope, fraction, spread, base, quotient, high);
     }
     long record = origin + (long) i * recordWidth;
-    long start = base + i * slope + get(block, record, startWidth);
+    long start = base + (i * slope >>> fraction) + get(block, record, startWidth);
     long end = start + 1 + get(block, record + startWidth, lengthWidth);
     if (end <= low) {
       span[0] = end;
-      span[1] = i + 1 < count ? startAt(block, origin, base, slope, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
+      span[1] = i + 1 < count
+          ? startAt(block, origin, base, slope, fraction, recordWidth, startWidth, i + 1) : Long.MAX_VALUE;
       span[2] = 0;
       return 0;
     }
@@ -371,7 +423,7 @@ final class PackedBlock {
     // Runs before run i that reach into [low, ...), until wanted is complete.
     while ((found & wanted) != wanted && --i >= 0) {
       record = origin + (long) i * recordWidth;
-      start = base + i * slope + get(block, record, startWidth);
+      start = base + (i * slope >>> fraction) + get(block, record, startWidth);
       if (start + 1 + get(block, record + startWidth, lengthWidth) <= low) {
         break;
       }
@@ -389,9 +441,21 @@ final class PackedBlock {
   }
 
   /**
+   * For {@code x = c - base >= 0} in a compact block with a slope: the last run i whose line
+   * {@code (i * slope) >>> fraction} lies at or before x, or one more. That run is {@code z / slope}
+   * for {@code z = ((x + 1) << fraction) - 1}, and {@code ceil(2^29 / slope)} gives it or one more
+   * by a multiplication for {@code z < 2^29} (the error, {@code z / 2^29}, stays below one). Larger
+   * z are clamped, which is exact: every start of a compact block lies less than
+   * {@code 2^(29 - fraction)} clusters above its base, so such a c is past them all.
+   */
+  private static long compactQuotient(long x, long line, int fraction) {
+    assert x >= 0 : x;
+    return (Math.min(((x + 1) << fraction) - 1, Z_LIMIT) * (line & RECIPROCAL_MASK)) >>> RECIPROCAL_BITS;
+  }
+
+  /**
    * {@code x / slope} or one more, from a full head's {@code ceil(2^62 / slope)}: the error of the
-   * multiply-high, {@code x / 2^62} for {@code x < 2^50}, stays below one. (A compact head's
-   * {@code ceil(2^31 / slope)} does the same for {@code x < 2^31}.)
+   * multiply-high, {@code x / 2^62} for {@code x < 2^50}, stays below one.
    */
   private static long fullQuotient(long x, long reciprocal) {
     assert x >= 0 && x < 1L << 50 : x;
@@ -400,28 +464,32 @@ final class PackedBlock {
 
   /** The last run starting at or before {@code cluster}, by a branch-free binary search of its window. */
   private static int bisect(long[] block, long origin, int count, int recordWidth, int startWidth,
-      long slope, long spread, long base, long quotient, long cluster) {
-    // start[i] lies in [base + i * slope, base + i * slope + maxResidual], so the answer j satisfies
-    // j <= q = (cluster - base) / slope, and every i <= q - spread starts at or before cluster; with
-    // the quotient q or q + 1, j lies in [quotient - 1 - spread, quotient].
+      long slope, int fraction, long spread, long base, long quotient, long cluster) {
+    // start[i] lies in [base + line(i), base + line(i) + maxResidual], line(i) = (i * slope) >>>
+    // fraction, so the answer j satisfies j <= q, the last i with line(i) <= cluster - base. And
+    // every i <= q - spread starts at or before cluster: line(q - spread) is at most line(q) minus
+    // spread * slope / 2^fraction plus the 1 that rounding down may lose, and spread covers
+    // maxResidual (+ 1 with a fraction). With the quotient q or q + 1, j lies in
+    // [quotient - 1 - spread, quotient].
     int high = (int) Math.min(count - 1, quotient);
     int low = (int) Math.max(0, Math.min(high, quotient - 1 - spread));
-    assert startAt(block, origin, base, slope, recordWidth, startWidth, low) <= cluster
+    assert startAt(block, origin, base, slope, fraction, recordWidth, startWidth, low) <= cluster
         : "window misses its low end";
     // The trip count depends only on the window, and the select compiles to a conditional move, so
     // random lookups do not pay a mispredicted branch per step.
     for (int n = high - low + 1; n > 1; ) {
       int half = n >>> 1;
       int middle = low + half;
-      low = startAt(block, origin, base, slope, recordWidth, startWidth, middle) <= cluster ? middle : low;
+      low = startAt(block, origin, base, slope, fraction, recordWidth, startWidth, middle) <= cluster
+          ? middle : low;
       n -= half;
     }
     return low;
   }
 
-  private static long startAt(
-      long[] block, long origin, long base, long slope, int recordWidth, int startWidth, int i) {
-    return base + i * slope + get(block, origin + (long) i * recordWidth, startWidth);
+  private static long startAt(long[] block, long origin, long base, long slope, int fraction,
+      int recordWidth, int startWidth, int i) {
+    return base + (i * slope >>> fraction) + get(block, origin + (long) i * recordWidth, startWidth);
   }
 
   private static int paletteIndex(long palette, int paletteSize, int types) {
@@ -472,6 +540,7 @@ final class PackedBlock {
     final int typeWidth;
     final int recordWidth;
     final long slope;
+    final int fraction;
     final long base;
     final long origin;
 
@@ -485,6 +554,7 @@ final class PackedBlock {
         int typeCode = (int) (line >>> TYPE_CODE_SHIFT) & 3;
         typeWidth = typeCode == RAW_TYPES_CODE ? TYPE_BITS : typeCode;
         slope = (line >>> SLOPE_SHIFT) & SLOPE_MASK;
+        fraction = (int) (line >>> FRACTION_SHIFT) << 1;
         base = (head & BASE_MASK) - BASE_BIAS;
         origin = (long) from + COMPACT_PREFIX_WORDS << 6;
       } else {
@@ -494,6 +564,7 @@ final class PackedBlock {
         lengthWidth = (int) (format >>> 15) & 127;
         typeWidth = (int) (format >>> 22) & 31;
         slope = block[from + 2];
+        fraction = 0;
         base = block[from + 3];
         origin = (long) from + FULL_PREFIX_WORDS << 6;
       }

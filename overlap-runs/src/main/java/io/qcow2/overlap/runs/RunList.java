@@ -56,6 +56,11 @@ final class RunList {
    * Appends {@code [start, end)} with {@code runTypes}, keeping the list canonical: an empty range or
    * empty mask adds nothing, and a run that continues the last one with the same types extends it.
    */
+  /** Empties the list, keeping its arrays. */
+  void clear() {
+    size = 0;
+  }
+
   void emit(long start, long end, int runTypes) {
     if (start >= end || runTypes == 0) {
       return;
