@@ -94,7 +94,7 @@ final class Headline {
           continue;
         }
         out.append(String.format(Locale.ROOT,
-            "  %-16s share %-20s %-24s vs none %-20s %8.1f ms wall, speed-up over legacy %s%n",
+            "  %-16s share %-20s %-27s vs none %-20s %8.1f ms wall, speed-up over legacy %s%n",
             m.strategy(), percent(m.share(), m.shareError()),
             Double.isNaN(m.nsPerCall()) ? ""
                 : nanos(m.nsPerCall(), m.nsPerCallError()) + " a call",
