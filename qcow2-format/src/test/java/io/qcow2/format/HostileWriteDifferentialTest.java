@@ -22,14 +22,18 @@ import org.junit.jupiter.api.io.TempDir;
  * Hostile images against QEMU: a pointer of a small real image (an L1 or L2 entry, a refcount
  * table entry, a snapshot's or the header's L1 offset) is pointed at one of its metadata clusters,
  * or metadata refcounts are cleared, and one guest write follows, through qemu-io on one copy and
- * through the engine with every strategy on the class path on others. Every strategy must reach
+ * through the engine with every strategy on the class path on others (a write, zero write,
+ * discard, compressed write, or a snapshot's creation). Every strategy must reach
  * the same verdict (written, or the same typed error), and where QEMU refuses the write as an
  * overlap with metadata, so must we: a pointer QEMU follows into metadata is one we follow too.
- * Three exceptions, where our path differs from QEMU's and is safe: a preallocated zero cluster is
+ * Four exceptions, where our path differs from QEMU's and is safe: a preallocated zero cluster is
  * replaced by a new one rather than written in place; a write that allocates after refcounts were
- * cleared may be handed other clusters (QEMU allocates a multi-cluster request contiguously); and
+ * cleared may be handed other clusters (QEMU allocates a multi-cluster request contiguously);
  * a COPIED pointer at a cluster whose refcount is above 1 is copied on write, where QEMU trusts
- * the flag and writes in place (into a snapshot's table, which only overlap-check=all catches).
+ * the flag and writes in place (into a snapshot's table, which only overlap-check=all catches);
+ * and creating a snapshot writes only new clusters (the active tables become the snapshot's as
+ * they are and the active state gets copies), where QEMU rewrites the active L2 tables in place
+ * and meets whatever damaged pointer aims at them. For snapshots the strategies must still agree.
  *
  * <p>Seeded: {@code -Dhostile.seed=N}, {@code -Dhostile.cases=N}; a failing case's image is
  * written to {@code target/hostile-failures/}.
@@ -83,7 +87,8 @@ class HostileWriteDifferentialTest {
   /** One hostile image and the write that follows. */
   /** The guest request made after the damage: qemu-io's command and the engine's call. */
   enum Request {
-    WRITE("write -P 0x5a"), ZERO_WRITE("write -z"), DISCARD("discard");
+    WRITE("write -P 0x5a"), ZERO_WRITE("write -z"), DISCARD("discard"),
+    COMPRESSED_WRITE("write -c -P 0x5a"), SNAPSHOT("snapshot -c hostile");
 
     final String qemuIo;
 
@@ -95,9 +100,9 @@ class HostileWriteDifferentialTest {
   private record Case(int number, Base base, Kind kind, String change, byte[] image, long offset,
       int length, boolean all, boolean sharedCopied, Request request) {
     String describe() {
-      return String.format("case %d (seed %d): %s image, %s, then %s %d %d with "
-          + "overlap-check=%s", number, SEED, base.name(), change, request.qemuIo, offset, length,
-          all ? "all" : "cached");
+      return String.format("case %d (seed %d): %s image, %s, then %s%s with overlap-check=%s",
+          number, SEED, base.name(), change, request.qemuIo,
+          request == Request.SNAPSHOT ? "" : " " + offset + " " + length, all ? "all" : "cached");
     }
   }
 
@@ -106,6 +111,8 @@ class HostileWriteDifferentialTest {
     Random random = new Random(SEED);
     List<String> failures = new ArrayList<>();
     int qemuOverlaps = 0;
+    // Per request: cases, QEMU's overlap refusals, cases every strategy refused.
+    Map<Request, int[]> tally = new TreeMap<>();
     for (int n = 0; n < CASES; n++) {
       Case c = mutate(n, bases.get(random.nextInt(bases.size())), random);
       String qemu = qemu(c);
@@ -117,9 +124,14 @@ class HostileWriteDifferentialTest {
         ours.put(strategy, ours(c, strategy));
       }
       String first = ours.values().iterator().next();
+      int[] t = tally.computeIfAbsent(c.request(), k -> new int[3]);
+      t[0]++;
+      t[1] += qemuOverlap ? 1 : 0;
+      t[2] += ours.values().stream().noneMatch(v -> v.equals("written") || v.equals("nothing to write"))
+          ? 1 : 0;
       boolean agree = ours.values().stream().allMatch(first::equals);
       boolean sameCourse = c.kind() != Kind.L2_ZERO && c.kind() != Kind.REFCOUNT_CLEARED
-          && !c.sharedCopied();
+          && !c.sharedCopied() && c.request() != Request.SNAPSHOT;
       // A zero write or discard that finds its clusters already reading as zeros writes nothing;
       // QEMU writes the zero flag or the entry anyway, and meets the damage.
       boolean missedOverlap = qemuOverlap && sameCourse && (ours.containsValue("written")
@@ -134,8 +146,11 @@ class HostileWriteDifferentialTest {
             + (agree ? "" : " (strategies disagree)") + "; image in " + saved);
       }
     }
+    StringBuilder perRequest = new StringBuilder();
+    tally.forEach((request, t) -> perRequest.append(String.format("; %s %d (QEMU overlaps %d, "
+        + "ours refused %d)", request, t[0], t[1], t[2])));
     System.out.printf("HostileWriteDifferentialTest: %d cases (seed %d), QEMU refused %d as "
-        + "overlaps, %d disagreements%n", CASES, SEED, qemuOverlaps, failures.size());
+        + "overlaps, %d disagreements%s%n", CASES, SEED, qemuOverlaps, failures.size(), perRequest);
     if (!failures.isEmpty()) {
       fail(failures.size() + " of " + CASES + " cases:\n" + String.join("\n", failures));
     }
@@ -235,7 +250,13 @@ class HostileWriteDifferentialTest {
     boolean sharedCopied = copied != 0 && shared
         && (kind == Kind.L1_ENTRY || kind == Kind.L2_ENTRY || kind == Kind.L2_ZERO);
     int r = random.nextInt(10);
-    Request request = r < 6 ? Request.WRITE : r < 8 ? Request.ZERO_WRITE : Request.DISCARD;
+    Request request = r < 5 ? Request.WRITE : r < 6 ? Request.ZERO_WRITE : r < 7 ? Request.DISCARD
+        : r < 9 ? Request.COMPRESSED_WRITE : Request.SNAPSHOT;
+    if (request == Request.COMPRESSED_WRITE) {
+      // qemu-io compresses whole clusters only: the cluster holding the offset.
+      offset = offset >> bits << bits;
+      length = clusterSize;
+    }
     return new Case(number, base, kind, change, b, offset, length, random.nextInt(3) == 0,
         sharedCopied, request);
   }
@@ -243,6 +264,12 @@ class HostileWriteDifferentialTest {
   private static String qemu(Case c) throws IOException {
     Path copy = dir.resolve("qemu.qcow2");
     Files.write(copy, c.image());
+    String options = "driver=qcow2,file.filename=" + copy + ",overlap-check="
+        + (c.all() ? "all" : "cached");
+    if (c.request() == Request.SNAPSHOT) {
+      return QemuTools.execMerged("qemu-img", "snapshot", "--image-opts", "-c", "hostile", options)
+          .stdout();
+    }
     return QemuTools.execMerged("qemu-io", "--image-opts", "-c",
         c.request().qemuIo + " " + c.offset() + " " + c.length(),
         "driver=qcow2,file.filename=" + copy + ",overlap-check=" + (c.all() ? "all" : "cached"))
@@ -263,7 +290,9 @@ class HostileWriteDifferentialTest {
       switch (c.request()) {
         case WRITE -> image.write(c.offset(), data, 0, data.length);
         case ZERO_WRITE -> image.writeZeroes(c.offset(), c.length());
-        default -> image.discard(c.offset(), c.length());
+        case DISCARD -> image.discard(c.offset(), c.length());
+        case COMPRESSED_WRITE -> image.writeCompressed(c.offset(), data, 0, data.length);
+        default -> image.createSnapshot("hostile");
       }
     } catch (Qcow2Exception e) {
       return e.getClass().getSimpleName();
