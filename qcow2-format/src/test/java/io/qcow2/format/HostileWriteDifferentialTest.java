@@ -40,7 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class HostileWriteDifferentialTest {
   private static final long SEED = Long.getLong("hostile.seed", 20261130L);
-  private static final int CASES = Integer.getInteger("hostile.cases", 150);
+  private static final int CASES = Integer.getInteger("hostile.cases", 300);
   private static final long OFFSET_MASK = 0x00ff_ffff_ffff_fe00L;
 
   enum Kind { L2_ENTRY, L2_ZERO, L1_ENTRY, REFCOUNT_CLEARED, REFCOUNT_TABLE_ENTRY, SNAPSHOT_L1, HEADER_L1 }
