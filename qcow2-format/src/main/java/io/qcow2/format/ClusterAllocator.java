@@ -6,7 +6,6 @@ import static io.qcow2.format.TableEntry.L2_OFFSET_MASK;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L1;
 import static io.qcow2.overlap.MetadataType.ACTIVE_L2;
 
-import io.qcow2.overlap.MetadataType;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
@@ -104,9 +103,11 @@ final class ClusterAllocator {
     if (newOffset == 0) {
       throw file.corruption("Preventing invalid allocation of L2 table at offset 0");
     }
-    // An L2 table is written with active L2 tables ignored, as in QEMU; so a forged refcount that
-    // hands out a live table would let the new one overwrite it unseen. Refuse that here.
-    file.checkWrite(newOffset, clusterSize, MetadataType.ALL_MASK & ~ACTIVE_L2.mask());
+    // A new table's cluster must hold no metadata at all. Checked now, before the table enters the
+    // checker: its later write ignores active L2 tables, as in QEMU, so a forged refcount that
+    // hands out a live table would let the new one overwrite it unseen (QEMU loses that table);
+    // and any other structure there is named as QEMU names it when it writes the table.
+    file.checkWrite(newOffset, clusterSize, 0);
     file.tracker.enter(newOffset, 1, ACTIVE_L2.mask());
     tables.addL2Table(newOffset, copied);
     if (l2Offset != 0) {

@@ -1,6 +1,7 @@
 package io.qcow2.format;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -72,6 +73,32 @@ class LiveL2TableTest {
         "QEMU overwrote the live table: its check finds the damage");
 
     assertRefusedAndDataKept(img, strategy, 16L * L2_SPAN);
+  }
+
+  /**
+   * The refcount block's own refcount is cleared, so a new L2 table is handed the block's cluster.
+   * QEMU refuses when it writes the table: "overlaps with refcount block". We refuse as the table
+   * is allocated, naming the same structure (the table already in the checker once named itself).
+   */
+  @ParameterizedTest(name = "{0}")
+  @MethodSource("strategies")
+  void newTableOverARefcountBlockIsNamedAsQemuNamesIt(String strategy) throws Exception {
+    QemuTools.assumeAvailable();
+    Path img = image("refblock.qcow2");
+    long refblock = ImageFiles.readLong(img, ImageFiles.readLong(img, 48));
+    ImageFiles.writeShort(img, refblock + 2 * (refblock / CLUSTER), 0);
+    long guest = 16L * L2_SPAN;
+    Path qemuCopy = QemuTools.copy(img, dir.resolve("qemu.qcow2"));
+    String qemu = QemuTools.execMerged("qemu-io", "-c", "write -P 0x5a " + guest + " 512",
+        qemuCopy.toString()).stdout();
+    assertTrue(qemu.contains("Preventing invalid write on metadata (overlaps with refcount block)"),
+        qemu);
+    try (Qcow2Image image = Qcow2Image.open(img, TestOptions.open(strategy), true)) {
+      MetadataOverlapException e = assertThrows(MetadataOverlapException.class,
+          () -> image.write(guest, new byte[CLUSTER], 0, CLUSTER));
+      assertEquals(String.format("Preventing invalid write on metadata (overlaps with refcount "
+          + "block) at offset 0x%x; image marked as corrupt", refblock), e.getMessage());
+    }
   }
 
   /** A 1 MiB image with 512-byte clusters whose first 16 KiB (half of L1 entry 0's table) hold 0x11. */
