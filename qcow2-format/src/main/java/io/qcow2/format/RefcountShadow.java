@@ -220,25 +220,34 @@ final class RefcountShadow {
   }
 
   /**
-   * Refuses a refcount that would drop to 0 on a cluster the checker protects for a type the
-   * caller does not retire (QEMU's "Preventing invalid free"). Callers run it once the changes are
-   * planned, before their first write; {@link #switchTo} runs it again.
+   * Refuses a refcount that would drop below 0 (a table reached twice through a damaged pointer,
+   * whose second decrement frees what is still in use; QEMU fails on the underflow after changing
+   * other refcounts), or to 0 on a cluster the checker protects for a type the caller does not
+   * retire (QEMU's "Preventing invalid free"). Callers run it once the changes are planned, before
+   * their first write; {@link #switchTo} runs it again.
    *
    * @throws MetadataCorruptionException then (the image is marked corrupt)
    */
   void checkFrees() throws IOException {
     MetadataTracker checker = file.tracker;
-    if (checker.enabledMask() == 0) {
-      return;
-    }
     for (Map.Entry<Long, int[]> e : deltas.entrySet()) {
       long base = e.getKey() << blockShift;
       int[] block = e.getValue();
       for (int j = 0; j < block.length; j++) {
-        if (block[j] >= 0 || refcounts.get(base + j) != -(long) block[j]) {
+        if (block[j] >= 0) {
           continue;
         }
         long offset = (base + j) << clusterBits;
+        long refcount = refcounts.get(base + j);
+        if (Long.compareUnsigned(refcount, -(long) block[j]) < 0) {
+          throw file.corruption(String.format(
+              "Preventing invalid free (the refcount of the cluster at offset %s, %s, would drop"
+                  + " below 0: it is reached more often than counted)",
+              MetadataCorruptionException.hex(offset), Long.toUnsignedString(refcount)));
+        }
+        if (refcount != -(long) block[j] || checker.enabledMask() == 0) {
+          continue;
+        }
         int mask = checker.check(offset, 1L << clusterBits,
             retiringTypes.getOrDefault(base + j, 0));
         if (mask != 0) {

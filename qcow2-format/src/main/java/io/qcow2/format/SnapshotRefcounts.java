@@ -72,6 +72,24 @@ final class SnapshotRefcounts {
   }
 
   /**
+   * Whether QEMU's qcow2_update_snapshot_refcount would write {@code l2} back in place: it sets
+   * COPIED on every allocated, uncompressed entry whose refcount is 1 and clears it on every other
+   * entry (compressed, unallocated and zero entries included), and writes the table if any entry
+   * changed. The final refcounts stand in for the ones QEMU reads as it goes.
+   */
+  boolean qemuRewrites(RefcountShadow shadow, long[] l2) throws IOException {
+    for (long entry : l2) {
+      long host = entry & TableEntry.L2_OFFSET_MASK;
+      boolean copied = (entry & TableEntry.COMPRESSED) == 0 && host != 0
+          && shadow.finalRefcount(host >>> clusterBits) == 1;
+      if (copied != ((entry & TableEntry.COPIED) != 0)) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /**
    * Fails before anything changes if a +1 over {@code l1} would overflow a refcount (images with
    * narrow refcounts, e.g. refcount_bits=1, cannot share clusters); QEMU would stop half-way.
    */

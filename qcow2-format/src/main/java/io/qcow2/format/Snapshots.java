@@ -114,12 +114,14 @@ final class Snapshots {
     // cleared), so no active COPIED flag changes in place. Every data cluster gains the path
     // through the copy (or through the shared table).
     long[][] copies = new long[l1.length][];
+    long[][] activeL2 = new long[l1.length][];
     for (int i = 0; i < l1.length; i++) {
       long l2Offset = l1[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset == 0) {
         continue;
       }
       long[] l2 = tables.readL2TableFromFile(l2Offset);
+      activeL2[i] = l2;
       counts.addL2(shadow, l2Offset, l2, +1, true);
       if (refcounts.get(l2Offset >>> clusterBits) == 1) {
         copies[i] = l2.clone();
@@ -131,6 +133,7 @@ final class Snapshots {
         shadow.markActive(l2Offset >>> clusterBits, 1);
       }
     }
+    checkRewrites(shadow, l1, activeL2);
     long oldL1Offset = header.l1Offset;
     long l1Clusters = clustersFor(l1.length * 8L);
     long[] newL1 = new long[l1.length];
@@ -266,15 +269,19 @@ final class Snapshots {
         counts.addL2(shadow, l2Offset, snapshotL2[i], +1, true);
       }
     }
-    for (long e : current) {
-      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
+    long[][] currentL2 = new long[current.length][];
+    for (int i = 0; i < current.length; i++) {
+      long l2Offset = current[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
+        currentL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         shadow.retiring(l2Offset >>> clusterBits, 1, ACTIVE_L2.mask());
-        counts.addL2(shadow, l2Offset, tables.readL2TableFromFile(l2Offset), -1, false);
+        counts.addL2(shadow, l2Offset, currentL2[i], -1, false);
       }
     }
     shadow.checkFrees();
+    checkRewrites(shadow, current, currentL2);
+    checkRewrites(shadow, snapshotL1, snapshotL2);
     long[] next = new long[current.length];
     for (int i = 0; i < snapshotL1.length && i < next.length; i++) {
       long l2Offset = snapshotL1[i] & TableEntry.L1_OFFSET_MASK;
@@ -349,13 +356,15 @@ final class Snapshots {
     // The snapshot's paths go. Active tables whose COPIED flags change with that are copied with
     // the new flags (the active path moves to the copy), and a new active L1 table carries the
     // new L1 flags; both switch with the refcounts in one header write.
-    for (long e : snapshotL1) {
-      long l2Offset = e & TableEntry.L1_OFFSET_MASK;
+    long[][] snapshotL2 = new long[snapshotL1.length][];
+    for (int i = 0; i < snapshotL1.length; i++) {
+      long l2Offset = snapshotL1[i] & TableEntry.L1_OFFSET_MASK;
       if (l2Offset != 0) {
+        snapshotL2[i] = tables.readL2TableFromFile(l2Offset);
         shadow.add(l2Offset >>> clusterBits, 1, -1);
         // Patch 11 below: it stops being inactive if no snapshot has it any more.
         shadow.retiring(l2Offset >>> clusterBits, 1, INACTIVE_L2.mask());
-        counts.addL2(shadow, l2Offset, tables.readL2TableFromFile(l2Offset), -1, false);
+        counts.addL2(shadow, l2Offset, snapshotL2[i], -1, false);
       }
     }
     long[][] activeL2 = new long[active.length][];
@@ -367,6 +376,9 @@ final class Snapshots {
         counts.addL2(shadow, l2Offset, activeL2[i], 0, true);
       }
     }
+    // QEMU's rewrites, judged before our copies move refcounts.
+    checkRewrites(shadow, snapshotL1, snapshotL2);
+    checkRewrites(shadow, active, activeL2);
     long[] newL1 = new long[active.length];
     long[][] copies = new long[active.length][];
     boolean l1Changed = false;
@@ -489,6 +501,24 @@ final class Snapshots {
     byte[] raw = new byte[table.length * 8];
     ByteBuffer.wrap(raw).asLongBuffer().put(table);
     file.write(offset, raw, 0, raw.length, 0);
+  }
+
+  /**
+   * QEMU updates COPIED flags in place (qcow2_update_snapshot_refcount), and its write of a table
+   * whose flags change is overlap-checked. We write such tables to new clusters instead, but
+   * refuse where QEMU's write would meet other metadata, before anything changes: a table whose
+   * flags change must be nothing but an L2 table. (Overlaps with other L2 tables are not judged:
+   * QEMU's check ignores active ones, and its overlap-check=all refuses rewrites of tables a
+   * snapshot shares even on undamaged images.)
+   */
+  private void checkRewrites(RefcountShadow shadow, long[] l1, long[][] l2Tables)
+      throws IOException {
+    for (int i = 0; i < l1.length; i++) {
+      long l2Offset = l1[i] & TableEntry.L1_OFFSET_MASK;
+      if (l2Offset != 0 && counts.qemuRewrites(shadow, l2Tables[i])) {
+        file.checkWrite(l2Offset, clusterSize, ACTIVE_L2.mask() | INACTIVE_L2.mask());
+      }
+    }
   }
 
   private Set<Long> activeL2Offsets() {

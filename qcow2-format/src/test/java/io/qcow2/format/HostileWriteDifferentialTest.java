@@ -31,11 +31,12 @@ import org.junit.jupiter.api.io.TempDir;
  * cleared may be handed other clusters (QEMU allocates a multi-cluster request contiguously);
  * a COPIED pointer at a cluster whose refcount is above 1 is copied on write, where QEMU trusts
  * the flag and writes in place (into a snapshot's table, which only overlap-check=all catches);
- * and creating or applying a snapshot writes only new clusters (the tables change hands as they
- * are and the active state gets copies), where QEMU rewrites L2 tables in place and meets
- * whatever damaged pointer aims at them; snapshot operations are held to agreement between the
- * strategies (applying one on these images left qemu-img check fewer corruptions, never more, in
- * the cases looked at).
+ * and a zero write or discard with nothing to change writes nothing. Snapshot operations write
+ * only new clusters, where QEMU rewrites L2 tables in place; they must refuse where QEMU's
+ * rewrite meets the damage (Snapshots.checkRewrites, RefcountShadow.checkFrees), except where
+ * QEMU's rewrite meets a snapshot's L2 table ("overlaps with inactive L2 table"): with
+ * overlap-check=all QEMU 7.2 refuses that even on undamaged images (deleting a snapshot whose
+ * tables another snapshot shares), so those are held to agreement between the strategies.
  *
  * <p>Seeded: {@code -Dhostile.seed=N}, {@code -Dhostile.cases=N}; a failing case's image is
  * written to {@code target/hostile-failures/}.
@@ -138,8 +139,9 @@ class HostileWriteDifferentialTest {
       t[2] += ours.values().stream().noneMatch(v -> v.equals("written") || v.equals("nothing to write"))
           ? 1 : 0;
       boolean agree = ours.values().stream().allMatch(first::equals);
-      boolean sameCourse = c.kind() != Kind.L2_ZERO && c.kind() != Kind.REFCOUNT_CLEARED
-          && !c.sharedCopied() && !c.request().snapshotOperation();
+      boolean sameCourse = c.request().snapshotOperation()
+          ? !qemu.contains("overlaps with inactive L2 table")
+          : c.kind() != Kind.L2_ZERO && c.kind() != Kind.REFCOUNT_CLEARED && !c.sharedCopied();
       // A zero write or discard that finds its clusters already reading as zeros writes nothing;
       // QEMU writes the zero flag or the entry anyway, and meets the damage.
       boolean missedOverlap = qemuOverlap && sameCourse && (ours.containsValue("written")
