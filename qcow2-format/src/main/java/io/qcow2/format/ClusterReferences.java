@@ -18,6 +18,8 @@ final class ClusterReferences {
   static final long MAX_CLUSTERS_BEYOND_END = 2;
   /** Largest file whose clusters we count in one array. */
   static final long MAX_FILE_CLUSTERS = 1L << 28;
+  /** Clusters a repair may grow the file by beyond doubling it (see {@link #growFile}). */
+  static final long MAX_GROWTH_SLACK = 1L << 16;
 
   private final CheckFile file;
   private final CheckReport report;
@@ -155,11 +157,14 @@ final class ClusterReferences {
 
   /**
    * Grows the file to {@code length} bytes (zeros) and the counts with it; false if the file
-   * would be too large to check.
+   * would be too large to check, or would grow to more than twice its clusters plus {@link
+   * #MAX_GROWTH_SLACK}: a pointer far past the end is damage, and following it would cost memory
+   * (bytes a cluster, several times) and a sparse file of the size it names. QEMU grows the file
+   * whatever the offset.
    */
   boolean growFile(long length) throws IOException {
     long grown = (length + clusterSize - 1) >>> clusterBits;
-    if (grown > MAX_FILE_CLUSTERS) {
+    if (grown > MAX_FILE_CLUSTERS || grown > 2 * fileClusters + MAX_GROWTH_SLACK) {
       return false;
     }
     file.grow(length);

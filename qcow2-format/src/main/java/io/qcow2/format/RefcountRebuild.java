@@ -21,8 +21,11 @@ final class RefcountRebuild {
   private final long clusterSize;
   private final int refcountOrder;
 
-  /** The refcounts the new structure holds, per cluster ({@code alloc_clusters_imrt}'s array). */
-  private long[] counts;
+  /**
+   * The refcounts the new structure holds, per cluster ({@code alloc_clusters_imrt}'s array), a
+   * byte each as the check's: a file a repair grew to 2^28 clusters costs 256 MiB, not 2 GiB.
+   */
+  private ReferenceCounts counts;
   private long size;
   /** The new refcount table, of {@link #tableEntries} entries. */
   private long[] table = new long[0];
@@ -43,9 +46,9 @@ final class RefcountRebuild {
   /** Rebuilds; false (with the report's failure set) if a write was refused. */
   boolean run() throws IOException {
     long clusters = references.clusters();
-    counts = new long[(int) Math.max(clusters, 1)];
+    counts = new ReferenceCounts(Math.max(clusters, 1));
     for (long cluster = 0; cluster < clusters; cluster++) {
-      counts[(int) cluster] = references.count(cluster);
+      counts.add(cluster, references.count(cluster));
     }
     size = clusters;
     long tableOffset;
@@ -60,7 +63,9 @@ final class RefcountRebuild {
       grown = writeRefcountBlocks(start, start + tableClusters);
       if (grown) {
         // Too small now: give the clusters back and place a larger table.
-        Arrays.fill(counts, (int) start, (int) (start + tableClusters), 0);
+        for (long cluster = start; cluster < start + tableClusters; cluster++) {
+          counts.clear(cluster);
+        }
       }
     } while (grown);
     if (failed) {
@@ -92,7 +97,7 @@ final class RefcountRebuild {
     long run = 0;
     boolean firstGap = true;
     for (; cluster < size && run < count; cluster++) {
-      if (counts[(int) cluster] == 0) {
+      if (counts.get(cluster) == 0) {
         run++;
         if (firstGap) {
           firstFree[0] = cluster;
@@ -106,15 +111,18 @@ final class RefcountRebuild {
       grow(cluster + count - run);
     }
     cluster -= run;
-    Arrays.fill(counts, (int) cluster, (int) (cluster + count), 1);
+    for (long c = cluster; c < cluster + count; c++) {
+      counts.increment(c);   // from 0
+    }
     return cluster << clusterBits;
   }
 
   private void grow(long newSize) {
     Preconditions.checkState(newSize <= ClusterReferences.MAX_FILE_CLUSTERS,
         "refcount rebuild past %s clusters", ClusterReferences.MAX_FILE_CLUSTERS);
-    if (newSize > counts.length) {
-      counts = Arrays.copyOf(counts, (int) Math.max(newSize, counts.length * 2L));
+    if (newSize > counts.clusters()) {
+      counts.grow(Math.min(Math.max(newSize, counts.clusters() * 2L),
+          ClusterReferences.MAX_FILE_CLUSTERS));
     }
     size = Math.max(size, newSize);
   }
@@ -130,7 +138,7 @@ final class RefcountRebuild {
     long[] firstFree = {0};
     boolean grown = false;
     for (long cluster = first; cluster < end && !failed; cluster++) {
-      if (counts[(int) cluster] == 0) {
+      if (counts.get(cluster) == 0) {
         continue;
       }
       long index = cluster >>> blockBits;
@@ -160,7 +168,7 @@ final class RefcountRebuild {
       }
       byte[] block = new byte[(int) clusterSize];
       for (long i = 0; i < blockEntries && start + i < size; i++) {
-        RefcountEntries.set(block, (int) i, refcountOrder, counts[(int) (start + i)]);
+        RefcountEntries.set(block, (int) i, refcountOrder, counts.get(start + i));
       }
       file.write(ByteBuffer.wrap(block), blockOffset);
       cluster = start + blockEntries - 1;

@@ -37,6 +37,19 @@ final class ReferenceCounts {
     counts = Arrays.copyOf(counts, length);
   }
 
+  /** Sets the count of {@code cluster} to 0. */
+  void clear(long cluster) {
+    if ((counts[(int) cluster] & 0xff) == IN_SIDE_MAP) {
+      large.remove(cluster);
+    }
+    counts[(int) cluster] = 0;
+  }
+
+  /** Clusters covered. */
+  long clusters() {
+    return counts.length;
+  }
+
   /** Adds {@code n >= 0} references to {@code cluster}. */
   void add(long cluster, long n) {
     checkArgument(n >= 0, "negative reference count %s", n);

@@ -252,7 +252,8 @@ final class ReferenceScan {
         if (offset > Long.MAX_VALUE - clusterSize || !references.growFile(offset + clusterSize)) {
           report.corruptions++;
           report.rebuild = true;
-          report.message("ERROR could not resize image: Invalid argument");
+          report.message("ERROR could not resize image: refcount block at offset 0x%x is too far"
+              + " past the end of the file (%d bytes) to grow the file to it", offset, file.length());
           continue;
         }
         report.corruptionsFixed++;
