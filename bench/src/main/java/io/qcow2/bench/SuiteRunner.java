@@ -117,11 +117,14 @@ final class SuiteRunner {
           .output(log.toString())
           .result(part.toString())
           .resultFormat(ResultFormatType.JSON);
+      // Prepend, in one call: jvmArgsAppend would replace the classes' @Fork(jvmArgsAppend = ...),
+      // and each jvmArgsPrepend call replaces the previous one's arguments (a strategy path once
+      // dropped the paired passes, so outside strategies were measured without the in-situ floor).
+      List<String> forkProperties = new ArrayList<>();
       if (macro) {
         options.addProfiler(ProbeProfiler.class);
         if (selection.profile().pairedNone()) {
-          // Prepend, as below: append would replace the class's @Fork(jvmArgsAppend = ...).
-          options.jvmArgsPrepend("-D" + ImageWorkloadBenchmark.PAIRED_NONE_PROPERTY + "=true");
+          forkProperties.add("-D" + ImageWorkloadBenchmark.PAIRED_NONE_PROPERTY + "=true");
         }
       } else {
         options.warmupTime(TimeValue.milliseconds(timing.warmupMillis()))
@@ -138,8 +141,10 @@ final class SuiteRunner {
       options.param(BenchResult.STRATEGY, wanted.toArray(new String[0]));
       String strategyPath = System.getProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY);
       if (strategyPath != null && !strategyPath.isEmpty()) {
-        // Prepend: options.jvmArgsAppend would replace the classes' @Fork(jvmArgsAppend = ...).
-        options.jvmArgsPrepend("-D" + OverlapCheckers.STRATEGY_PATH_PROPERTY + "=" + strategyPath);
+        forkProperties.add("-D" + OverlapCheckers.STRATEGY_PATH_PROPERTY + "=" + strategyPath);
+      }
+      if (!forkProperties.isEmpty()) {
+        options.jvmArgsPrepend(forkProperties.toArray(new String[0]));
       }
       long start = System.nanoTime();
       System.err.printf("running %s (log: %s) ...%n", benchmark, log);

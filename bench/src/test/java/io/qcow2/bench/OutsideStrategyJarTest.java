@@ -190,6 +190,27 @@ class OutsideStrategyJarTest {
     assertEquals(NAME, results.get(0).strategy());
   }
 
+  /**
+   * A macro workload with the loaded strategy gets the report's paired passes like a built-in one
+   * (its share takes out the probe's in-situ floor): the strategy path once replaced the forks'
+   * other properties, and outside strategies were measured with the tight-loop calibration only.
+   */
+  @Test
+  void aForkedMacroRunOfTheLoadedStrategyHasThePairedPasses() throws Exception {
+    System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, strategies.toString());
+    Path json = tmp.resolve("macro.json");
+    List<String> warnings = SuiteRunner.run(new SuiteRunner.Selection(Profile.QUICK,
+        Pattern.compile("w3RandomWrites"), List.of(NAME),
+        Map.of("w3MiB", new String[] {"1"}, "w3Writes", new String[] {"200"})),
+        tmp.resolve("macro"), json);
+    assertEquals(List.of(), warnings);
+    List<BenchResult> results = BenchResult.readJmhJson(json);
+    assertEquals(1, results.size(), results.toString());
+    assertEquals(NAME, results.get(0).strategy());
+    assertTrue(results.get(0).secondary().containsKey(ProbeProfiler.FLOOR),
+        "the floor pass ran: " + results.get(0).secondary().keySet());
+  }
+
   private static long readLong(FileChannel file, long offset) throws IOException {
     ByteBuffer buffer = ByteBuffer.allocate(8);
     file.read(buffer, offset);
