@@ -178,16 +178,8 @@ class OutsideStrategyJarTest {
   /** One short forked JMH run: the fork finds the loaded strategy through the strategy path. */
   @Test
   void aForkedBenchmarkRunMeasuresTheLoadedStrategy() throws Exception {
-    System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, strategies.toString());
-    Path json = tmp.resolve("jmh.json");
-    List<String> warnings = SuiteRunner.run(new SuiteRunner.Selection(Profile.QUICK,
-        Pattern.compile("CheckLatencyBenchmark"), List.of(NAME),
-        Map.of("structures", new String[] {"1000"}, "writeBytes", new String[] {"512"})),
-        tmp.resolve("jmh"), json);
-    assertEquals(List.of(), warnings);
-    List<BenchResult> results = BenchResult.readJmhJson(json);
-    assertEquals(1, results.size(), results.toString());
-    assertEquals(NAME, results.get(0).strategy());
+    runLoadedStrategy("CheckLatencyBenchmark",
+        Map.of("structures", new String[] {"1000"}, "writeBytes", new String[] {"512"}));
   }
 
   /**
@@ -197,18 +189,24 @@ class OutsideStrategyJarTest {
    */
   @Test
   void aForkedMacroRunOfTheLoadedStrategyHasThePairedPasses() throws Exception {
+    BenchResult result = runLoadedStrategy("w3RandomWrites",
+        Map.of("w3MiB", new String[] {"1"}, "w3Writes", new String[] {"200"}));
+    assertTrue(result.secondary().containsKey(ProbeProfiler.FLOOR),
+        "the floor pass ran: " + result.secondary().keySet());
+  }
+
+  /** Runs the benchmarks {@code pattern} finds, forked, for the loaded strategy alone. */
+  private BenchResult runLoadedStrategy(String pattern, Map<String, String[]> params)
+      throws Exception {
     System.setProperty(OverlapCheckers.STRATEGY_PATH_PROPERTY, strategies.toString());
-    Path json = tmp.resolve("macro.json");
+    Path json = tmp.resolve(pattern + ".json");
     List<String> warnings = SuiteRunner.run(new SuiteRunner.Selection(Profile.QUICK,
-        Pattern.compile("w3RandomWrites"), List.of(NAME),
-        Map.of("w3MiB", new String[] {"1"}, "w3Writes", new String[] {"200"})),
-        tmp.resolve("macro"), json);
+        Pattern.compile(pattern), List.of(NAME), params), tmp.resolve(pattern), json);
     assertEquals(List.of(), warnings);
     List<BenchResult> results = BenchResult.readJmhJson(json);
     assertEquals(1, results.size(), results.toString());
     assertEquals(NAME, results.get(0).strategy());
-    assertTrue(results.get(0).secondary().containsKey(ProbeProfiler.FLOOR),
-        "the floor pass ran: " + results.get(0).secondary().keySet());
+    return results.get(0);
   }
 
   private static long readLong(FileChannel file, long offset) throws IOException {

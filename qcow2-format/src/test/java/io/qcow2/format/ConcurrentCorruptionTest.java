@@ -40,12 +40,9 @@ class ConcurrentCorruptionTest {
 
   @org.junit.jupiter.api.io.TempDir Path dir;
 
-  static List<String> strategies() {
-    return TestOptions.strategies();
-  }
 
   @ParameterizedTest
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void oneOverlapMarksTheImageCorruptLaterWritesFailReadsGoOn(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("live.qcow2");

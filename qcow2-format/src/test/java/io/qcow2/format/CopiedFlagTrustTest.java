@@ -23,9 +23,6 @@ class CopiedFlagTrustTest {
 
   @TempDir Path dir;
 
-  static Iterable<String> strategies() {
-    return TestOptions.strategies();
-  }
 
   /**
    * A snapshot shares every cluster (no COPIED anywhere), and the refcount table's first entry is
@@ -34,7 +31,7 @@ class CopiedFlagTrustTest {
    * broken refcounts. Both must refuse and mark the image corrupt, leaving the snapshot intact.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void forgedRefcountsDoNotLetAWriteOverASnapshot(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("shared.qcow2");
@@ -70,7 +67,7 @@ class CopiedFlagTrustTest {
    * refcount; so do we, and both images come out clean with the same guest data.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void entryWithoutCopiedIsCopiedOnWriteAsQemuDoes(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("flag.qcow2");

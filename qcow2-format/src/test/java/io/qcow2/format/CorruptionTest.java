@@ -113,7 +113,7 @@ class CorruptionTest {
   }
 
   @ParameterizedTest(name = "{0}: L1 entry -> L1 table")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void writeThroughL1EntryPointingAtL1IsRefused(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("l1.qcow2");
@@ -177,9 +177,6 @@ class CorruptionTest {
     assertTrue(QemuTools.runMerged("qemu-img", "info", img.toString()).contains("corrupt: true"));
   }
 
-  static Stream<String> strategies() {
-    return TestOptions.strategies().stream();
-  }
 
   @Test
   void checksOffAllowsTheWriteAndModeNoneHasNoChecker() throws Exception {

@@ -23,9 +23,6 @@ class DamagedSnapshotOperationTest {
 
   @TempDir Path dir;
 
-  static Iterable<String> strategies() {
-    return TestOptions.strategies();
-  }
 
   /**
    * L1 entry 1 points, with COPIED, at the active L1 table. Creating a snapshot clears the COPIED
@@ -33,7 +30,7 @@ class DamagedSnapshotOperationTest {
    * L1 table.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void createRefusesATableThatIsTheActiveL1(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = image("l1.qcow2");
@@ -53,7 +50,7 @@ class DamagedSnapshotOperationTest {
    * while in use. QEMU refuses, with an overlap once the freed cluster is reused.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void applyRefusesATableReachedTwice(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = image("twice.qcow2");

@@ -26,9 +26,6 @@ class LiveL2TableTest {
 
   @TempDir Path dir;
 
-  static Iterable<String> strategies() {
-    return TestOptions.strategies();
-  }
 
   /**
    * L1 entry 5 points, without COPIED, at L1 entry 0's table. A write through entry 5 to a cluster
@@ -37,7 +34,7 @@ class LiveL2TableTest {
    * freed); we must refuse too, with every strategy, and keep entry 0's data.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void tableTwoEntriesShareStaysProtected(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = image("shared.qcow2");
@@ -58,7 +55,7 @@ class LiveL2TableTest {
    * loses guest data, which its own check then reports; we refuse the allocation.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void newTableNeverLandsOnALiveOne(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = image("freed.qcow2");
@@ -81,7 +78,7 @@ class LiveL2TableTest {
    * is allocated, naming the same structure (the table already in the checker once named itself).
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void newTableOverARefcountBlockIsNamedAsQemuNamesIt(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = image("refblock.qcow2");

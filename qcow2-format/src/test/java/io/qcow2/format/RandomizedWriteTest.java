@@ -30,12 +30,9 @@ class RandomizedWriteTest {
     run(clusterSize, refcountBits, compat, TestOptions.defaultStrategy());
   }
 
-  static java.util.stream.Stream<String> strategies() {
-    return TestOptions.strategies().stream();
-  }
 
   @ParameterizedTest(name = "strategy={0}")
-  @org.junit.jupiter.params.provider.MethodSource("strategies")
+  @org.junit.jupiter.params.provider.MethodSource("io.qcow2.format.TestOptions#strategies")
   void randomOperationsWithEachStrategy(String strategy) throws Exception {
     run(512, 16, "1.1", strategy);
   }

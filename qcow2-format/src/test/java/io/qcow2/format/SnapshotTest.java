@@ -427,9 +427,6 @@ class SnapshotTest {
     }
   }
 
-  static List<String> strategies() {
-    return TestOptions.strategies();
-  }
 
   /**
    * The checker forgets a table only when the engine retires it: a delete whose decrement would
@@ -438,7 +435,7 @@ class SnapshotTest {
    * anything is written, and the snapshot is still there.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void deleteNeverFreesATableThatIsStillActive(String strategy) throws Exception {
     Path img = dir.resolve("shared.qcow2");
     int clusterSize = 65536;
@@ -483,7 +480,7 @@ class SnapshotTest {
    * corruption event before anything is written.
    */
   @ParameterizedTest(name = "{0}")
-  @MethodSource("strategies")
+  @MethodSource("io.qcow2.format.TestOptions#strategies")
   void applyNeverFreesATableASnapshotStillHas(String strategy) throws Exception {
     Path img = dir.resolve("apply.qcow2");
     int clusterSize = 65536;
