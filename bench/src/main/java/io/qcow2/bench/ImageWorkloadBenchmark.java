@@ -114,12 +114,44 @@ public class ImageWorkloadBenchmark {
       return probed(template, ProbeProvider.selectFloor());
     }
 
+    /**
+     * The paired passes, when on (see {@link #pairedNonePass}): {@code work} on an image {@code
+     * open} prepares untimed, first with checks off (the probe's reference), then through the
+     * probe around a checker that does nothing (the floor), with the overlap-check {@code
+     * template}.
+     */
+    void pairedPasses(String template, PassOpener open, PassWork work) throws IOException {
+      if (!pairedNonePass()) {
+        return;
+      }
+      try (Qcow2Image none = open.open(NONE)) {
+        CheckProbe.startReference();
+        work.run(none);
+        CheckProbe.stopReference();
+      }
+      try (Qcow2Image floor = open.open(floorOptions(template))) {
+        CheckProbe.startFloor();
+        work.run(floor);
+        CheckProbe.stop();
+      }
+    }
+
     private static Map<String, String> probed(String template, String probe) {
       Map<String, String> options = new HashMap<>();
       options.put(OverlapCheckOptions.OVERLAP_CHECK, template);
       options.put(OverlapCheckers.STRATEGY_OPTION, probe);
       return options;
     }
+  }
+
+  /** Opens the image a paired pass writes, with these open options. */
+  interface PassOpener {
+    Qcow2Image open(Map<String, String> options) throws IOException;
+  }
+
+  /** The timed part of a paired pass. */
+  interface PassWork {
+    void run(Qcow2Image image) throws IOException;
   }
 
   /** W1's image size. */
@@ -178,18 +210,7 @@ public class ImageWorkloadBenchmark {
     public void setUp(Strategy s) throws IOException {
       new SplittableRandom(2).nextBytes(chunk);
       Path file = s.dir.resolve("w2.qcow2");
-      if (s.pairedNonePass()) {
-        try (Qcow2Image none = fresh(file, NONE)) {
-          CheckProbe.startReference();
-          write(none);
-          CheckProbe.stopReference();
-        }
-        try (Qcow2Image floor = fresh(file, s.floorOptions("cached"))) {
-          CheckProbe.startFloor();
-          write(floor);
-          CheckProbe.stop();
-        }
-      }
+      s.pairedPasses("cached", options -> fresh(file, options), this::write);
       image = fresh(file, s.openOptions("cached"));
     }
 
@@ -253,18 +274,7 @@ public class ImageWorkloadBenchmark {
 
     @Setup(Level.Iteration)
     public void setUp(Strategy s) throws IOException {
-      if (s.pairedNonePass()) {
-        try (Qcow2Image none = Qcow2Image.open(file, NONE, true)) {
-          CheckProbe.startReference();
-          write(none);
-          CheckProbe.stopReference();
-        }
-        try (Qcow2Image floor = Qcow2Image.open(file, s.floorOptions("cached"), true)) {
-          CheckProbe.startFloor();
-          write(floor);
-          CheckProbe.stop();
-        }
-      }
+      s.pairedPasses("cached", options -> Qcow2Image.open(file, options, true), this::write);
       image = Qcow2Image.open(file, s.openOptions("cached"), true);
     }
 
@@ -338,22 +348,13 @@ public class ImageWorkloadBenchmark {
 
     @Setup(Level.Iteration)
     public void setUp(Strategy s) throws IOException {
-      if (s.pairedNonePass()) {
-        Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
-        try (Qcow2Image none = Qcow2Image.open(file, NONE, true)) {
-          CheckProbe.startReference();
-          write(none);
-          CheckProbe.stopReference();
-        }
-        Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
-        try (Qcow2Image floor = Qcow2Image.open(file, s.floorOptions("all"), true)) {
-          CheckProbe.startFloor();
-          write(floor);
-          CheckProbe.stop();
-        }
-      }
+      s.pairedPasses("all", this::fresh, this::write);
+      image = fresh(s.openOptions("all"));
+    }
+
+    private Qcow2Image fresh(Map<String, String> options) throws IOException {
       Files.copy(pristine, file, StandardCopyOption.REPLACE_EXISTING);
-      image = Qcow2Image.open(file, s.openOptions("all"), true);
+      return Qcow2Image.open(file, options, true);
     }
 
     @TearDown(Level.Iteration)
