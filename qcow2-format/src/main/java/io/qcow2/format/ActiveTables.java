@@ -90,6 +90,20 @@ final class ActiveTables {
 
   private void countSharedL2() {
     sharedL2.clear();
+    // Tables allocated in guest order (preallocation, sequential writes) leave the offsets
+    // increasing: no duplicate, and no copy to sort (33 M entries at 1 TiB with 512 B clusters).
+    long previous = 0;
+    boolean increasing = true;
+    for (int i = 0; i < l1.length && increasing; i++) {
+      long offset = l1[i] & TableEntry.L1_OFFSET_MASK;
+      if (offset != 0) {
+        increasing = offset > previous;
+        previous = offset;
+      }
+    }
+    if (increasing) {
+      return;
+    }
     long[] offsets = new long[l1.length];
     int n = 0;
     for (long e : l1) {
