@@ -9,12 +9,14 @@ final class Memory {
   private static final int ARRAY_HEADER = 16;
 
   /**
-   * {@link RunsOverlapChecker}: 12-byte header, the base class's 2 ints and 3 longs, own 7 ints, 8
-   * longs, 2 booleans and 8 references, aligned as JOL reports it on JDK 17.
+   * {@link RunsOverlapChecker}: 12-byte header, the base class's 2 ints and 3 longs, own 8 ints, 9
+   * longs, 2 booleans and 11 references, aligned as JOL reports it on JDK 17.
    */
-  static final long CHECKER = 176;
+  static final long CHECKER = 200;
   /** The checker's {@code long[3]} of the last check's span. */
   static final long LAST_SPAN = longArray(3);
+  /** The checker's tail of pending appends: starts, ends and types of {@link RunsOverlapChecker#TAIL_RUNS} runs. */
+  static final long TAIL = 2 * longArray(RunsOverlapChecker.TAIL_RUNS) + intArray(RunsOverlapChecker.TAIL_RUNS);
 
   private Memory() {}
 

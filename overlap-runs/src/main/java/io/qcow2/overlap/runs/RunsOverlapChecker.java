@@ -61,6 +61,8 @@ final class RunsOverlapChecker extends OverlapChecker {
   private static final int CELL_BITS_PER_RUN = 5;
   /** The cell filter covers the runs' clusters and this fraction more (as a shift), room for the image to grow. */
   private static final int CELL_ROOM_SHIFT = 3;
+  /** Runs the tail of pending appends holds before they are packed (see {@link #tailStarts}). */
+  static final int TAIL_RUNS = 64;
 
   private final int maxBlockRuns;
   private final long clusterLimit;
@@ -118,6 +120,20 @@ final class RunsOverlapChecker extends OverlapChecker {
   private long cellRebuilds;
   private long blocksWritten;
   private long directoryRebuilds;
+  /**
+   * The tail: up to {@value #TAIL_RUNS} runs appended after the last packed run (with a gap), kept
+   * unpacked in order until it is full or another change comes. An image grows by appends (one L2
+   * table per 64 clusters written at 512-byte clusters), and packing each into the last block
+   * unpacked and repacked up to 128 runs a time (about 2 µs): the tail packs them 64 at a time.
+   * Checks reaching {@link #tailFrom} scan it from its newest run, which the engine checks right
+   * after entering it.
+   */
+  private final long[] tailStarts = new long[TAIL_RUNS];
+  private final long[] tailEnds = new long[TAIL_RUNS];
+  private final int[] tailTypes = new int[TAIL_RUNS];
+  private int tailSize;
+  /** The tail's first start; {@code Long.MAX_VALUE} when it is empty. */
+  private long tailFrom = Long.MAX_VALUE;
 
   RunsOverlapChecker(OverlapCheckerSetup setup, int maxBlockRuns) {
     super(setup);
@@ -137,15 +153,17 @@ final class RunsOverlapChecker extends OverlapChecker {
     return blockCount;
   }
 
+  /** Runs held, packed and in the tail. */
   long runCount() {
-    return runCount;
+    return runCount + tailSize;
   }
 
   @Override
   public long memoryBytes() {
     return Memory.CHECKER + Memory.LAST_SPAN + Memory.longArray(words.length) + Memory.intArray(offsets.length)
         + Memory.longArray(heads.length) + Memory.longArray(firsts.length) + Memory.intArray(unions.length)
-        + Memory.longArray(directory.length) + Memory.longArray(cells.length);
+        + Memory.longArray(directory.length) + Memory.longArray(cells.length)
+        + Memory.TAIL;
   }
 
   @Override
@@ -157,13 +175,82 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   @Override
   protected void enterClusters(long first, long count, int types) {
-    update(first, first + count, types, true);
-    markCells(first, first + count);
+    long end = first + count;
+    if (!appendToTail(first, end, types)) {
+      flushTail();
+      update(first, end, types, true);
+    }
+    markCells(first, end);
+  }
+
+  /** Appends {@code [first, end)} to the tail if it lies after every run (with a gap after the packed ones). */
+  private boolean appendToTail(long first, long end, int types) {
+    if (tailSize == 0) {
+      if (first <= packedEnd()) {
+        return false;
+      }
+      tailFrom = first;
+    } else {
+      int t = tailSize - 1;
+      if (first < tailEnds[t]) {
+        return false;
+      }
+      if (first == tailEnds[t] && types == tailTypes[t]) {
+        tailEnds[t] = end;
+        emptySpan();
+        return true;
+      }
+      if (tailSize == TAIL_RUNS) {
+        flushTail();
+        return appendToTail(first, end, types);
+      }
+    }
+    tailStarts[tailSize] = first;
+    tailEnds[tailSize] = end;
+    tailTypes[tailSize] = types;
+    tailSize++;
+    emptySpan();
+    return true;
+  }
+
+  /** The end of the last packed run, -1 if none. */
+  private long packedEnd() {
+    if (blockCount == 0) {
+      return -1;
+    }
+    RunList last = new RunList(count(blockCount - 1));
+    decodeInto(blockCount - 1, last);
+    return last.end(last.size() - 1);
+  }
+
+  /** Packs the tail after the last packed run: one repack of the last block for up to {@value #TAIL_RUNS} appends. */
+  private void flushTail() {
+    if (tailSize == 0) {
+      return;
+    }
+    int high = blockCount - 1;
+    RunList runs = new RunList((high < 0 ? 0 : count(high)) + tailSize);
+    if (high >= 0) {
+      decodeInto(high, runs);
+    }
+    for (int i = 0; i < tailSize; i++) {
+      runs.emit(tailStarts[i], tailEnds[i], tailTypes[i]);
+    }
+    tailSize = 0;
+    tailFrom = Long.MAX_VALUE;
+    emptySpan();
+    replace(Math.max(high, 0), high, runs);
+  }
+
+  private void emptySpan() {
+    lastSpan[0] = 1;
+    lastSpan[1] = 0;
   }
 
   @Override
   protected void removeClusters(long first, long count, int types) {
     if ((checkClusters(first, count, types) & types) != 0) {
+      flushTail();
       update(first, first + count, types, false);
       if (++removesSinceCells > runCount) {
         staleCells();
@@ -174,6 +261,9 @@ final class RunsOverlapChecker extends OverlapChecker {
   @Override
   protected int checkClusters(long first, long count, int wanted) {
     long last = first + count - 1;
+    if (last >= tailFrom) {
+      return checkWithTail(first, last, wanted);
+    }
     long[] span = lastSpan;
     // One branch on both bounds' signs: random checks (nearly always outside) would mispredict the
     // first of two separate compares half the time.
@@ -203,6 +293,17 @@ final class RunsOverlapChecker extends OverlapChecker {
       }
     }
     return checkInBlocks(first, last, wanted);
+  }
+
+  /** A check reaching the tail: the packed runs before it, then the tail from its newest run. */
+  private int checkWithTail(long first, long last, int wanted) {
+    int found = first < tailFrom ? checkClusters(first, tailFrom - first, wanted) : 0;
+    for (int i = tailSize - 1; i >= 0 && tailEnds[i] > first; i--) {
+      if (tailStarts[i] <= last) {
+        found |= tailTypes[i];
+      }
+    }
+    return found;
   }
 
   /**
@@ -368,6 +469,29 @@ final class RunsOverlapChecker extends OverlapChecker {
     if (runs != runCount) {
       throw new IllegalStateException(String.format(
           "accounting: %d runs recorded, %d found", runCount, runs));
+    }
+    if (tailSize < 0 || tailSize > TAIL_RUNS
+        || tailFrom != (tailSize == 0 ? Long.MAX_VALUE : tailStarts[0])) {
+      throw new IllegalStateException(String.format("tail of %d runs from %d", tailSize, tailFrom));
+    }
+    // The tail follows the packed runs with a gap (so its first run cannot merge with them).
+    previousEnd = previousEnd < 0 ? -1 : previousEnd + 1;
+    previousTypes = 0;
+    for (int i = 0; i < tailSize; i++) {
+      long start = tailStarts[i];
+      long end = tailEnds[i];
+      int types = tailTypes[i];
+      if (start < previousEnd || end <= start || end > clusterLimit || types == 0
+          || (types & ~enabledMask()) != 0 || (start == previousEnd && types == previousTypes)) {
+        throw new IllegalStateException(String.format(
+            "tail run %d [%d, %d) types 0x%x after a run ending at %d", i, start, end, types, previousEnd));
+      }
+      if (!cellsStale && !cellsCover(start, end)) {
+        throw new IllegalStateException(String.format(
+            "tail run %d [%d, %d): a cell of the filter is clear", i, start, end));
+      }
+      previousEnd = end;
+      previousTypes = types;
     }
     if (!directoryStale) {
       long[] expected = buildDirectory();
@@ -688,17 +812,15 @@ final class RunsOverlapChecker extends OverlapChecker {
     cellsStale = false;
     removesSinceCells = 0;
     cellRebuilds++;
-    if (blockCount == 0) {
+    if (blockCount == 0 && tailSize == 0) {
       cells = new long[0];
       cellClusters = 0;
       return;
     }
-    RunList runs = new RunList(count(blockCount - 1));
-    decodeInto(blockCount - 1, runs);
-    long origin = firsts[0];
-    long reach = runs.end(runs.size() - 1) - origin;
+    long origin = blockCount > 0 ? firsts[0] : tailStarts[0];
+    long reach = (tailSize > 0 ? tailEnds[tailSize - 1] : packedEnd()) - origin;
     reach += reach >>> CELL_ROOM_SHIFT;
-    long maxBits = Math.max(Long.SIZE, CELL_BITS_PER_RUN * runCount);
+    long maxBits = Math.max(Long.SIZE, CELL_BITS_PER_RUN * runCount());
     int shift = 0;
     while ((reach - 1) >>> shift >= maxBits) {
       shift++;
@@ -713,6 +835,9 @@ final class RunsOverlapChecker extends OverlapChecker {
       for (int i = 0; i < block.size(); i++) {
         setCells(filter, (block.start(i) - origin) >>> shift, (block.end(i) - 1 - origin) >>> shift);
       }
+    }
+    for (int i = 0; i < tailSize; i++) {
+      setCells(filter, (tailStarts[i] - origin) >>> shift, (tailEnds[i] - 1 - origin) >>> shift);
     }
     cells = filter;
     cellOrigin = origin;
@@ -737,7 +862,8 @@ final class RunsOverlapChecker extends OverlapChecker {
 
   @Override
   public String toString() {
-    return String.format("runs[%d runs in %d blocks of at most %d, enabled %s, %d bytes]", runCount,
-        blockCount, maxBlockRuns, "0x" + Integer.toHexString(enabledMask()), memoryBytes());
+    return String.format("runs[%d runs in %d blocks of at most %d and a tail of %d, enabled %s, %d bytes]",
+        runCount, blockCount, maxBlockRuns, tailSize, "0x" + Integer.toHexString(enabledMask()),
+        memoryBytes());
   }
 }

@@ -22,7 +22,8 @@ class HugeRangeTest {
     checker.enter(0, ALL_CLUSTERS, ACTIVE_L2.mask());
     checker.validate();
     assertEquals(1, checker.runCount());
-    assertTrue(checker.memoryBytes() < 576, checker.toString());
+    // A few hundred bytes beside the tail of appends, whose arrays have a fixed size.
+    assertTrue(checker.memoryBytes() < 576 + Memory.TAIL, checker.toString());
     assertEquals(ACTIVE_L2.mask(), checker.check(0, 1, 0));
     assertEquals(ACTIVE_L2.mask(), checker.check(OverlapChecker.MAX_HOST_OFFSET - 1, 1, 0));
     assertEquals(ACTIVE_L2.mask(), checker.check(0, OverlapChecker.MAX_HOST_OFFSET, 0));
