@@ -81,6 +81,19 @@ class MutationFuzzTest {
   }
 
   /**
+   * Repair ({@code check -r all}): a report or a typed error, within the same bounds of time and
+   * memory. A refcount table entry far past the end of the file once made it grow the file to
+   * that offset and count every cluster up to it, gigabytes for one changed byte.
+   */
+  @Test
+  void repairEndsInReportOrTypedError() throws IOException {
+    fuzz("repair", image -> {
+      ImageCheck.repair(image, RepairMode.ALL, 10);
+      return false;
+    });
+  }
+
+  /**
    * Bytes one case may allocate in all, garbage included. The inputs are files of at most 60 KiB
    * whose fields claim tables of up to 32 MiB (L1) or 64 MiB (snapshot table, bitmap directory);
    * nothing is allocated from a field before it is bounded by the file, so what a case allocates
