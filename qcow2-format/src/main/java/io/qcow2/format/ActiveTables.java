@@ -251,9 +251,9 @@ final class ActiveTables {
     l2Cache.markDirty(l2Offset);
   }
 
-  /** Whether the L2 table at {@code offset} is cached (a cached table may be new, not on disk). */
-  boolean isCached(long offset) {
-    return l2Cache.contains(offset);
+  /** Whether the L2 table at {@code offset} is cached with changes not yet written (new tables are). */
+  boolean isDirty(long offset) {
+    return l2Cache.isDirty(offset);
   }
 
   /**

@@ -85,7 +85,9 @@ final class ClusterAllocator {
     // missing flag is never repaired from a refcount, which a hostile image can forge (a refcount
     // table entry pointing at the header reads as refcount 1 for clusters a snapshot shares).
     if (l2Offset != 0 && (tables.l1()[l1Index] & COPIED) != 0 && owned(l2Offset)) {
-      if (!tables.isCached(l2Offset)) {  // a cached table may be new and not written yet
+      // A dirty table may be new and not written yet; a clean one came from the file, perhaps
+      // from past its end (reads see zeros there, as in QEMU: map or a read cached it).
+      if (!tables.isDirty(l2Offset)) {
         file.checkInside(l2Offset, clusterSize, "L1 entry", l1Index);
       }
       return l2Offset;

@@ -81,6 +81,55 @@ class MutationFuzzTest {
   }
 
   /**
+   * A compressed write, the guest map, growth and shrinking, each tried whatever the one before
+   * did (a typed error ends only that step): the paths the write test does not reach.
+   */
+  @Test
+  void compressedWriteMapAndResizeEndInTypedErrorOrSuccess() throws IOException {
+    fuzz("reshape", MutationFuzzTest::reshape);
+  }
+
+  /** A step of {@link #reshape}. */
+  private interface Step {
+    void run() throws IOException;
+  }
+
+  private static boolean reshape(Path image) throws IOException {
+    long sizeBefore = Files.size(image);
+    boolean typed = false;
+    try (Qcow2Image opened = Qcow2Image.open(image, Map.of("overlap-check", "all"), true)) {
+      long size = opened.virtualSize();
+      int cluster = opened.clusterSize();
+      byte[] data = new byte[cluster];
+      Arrays.fill(data, (byte) 0x5a);
+      List<Step> steps = List.of(
+          () -> opened.map(),
+          () -> {
+            if (size >= 2L * cluster) {
+              opened.writeCompressed(size / cluster / 2 * cluster, data, 0, cluster);
+            }
+          },
+          () -> opened.resize(size + (1 << 20)),
+          () -> opened.shrink(size / 2 / cluster * cluster),
+          () -> opened.map(),
+          opened::flush);
+      for (Step step : steps) {
+        try {
+          step.run();
+        } catch (Qcow2Exception e) {
+          typed = true;
+        }
+      }
+    } finally {
+      long grown = Files.size(image) - sizeBefore;
+      if (grown > MAX_GROWTH) {
+        throw new AssertionError("image file grew by " + grown + " bytes");
+      }
+    }
+    return typed;
+  }
+
+  /**
    * Repair ({@code check -r all}): a report or a typed error, within the same bounds of time and
    * memory. A refcount table entry far past the end of the file once made it grow the file to
    * that offset and count every cluster up to it, gigabytes for one changed byte.
