@@ -189,7 +189,6 @@ final class RunsOverlapChecker extends OverlapChecker {
       if (first <= packedEnd()) {
         return false;
       }
-      tailFrom = first;
     } else {
       int t = tailSize - 1;
       if (first < tailEnds[t]) {
@@ -201,9 +200,16 @@ final class RunsOverlapChecker extends OverlapChecker {
         return true;
       }
       if (tailSize == TAIL_RUNS) {
+        // Packed, the tail's last run ends the packed runs: one touching it must go through
+        // update to merge; one after a gap starts the next tail (no need to decode the end again).
         flushTail();
-        return appendToTail(first, end, types);
+        if (first == tailEnds[t]) {
+          return false;
+        }
       }
+    }
+    if (tailSize == 0) {
+      tailFrom = first;
     }
     tailStarts[tailSize] = first;
     tailEnds[tailSize] = end;
