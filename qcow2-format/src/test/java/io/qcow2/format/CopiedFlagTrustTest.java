@@ -35,8 +35,7 @@ class CopiedFlagTrustTest {
   void forgedRefcountsDoNotLetAWriteOverASnapshot(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("shared.qcow2");
-    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER,
-        img.toString(), "4M");
+    QemuTools.create(img, "cluster_size=" + CLUSTER, "4M");
     QemuTools.ioMerged(img, "write -P 0x11 0 1M");
     QemuTools.snapshot(img, "s1");
     long reftable = ImageFiles.readLong(img, 48);
@@ -71,8 +70,7 @@ class CopiedFlagTrustTest {
   void entryWithoutCopiedIsCopiedOnWriteAsQemuDoes(String strategy) throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("flag.qcow2");
-    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER,
-        img.toString(), "4M");
+    QemuTools.create(img, "cluster_size=" + CLUSTER, "4M");
     QemuTools.ioMerged(img, "write -P 0x11 0 64k");
     long l2 = ImageFiles.readLong(img, ImageFiles.readLong(img, 40)) & TableEntry.L1_OFFSET_MASK;
     long entry = ImageFiles.readLong(img, l2 + 8);

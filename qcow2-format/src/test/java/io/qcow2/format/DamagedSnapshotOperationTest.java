@@ -68,8 +68,7 @@ class DamagedSnapshotOperationTest {
   /** A 4 MiB image with 4 KiB clusters, its first 64 KiB written. */
   private Path image(String name) throws Exception {
     Path img = dir.resolve(name);
-    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER,
-        img.toString(), "4M");
+    QemuTools.create(img, "cluster_size=" + CLUSTER, "4M");
     QemuTools.ioMerged(img, "write -P 0x11 0 64k", "write -P 0x33 " + L2_SPAN + " 4k");
     return img;
   }

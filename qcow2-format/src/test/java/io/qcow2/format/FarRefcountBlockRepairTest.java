@@ -23,8 +23,7 @@ class FarRefcountBlockRepairTest {
   void repairRebuildsInsteadOfGrowingTheFileToAFarBlock() throws Exception {
     QemuTools.assumeAvailable();
     Path img = dir.resolve("far.qcow2");
-    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=4096",
-        img.toString(), "4M");
+    QemuTools.create(img, "cluster_size=4096", "4M");
     QemuTools.ioMerged(img, "write -P 0x11 0 1M");
     byte[] guest = QemuTools.readRaw(img);
     long refcountTable = ImageFiles.readLong(img, 48);

@@ -67,8 +67,7 @@ class HostileWriteDifferentialTest {
   private static Base base(String name, int clusterSize, String size, String... steps)
       throws IOException {
     Path img = dir.resolve("base-" + name + ".qcow2");
-    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + clusterSize,
-        img.toString(), size);
+    QemuTools.create(img, "cluster_size=" + clusterSize, size);
     int snapshots = 0;
     for (String step : steps) {
       if (step.equals("snapshot")) {

@@ -101,8 +101,7 @@ class LiveL2TableTest {
   /** A 1 MiB image with 512-byte clusters whose first 16 KiB (half of L1 entry 0's table) hold 0x11. */
   private Path image(String name) throws Exception {
     Path img = dir.resolve(name);
-    QemuTools.runMerged("qemu-img", "create", "-f", "qcow2", "-o", "cluster_size=" + CLUSTER,
-        img.toString(), "1M");
+    QemuTools.create(img, "cluster_size=" + CLUSTER, "1M");
     QemuTools.ioMerged(img, "write -P 0x11 0 " + DATA);
     return img;
   }
